@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` (embedded runtime) and `make test` (everything CI runs).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test lint typecheck unit bench deps debs clean build run-emulator reliability
+
+$(STAMP): requirements.txt shared/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e shared
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+# Debian packages the integration tests need (Prometheus, Alertmanager, Go for the Pub/Sub fake).
+DEBS := prometheus prometheus-alertmanager golang-go golang-google-cloud-dev
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: $(STAMP)
+	$(VENV)/bin/eventmgmt serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check shared functions tests
+	$(VENV)/bin/ruff format --check shared functions tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy shared/eventmgmt
+
+unit: $(STAMP) debs
+	$(VENV)/bin/pytest -q tests
+
+test: lint typecheck unit
+
+bench: $(STAMP) debs
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .eventmgmt build

@@ -1,0 +1,66 @@
+"""Semantic kind, class and first-guess severity of a parsed event, and the ingest filter."""
+
+from __future__ import annotations
+
+import re
+
+from .config import Config
+from .model import Event, EventClass, Severity
+
+# Alertmanager `severity` label values seen across kube-prometheus, DCGM and vendor rules.
+_LABEL_SEVERITY = {
+    "critical": Severity.critical,
+    "page": Severity.critical,
+    "error": Severity.high,
+    "high": Severity.high,
+    "major": Severity.high,
+    "warning": Severity.medium,
+    "warn": Severity.medium,
+    "medium": Severity.medium,
+    "minor": Severity.low,
+    "low": Severity.low,
+    "info": Severity.info,
+    "none": Severity.info,
+}
+_LOG_SEVERITY = {"fatal": Severity.critical, "critical": Severity.critical, "error": Severity.high,
+                 "warning": Severity.medium, "warn": Severity.medium}
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
+
+
+def _snake(name: str) -> str:
+    return _SNAKE.sub("_", name).strip("_").lower() or "unknown"
+
+
+def _source_severity(ev: Event) -> Severity:
+    if ev.source in ("alertmanager", "cloudevent", "collector"):
+        return _LABEL_SEVERITY.get(ev.labels.get("severity", "").lower(), Severity.medium if ev.source == "alertmanager" else Severity.info)
+    if ev.source == "log":
+        return _LOG_SEVERITY.get(ev.labels.get("level", ""), Severity.info)
+    if ev.labels.get("type") == "Warning":
+        return Severity.low
+    return Severity.info
+
+
+def classify(ev: Event, config: Config) -> Event:
+    """The event with kind, class and severity set by the first matching kind rule.
+
+    Unmatched Alertmanager alerts and CloudEvents that say they are alerts keep their own name as kind
+    and page as alerts: an alert someone wrote a rule for is never silently demoted."""
+    for rule in config.kinds:
+        if rule.when.matches(ev):
+            sev = rule.severity or _source_severity(ev)
+            if rule.cls is not EventClass.alert and rule.severity is None:
+                sev = Severity.info if rule.cls is EventClass.change else min(sev, Severity.low, key=lambda s: s.rank)
+            return ev.model_copy(update={"kind": rule.kind, "cls": rule.cls, "severity": sev})
+    if ev.source in ("alertmanager", "collector") or (ev.source == "cloudevent" and ev.labels.get("class") == "alert"):
+        return ev.model_copy(update={"kind": _snake(ev.signal), "cls": EventClass.alert, "severity": _source_severity(ev)})
+    cls = EventClass(ev.labels["class"]) if ev.labels.get("class") in ("change", "info") else EventClass.info
+    return ev.model_copy(update={"kind": _snake(ev.signal), "cls": cls, "severity": Severity.info})
+
+
+def filter_reason(ev: Event, config: Config) -> str | None:
+    """The name of the first filter that drops this event, or None to keep it."""
+    for rule in config.filters:
+        if rule.when.matches(ev):
+            return rule.name
+    return None

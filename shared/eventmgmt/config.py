@@ -1,0 +1,167 @@
+"""Configuration: YAML validated by pydantic. Defaults live in `defaults.yaml` beside this module."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+import re
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .matcher import Match
+from .model import EventClass, Severity
+
+
+_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(v: Any) -> Any:
+    """Prometheus-style durations ("90s", "15m", "1h30m", "30d"); numbers are seconds."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return timedelta(seconds=v)
+    if isinstance(v, str):
+        m = _DURATION.match(v.strip())
+        if m and any(m.groupdict().values()):
+            g = {k: float(x) if x else 0.0 for k, x in m.groupdict().items()}
+            return timedelta(days=g["d"], hours=g["h"], minutes=g["m"], seconds=g["s"])
+        raise ValueError(f"bad duration {v!r}: use forms like 90s, 15m, 1h30m, 30d")
+    return v
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class ConfigError(Exception):
+    """The configuration file is unreadable or invalid; the message names the setting."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class KindRule(_Strict):
+    """Gives matching events a semantic kind and class (first matching rule wins)."""
+
+    kind: str
+    cls: EventClass = Field(alias="class")
+    severity: Severity | None = None
+    when: Match
+
+
+class FilterRule(_Strict):
+    """Drops matching events at ingest; `name` is the reason counted."""
+
+    name: str
+    when: Match
+
+
+class Response(_Strict):
+    """One row of the response matrix."""
+
+    severity: Severity
+    action: str
+    runbook: str | None = None
+
+
+class Chain(_Strict):
+    """A causal chain: steps in cause-to-symptom order; each step lists kinds of equal rank."""
+
+    name: str
+    steps: list[list[str]] = Field(min_length=1)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, v: Any) -> Any:
+        # NOTE: a step may be written as one kind or a list of kinds.
+        return [[s] if isinstance(s, str) else s for s in v] if isinstance(v, list) else v
+
+
+class Correlation(_Strict):
+    window: Duration = timedelta(minutes=15)
+    quiet_period: Duration = timedelta(minutes=10)
+    reopen_window: Duration = timedelta(minutes=30)
+    change_lookback: Duration = timedelta(minutes=15)
+
+
+class MaintenanceWindow(_Strict):
+    """Suppresses paging for matching events while active; `every` repeats it (e.g. weekly)."""
+
+    name: str
+    start: datetime
+    end: datetime
+    every: Duration | None = None
+    when: Match = Field(default_factory=Match)
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError(f"maintenance window {self.name!r}: end must be after start")
+        if self.every is not None and self.every < self.end - self.start:
+            raise ValueError(f"maintenance window {self.name!r}: `every` is shorter than the window")
+        return self
+
+
+class Config(_Strict):
+    """The whole configuration. Sections other stages own are kept as validated-later mappings."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    kinds: list[KindRule] = Field(default_factory=list)
+    filters: list[FilterRule] = Field(default_factory=list)
+    response: dict[str, Response] = Field(default_factory=dict)
+    chains: list[Chain] = Field(default_factory=list)
+    correlation: Correlation = Field(default_factory=Correlation)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+
+    def section(self, name: str) -> Any:
+        """A section another stage validates itself (routes, retention, ...)."""
+        return (self.model_extra or {}).get(name)
+
+
+def _defaults_text() -> str:
+    return (Path(__file__).parent / "defaults.yaml").read_text()
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Top-level sections of the user file replace the defaults; nested mappings merge."""
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("response",):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_config(data: dict[str, Any], *, with_defaults: bool = True) -> Config:
+    merged = _merge(yaml.safe_load(_defaults_text()), data) if with_defaults else data
+    if "response" in data and with_defaults:
+        # NOTE: a user's response rows add to or replace single default rows, not the whole matrix.
+        merged["response"] = {**yaml.safe_load(_defaults_text()).get("response", {}), **data["response"]}
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"configuration: {loc}: {first['msg']}") from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The defaults, overridden by the YAML file at `path` when given."""
+    if path is None:
+        return default_config()
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"configuration {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration {path}: expected a mapping at the top level")
+    return parse_config(data)
+
+
+@lru_cache(maxsize=1)
+def default_config() -> Config:
+    return parse_config({})

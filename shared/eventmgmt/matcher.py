@@ -1,0 +1,78 @@
+"""`when:` clauses of the configuration: which events a rule applies to."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .model import Event
+
+_RESOURCE_FIELDS = ("cluster", "namespace", "node", "pod", "container", "deployment", "model", "version", "gpu")
+
+
+def _compile(v: Any) -> re.Pattern[str]:
+    try:
+        return re.compile(str(v))
+    except re.error as err:
+        raise ValueError(f"bad regular expression {v!r}: {err}") from None
+
+
+class Match(BaseModel):
+    """All given fields must match. `signal`, `source`, `kind`, `class`, `severity`, `status`, resource
+    fields and `labels` values are regular expressions matched in full; `summary` is searched."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    source: re.Pattern[str] | None = None
+    signal: re.Pattern[str] | None = None
+    kind: re.Pattern[str] | None = None
+    cls: re.Pattern[str] | None = Field(default=None, alias="class")
+    severity: re.Pattern[str] | None = None
+    status: re.Pattern[str] | None = None
+    summary: re.Pattern[str] | None = None
+    labels: dict[str, re.Pattern[str]] = Field(default_factory=dict)
+    resources: dict[str, re.Pattern[str]] = Field(default_factory=dict)
+
+    @field_validator("source", "signal", "kind", "cls", "severity", "status", "summary", mode="before")
+    @classmethod
+    def _re(cls, v: Any) -> Any:
+        return None if v is None else _compile(v)
+
+    @field_validator("labels", "resources", mode="before")
+    @classmethod
+    def _re_map(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError("expected a mapping of name to regular expression")
+        return {str(k): _compile(x) for k, x in v.items()}
+
+    @field_validator("resources")
+    @classmethod
+    def _known_resources(cls, v: dict[str, re.Pattern[str]]) -> dict[str, re.Pattern[str]]:
+        unknown = set(v) - set(_RESOURCE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown resource fields {sorted(unknown)}; known: {list(_RESOURCE_FIELDS)}")
+        return v
+
+    def matches(self, ev: Event) -> bool:
+        pairs = (
+            (self.source, ev.source),
+            (self.signal, ev.signal),
+            (self.kind, ev.kind),
+            (self.cls, ev.cls.value),
+            (self.severity, ev.severity.value),
+            (self.status, ev.status.value),
+        )
+        for pat, value in pairs:
+            if pat is not None and not pat.fullmatch(value):
+                return False
+        if self.summary is not None and not self.summary.search(ev.summary):
+            return False
+        for name, pat in self.labels.items():
+            if not pat.fullmatch(ev.labels.get(name, "")):
+                return False
+        for name, pat in self.resources.items():
+            if not pat.fullmatch(getattr(ev.resources, name) or ""):
+                return False
+        return True

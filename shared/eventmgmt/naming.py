@@ -1,0 +1,24 @@
+"""Names Kubernetes derives from each other, recovered without asking the API server."""
+
+from __future__ import annotations
+
+import re
+
+# Deployment pods are named <deployment>-<pod-template-hash>-<5 chars>; the hash uses the
+# "bcdfghjklmnpqrstvwxz2456789" alphabet and is 6 to 10 characters long.
+_DEPLOYMENT_POD = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$")
+_REPLICASET = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}$")
+
+
+def deployment_of_pod(pod: str | None) -> str | None:
+    if not pod:
+        return None
+    m = _DEPLOYMENT_POD.match(pod)
+    return m.group("deploy") if m else None
+
+
+def deployment_of_replicaset(rs: str | None) -> str | None:
+    if not rs:
+        return None
+    m = _REPLICASET.match(rs)
+    return m.group("deploy") if m else None

@@ -1,0 +1,69 @@
+"""Wire-format parsers: one module per source, each a pure mapping to unclassified events."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from ..errors import InputError
+from ..model import Event
+from . import alertmanager, cloudevent, fluentbit, k8s_audit, k8s_event
+from .base import ParseContext
+
+Parser = Callable[[Any, ParseContext], list[Event]]
+
+PARSERS: dict[str, Parser] = {
+    "alertmanager": alertmanager.parse,
+    "k8s-event": k8s_event.parse_core,
+    "k8s-event-v1": k8s_event.parse_v1,
+    "k8s-audit": k8s_audit.parse,
+    "log": fluentbit.parse,
+    "cloudevent": cloudevent.parse,
+}
+SOURCES = tuple(PARSERS)
+
+
+def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
+    """Which source a payload is, from its shape; InputError when nothing fits."""
+    h = {k.lower(): v for k, v in (headers or {}).items()}
+    if "ce-specversion" in h or h.get("content-type", "").startswith("application/cloudevents"):
+        return "cloudevent"
+    if isinstance(body, list):
+        if body and all(isinstance(r, dict) and ("log" in r or "message" in r) for r in body):
+            return "log"
+    elif isinstance(body, dict):
+        if "alerts" in body and ("version" in body or "groupKey" in body or "receiver" in body):
+            return "alertmanager"
+        if body.get("kind") == "EventList" and str(body.get("apiVersion", "")).startswith("audit.k8s.io"):
+            return "k8s-audit"
+        if str(body.get("apiVersion", "")).startswith("events.k8s.io") or "regarding" in body:
+            return "k8s-event-v1"
+        if "involvedObject" in body:
+            return "k8s-event"
+        if "specversion" in body:
+            return "cloudevent"
+        if "log" in body or ("kubernetes" in body and ("message" in body or "msg" in body)):
+            return "log"
+    raise InputError(
+        "cannot tell the source of this payload; post it to /ingest/{source} with one of: " + ", ".join(SOURCES),
+        field="body",
+        status=422,
+    )
+
+
+def parse(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] | None = None) -> list[Event]:
+    """Parse one delivery of `source`; raises InputError (never anything else) on bad input."""
+    parser = PARSERS.get(source)
+    if parser is None:
+        raise InputError(f"unknown source {source!r}; known: {', '.join(SOURCES)}", field="source", status=404)
+    if source == "cloudevent" and headers is not None and any(k.lower() == "ce-specversion" for k in headers):
+        body = cloudevent.from_binary(headers, body)
+    try:
+        return parser(body, ctx)
+    except InputError:
+        raise
+    except (ValueError, TypeError, OverflowError) as err:
+        # NOTE: timestamps and numbers are parsed after validation; their errors are still bad input.
+        raise InputError(f"{source}: {err}", field="body") from None
+
+
+__all__ = ["PARSERS", "SOURCES", "ParseContext", "detect", "parse"]

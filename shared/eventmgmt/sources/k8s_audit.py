@@ -1,0 +1,160 @@
+"""Kubernetes audit webhook backend: an audit.k8s.io/v1 EventList."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..model import Event, Resources, stable_hash
+from ..naming import deployment_of_pod
+from ..timeutil import parse_ts
+from .base import ParseContext, draft, validate
+
+SOURCE = "k8s-audit"
+_WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+class UserInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    username: str | None = None
+    groups: list[str] = Field(default_factory=list)
+
+
+class ObjectRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    resource: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    apiGroup: str | None = None
+    apiVersion: str | None = None
+    subresource: str | None = None
+
+
+class Status(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: int | None = None
+    status: str | None = None
+    reason: str | None = None
+
+
+class AuditEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["Event"] = "Event"
+    apiVersion: str | None = None
+    level: str | None = None
+    auditID: str
+    stage: str
+    requestURI: str | None = None
+    verb: str
+    user: UserInfo = Field(default_factory=UserInfo)
+    sourceIPs: list[str] = Field(default_factory=list)
+    userAgent: str | None = None
+    objectRef: ObjectRef | None = None
+    responseStatus: Status | None = None
+    requestObject: Any = None
+    responseObject: Any = None
+    requestReceivedTimestamp: str | None = None
+    stageTimestamp: str | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class EventList(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["EventList"]
+    apiVersion: Literal["audit.k8s.io/v1"]
+    items: list[AuditEvent]
+
+
+def _unschedulable(obj: Any) -> bool | None:
+    if isinstance(obj, dict):
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and "unschedulable" in spec:
+            return bool(spec["unschedulable"])
+    return None
+
+
+def _image_of(obj: Any) -> str | None:
+    try:
+        containers = obj["spec"]["template"]["spec"]["containers"]
+        return ",".join(str(c.get("image")) for c in containers if c.get("image")) or None
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _signal(ev: AuditEvent) -> str:
+    """A verb-and-object name the kind rules match on, e.g. NodeCordon or DeploymentUpdate."""
+    ref = ev.objectRef or ObjectRef()
+    res, sub, verb = ref.resource or "", ref.subresource or "", ev.verb
+    if res == "nodes" and verb in ("patch", "update") and not sub:
+        flag = _unschedulable(ev.requestObject)
+        if flag is True:
+            return "NodeCordon"
+        if flag is False:
+            return "NodeUncordon"
+    if res == "pods" and sub == "eviction" and verb == "create":
+        return "PodEviction"
+    if res == "deployments" and sub == "scale" and verb in ("patch", "update"):
+        return "DeploymentScale"
+    if res == "deployments" and not sub and verb in ("patch", "update", "create"):
+        return "DeploymentUpdate"
+    if res == "deployments" and verb == "delete":
+        return "DeploymentDelete"
+    if res == "pods" and verb == "delete" and not sub:
+        return "PodDelete"
+    return f"{verb}:{res}{'/' + sub if sub else ''}"
+
+
+def parse(body: Any, ctx: ParseContext) -> list[Event]:
+    lst = validate(EventList, body)
+    out: list[Event] = []
+    for i, ev in enumerate(lst.items):
+        ref = ev.objectRef or ObjectRef()
+        res = ref.resource or ""
+        pod = ref.name if res == "pods" else None
+        resources = Resources(
+            cluster=ctx.cluster,
+            namespace=ref.namespace,
+            node=ref.name if res == "nodes" else None,
+            pod=pod,
+            deployment=ref.name if res == "deployments" else deployment_of_pod(pod),
+        )
+        code = ev.responseStatus.code if ev.responseStatus else None
+        labels = {
+            "verb": ev.verb,
+            "resource": res,
+            "stage": ev.stage,
+            "user": ev.user.username or "",
+            "code": str(code) if code is not None else "",
+            "write": "true" if ev.verb in _WRITE_VERBS else "false",
+        }
+        if ref.subresource:
+            labels["subresource"] = ref.subresource
+        image = _image_of(ev.requestObject)
+        if image:
+            labels["image"] = image
+        labels = {k: v for k, v in labels.items() if v}
+        signal = _signal(ev)
+        target = f"{ref.namespace + '/' if ref.namespace else ''}{ref.name or ''}"
+        out.append(
+            draft(
+                ctx,
+                i,
+                source=SOURCE,
+                identity=(ev.auditID, ev.stage),
+                fingerprint="audit:" + stable_hash(signal, ref.namespace, ref.name),
+                signal=signal,
+                occurred_at=parse_ts(ev.stageTimestamp) or parse_ts(ev.requestReceivedTimestamp),
+                resources=resources,
+                labels=labels,
+                summary=f"{ev.user.username or 'unknown'} {ev.verb} {res}{'/' + ref.subresource if ref.subresource else ''} {target}"
+                + (f" (image {image})" if image else "")
+                + (f" -> {code}" if code is not None else ""),
+            )
+        )
+    return out

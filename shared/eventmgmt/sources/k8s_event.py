@@ -1,0 +1,183 @@
+"""Kubernetes Events: core/v1 (as kubernetes-event-exporter's webhook posts it) and events.k8s.io/v1."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..model import Event, Resources, stable_hash
+from ..naming import deployment_of_pod, deployment_of_replicaset
+from ..timeutil import parse_ts
+from .base import ParseContext, draft, validate
+
+SOURCE_CORE = "k8s-event"
+SOURCE_V1 = "k8s-event-v1"
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    creationTimestamp: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ObjectReference(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    apiVersion: str | None = None
+    fieldPath: str | None = None
+
+
+class EventSource(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    component: str | None = None
+    host: str | None = None
+
+
+class CoreEvent(BaseModel):
+    """core/v1 Event; kubernetes-event-exporter adds `clusterName`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    metadata: ObjectMeta
+    involvedObject: ObjectReference
+    reason: str | None = None
+    message: str | None = None
+    source: EventSource | None = None
+    firstTimestamp: str | None = None
+    lastTimestamp: str | None = None
+    eventTime: str | None = None
+    count: int | None = None
+    type: str | None = None
+    reportingComponent: str | None = None
+    reportingInstance: str | None = None
+    clusterName: str | None = None
+
+
+class EventSeries(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    count: int | None = None
+    lastObservedTime: str | None = None
+
+
+class V1Event(BaseModel):
+    """events.k8s.io/v1 Event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    apiVersion: Literal["events.k8s.io/v1"] = "events.k8s.io/v1"
+    kind: Literal["Event"] = "Event"
+    metadata: ObjectMeta
+    regarding: ObjectReference
+    related: ObjectReference | None = None
+    eventTime: str | None = None
+    series: EventSeries | None = None
+    reportingController: str | None = None
+    reportingInstance: str | None = None
+    action: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    type: str | None = None
+    deprecatedSource: EventSource | None = None
+    deprecatedFirstTimestamp: str | None = None
+    deprecatedLastTimestamp: str | None = None
+    deprecatedCount: int | None = None
+
+
+def _resources(obj: ObjectReference, host: str | None, cluster: str | None) -> Resources:
+    kind = obj.kind or ""
+    pod = obj.name if kind == "Pod" else None
+    deployment = None
+    if kind == "Deployment":
+        deployment = obj.name
+    elif kind == "ReplicaSet":
+        deployment = deployment_of_replicaset(obj.name)
+    elif pod:
+        deployment = deployment_of_pod(pod)
+    container = None
+    if obj.fieldPath and obj.fieldPath.startswith("spec.containers{"):
+        container = obj.fieldPath[len("spec.containers{") : -1]
+    return Resources(
+        cluster=cluster,
+        namespace=obj.namespace,
+        node=obj.name if kind == "Node" else host,
+        pod=pod,
+        container=container,
+        deployment=deployment,
+    )
+
+
+def _host_from_instance(instance: str | None) -> str | None:
+    # NOTE: kubelet and node-problem-detector report as "<component>-<node name>" in reportingInstance.
+    if not instance:
+        return None
+    for prefix in ("kubelet-", "kernel-monitor-"):
+        if instance.startswith(prefix):
+            return instance[len(prefix) :]
+    return None
+
+
+def _labels(obj: ObjectReference, type_: str | None, component: str | None) -> dict[str, str]:
+    labels = {"object_kind": obj.kind or "", "type": type_ or "", "component": component or ""}
+    return {k: v for k, v in labels.items() if v}
+
+
+def parse_core(body: Any, ctx: ParseContext) -> list[Event]:
+    ev = validate(CoreEvent, body)
+    obj = ev.involvedObject
+    host = ev.source.host if ev.source else None
+    component = (ev.source.component if ev.source else None) or ev.reportingComponent
+    reason = ev.reason or "Unknown"
+    when = parse_ts(ev.lastTimestamp) or parse_ts(ev.eventTime) or parse_ts(ev.firstTimestamp)
+    when = when or parse_ts(ev.metadata.creationTimestamp)
+    uid = ev.metadata.uid or f"{ev.metadata.namespace}/{ev.metadata.name}"
+    return [
+        draft(
+            ctx,
+            0,
+            source=SOURCE_CORE,
+            identity=(uid, ev.count, ev.lastTimestamp),
+            fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
+            signal=reason,
+            occurred_at=when,
+            resources=_resources(obj, host, ev.clusterName or ctx.cluster),
+            labels=_labels(obj, ev.type, component),
+            summary=ev.message or reason,
+        )
+    ]
+
+
+def parse_v1(body: Any, ctx: ParseContext) -> list[Event]:
+    ev = validate(V1Event, body)
+    obj = ev.regarding
+    host = (ev.deprecatedSource.host if ev.deprecatedSource else None) or _host_from_instance(ev.reportingInstance)
+    component = (ev.deprecatedSource.component if ev.deprecatedSource else None) or ev.reportingController
+    reason = ev.reason or ev.action or "Unknown"
+    count = ev.series.count if ev.series and ev.series.count else ev.deprecatedCount
+    when = (parse_ts(ev.series.lastObservedTime) if ev.series else None) or parse_ts(ev.eventTime)
+    when = when or parse_ts(ev.deprecatedLastTimestamp) or parse_ts(ev.metadata.creationTimestamp)
+    uid = ev.metadata.uid or f"{ev.metadata.namespace}/{ev.metadata.name}"
+    return [
+        draft(
+            ctx,
+            0,
+            source=SOURCE_V1,
+            identity=(uid, count, ev.eventTime),
+            fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
+            signal=reason,
+            occurred_at=when,
+            resources=_resources(obj, host, ctx.cluster),
+            labels=_labels(obj, ev.type, component),
+            summary=ev.note or reason,
+        )
+    ]

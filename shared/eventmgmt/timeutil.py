@@ -1,0 +1,40 @@
+"""Timestamp parsing shared by the wire formats."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+_ZERO_YEAR = 1
+
+
+def parse_ts(value: str | float | int | datetime | None) -> datetime | None:
+    """RFC 3339 / ISO 8601 (any fraction length, Z or offset) or epoch seconds; None for Go's zero time."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)):
+        dt = datetime.fromtimestamp(float(value), tz=timezone.utc)
+    else:
+        text = value.strip()
+        if text.endswith("Z") or text.endswith("z"):
+            text = text[:-1] + "+00:00"
+        # NOTE: Kubernetes MicroTime and Go print up to 9 fractional digits; Python takes 6.
+        if "." in text:
+            head, _, rest = text.partition(".")
+            frac = ""
+            i = 0
+            while i < len(rest) and rest[i].isdigit():
+                frac += rest[i]
+                i += 1
+            text = f"{head}.{(frac + '000000')[:6]}{rest[i:]}"
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    if dt.year <= _ZERO_YEAR:
+        return None
+    return dt.astimezone(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

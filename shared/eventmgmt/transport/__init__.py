@@ -1,0 +1,19 @@
+"""How stages hand messages to each other: a Publisher, and the Pub/Sub push envelope."""
+
+from .envelope import MESSAGE_PUBLISHED, decode, encode_message, to_cloudevent
+from .publisher import InProcessPublisher, Publisher, RecordingPublisher
+
+TOPICS = ("events-raw", "events-enriched", "events-correlated")
+DEAD_LETTER_SUFFIX = "-dead-letter"
+
+__all__ = [
+    "DEAD_LETTER_SUFFIX",
+    "MESSAGE_PUBLISHED",
+    "TOPICS",
+    "InProcessPublisher",
+    "Publisher",
+    "RecordingPublisher",
+    "decode",
+    "encode_message",
+    "to_cloudevent",
+]
