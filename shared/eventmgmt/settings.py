@@ -1,0 +1,54 @@
+"""Environment variables, read in one place. Explicit arguments always win over these."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOME = "EVENTMGMT_HOME"
+CONFIG = "EVENTMGMT_CONFIG"
+DATABASE_URL = "EVENTMGMT_DATABASE_URL"
+ARCHIVE_URL = "EVENTMGMT_ARCHIVE_URL"
+INGEST_TOKEN = "EVENTMGMT_INGEST_TOKEN"
+MAX_BODY_BYTES = "EVENTMGMT_MAX_BODY_BYTES"
+RECORD_PATH = "EVENTMGMT_RECORD"
+CLUSTER = "EVENTMGMT_CLUSTER"
+TRANSPORT = "EVENTMGMT_TRANSPORT"
+PROJECT = "GOOGLE_CLOUD_PROJECT"
+DASHBOARD_URL = "EVENTMGMT_DASHBOARD_URL"
+PROMETHEUS_URL = "EVENTMGMT_PROMETHEUS_URL"
+PAGERDUTY_ROUTING_KEY = "EVENTMGMT_PAGERDUTY_ROUTING_KEY"
+PAGERDUTY_URL = "EVENTMGMT_PAGERDUTY_URL"
+SLACK_WEBHOOK_URL = "EVENTMGMT_SLACK_WEBHOOK_URL"
+WEBHOOK_URL = "EVENTMGMT_WEBHOOK_URL"
+CHANGE_WEBHOOK_URL = "EVENTMGMT_CHANGE_WEBHOOK_URL"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(_env(HOME, "./.eventmgmt") or "./.eventmgmt"))
+    config_path: str | None = field(default_factory=lambda: _env(CONFIG))
+    database_url: str | None = field(default_factory=lambda: _env(DATABASE_URL))
+    archive_url: str | None = field(default_factory=lambda: _env(ARCHIVE_URL))
+    ingest_token: str | None = field(default_factory=lambda: _env(INGEST_TOKEN))
+    max_body_bytes: int = field(default_factory=lambda: int(_env(MAX_BODY_BYTES, str(5 * 1024 * 1024)) or 0))
+    record_path: str | None = field(default_factory=lambda: _env(RECORD_PATH))
+    cluster: str | None = field(default_factory=lambda: _env(CLUSTER))
+    transport: str = field(default_factory=lambda: _env(TRANSPORT, "inprocess") or "inprocess")
+    project: str = field(default_factory=lambda: _env(PROJECT, "local") or "local")
+    dashboard_url: str = field(default_factory=lambda: _env(DASHBOARD_URL, "http://127.0.0.1:8080") or "")
+    prometheus_url: str | None = field(default_factory=lambda: _env(PROMETHEUS_URL))
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'state.db'}"
+
+    @property
+    def archive(self) -> str:
+        return self.archive_url or str(self.home / "archive")

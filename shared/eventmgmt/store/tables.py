@@ -1,0 +1,1 @@
+"""Tables of the correlation state: events, incidents, their resource keys, the topology graph."""
