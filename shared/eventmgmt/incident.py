@@ -23,6 +23,7 @@ class IncidentAction(str, Enum):
     resolved = "resolved"
     reopened = "reopened"
     acknowledged = "acknowledged"
+    merged = "merged"
 
 
 class EventRef(BaseModel):
@@ -65,6 +66,7 @@ class IncidentSnapshot(BaseModel):
     action: str | None = None
     runbook: str | None = None
     acknowledged_by: str | None = None
+    merged_into: str | None = Field(default=None, description="set when this incident was folded into another")
 
 
 class CorrelatedMessage(BaseModel):

@@ -1,1 +1,76 @@
-"""Tables of the correlation state: events, incidents, their resource keys, the topology graph."""
+"""Tables of the correlation state: events, incidents, and the live incidents' lookup indexes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    cls: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    incident_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    namespace: Mapped[str | None] = mapped_column(String(253))
+    node: Mapped[str | None] = mapped_column(String(253), index=True)
+    pod: Mapped[str | None] = mapped_column(String(253), index=True)
+    model: Mapped[str | None] = mapped_column(String(253), index=True)
+    capture: Mapped[str | None] = mapped_column(String(80))
+    idx: Mapped[int | None] = mapped_column(Integer)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    severity_rank: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    root_kind: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    member_count: Mapped[int] = mapped_column(Integer)
+    firing: Mapped[int] = mapped_column(Integer)
+    live: Mapped[bool] = mapped_column(Boolean, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    snapshot: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_incidents_board", "status", "severity_rank", "opened_at"),)
+
+
+class IncidentKeyRow(Base):
+    """Resource keys of live incidents: the correlation join index."""
+
+    __tablename__ = "incident_keys"
+
+    key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class IncidentFingerprintRow(Base):
+    """Which live incident holds each alert fingerprint."""
+
+    __tablename__ = "incident_fingerprints"
+
+    fingerprint: Mapped[str] = mapped_column(String(80), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(40), index=True)

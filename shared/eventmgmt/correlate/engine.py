@@ -1,0 +1,211 @@
+"""Correlation: which incident an event belongs to, and when incidents resolve, reopen and retire.
+
+Pure logic over an `IncidentRepo`: time comes from the events and from the `now` callers pass in,
+never from the clock, so a replay behaves exactly as the day it replays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..config import Config
+from ..incident import CorrelatedMessage, IncidentAction, IncidentStatus
+from ..model import Event, EventClass, Status
+from .repo import IncidentRepo
+from .state import Incident, key_weight
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing one event (or one tick) did."""
+
+    messages: list[CorrelatedMessage]
+    duplicate: bool = False
+
+
+class Correlator:
+    def __init__(self, config: Config, repo: IncidentRepo) -> None:
+        self.config = config
+        self.repo = repo
+        self.chains = config.chains
+        self._chain_kinds = [{k for step in c.steps for k in step} for c in config.chains]
+
+    # --- compatibility --------------------------------------------------------------------------
+    def compatible(self, kind: str, inc: Incident) -> bool:
+        """Some chain explains `kind` together with every kind already in the incident; a kind in no
+        chain only groups with its own kind."""
+        kinds = inc.kinds | {kind}
+        if len(kinds) == 1:
+            return True
+        return any(kinds <= ck for ck in self._chain_kinds)
+
+    def _conflicts(self, ev: Event, inc: Incident) -> bool:
+        """Two different pods on different nodes share only a model or deployment: only a
+        deployment-wide or model-wide event (no pod of its own) may join them."""
+        if not ev.resources.pod:
+            return False
+        ns = ev.resources.namespace or ""
+        pod_key = f"pod:{ns}/{ev.resources.pod}"
+        inc_pods = {k for k in inc.keys if k.startswith("pod:")}
+        if not inc_pods or pod_key in inc_pods:
+            return False
+        node_key = f"node:{ev.resources.node}" if ev.resources.node else None
+        return node_key is None or node_key not in inc.keys
+
+    def _live_at(self, inc: Incident, at: datetime) -> bool:
+        w = self.config.correlation.window
+        if at < inc.opened_at - w:
+            return False
+        if inc.firing > 0 and not inc.is_resolved:
+            return True
+        return at <= inc.last_seen + w
+
+    # --- one event ------------------------------------------------------------------------------
+    def process(self, ev: Event, now: datetime) -> Outcome:
+        if self.repo.seen(ev.id):
+            # NOTE: a redelivery may follow a crash between commit and publish: publish the incident
+            # as it stands again (consumers are idempotent on version), never change it twice.
+            iid = self.repo.incident_of(ev.id)
+            inc = self.repo.get(iid) if iid else None
+            snap = inc.snapshot(self.chains, self.config.response) if inc else None
+            return Outcome([CorrelatedMessage(event=ev, incident_id=iid, incident=snap)], duplicate=True)
+        messages = self.tick(now)
+        if ev.cls is EventClass.info or ev.suppressed:
+            self.repo.record_event(ev, None)
+            messages.append(CorrelatedMessage(event=ev))
+            return Outcome(messages)
+
+        candidates = self._candidates(ev)
+        inc = candidates[0] if candidates else None
+        if inc is not None and len(candidates) > 1:
+            messages.extend(self._merge(ev, candidates))
+            inc = candidates[0]
+        action: IncidentAction
+        if inc is None:
+            inc = Incident(id=self.repo.new_id(ev), opened_at=ev.occurred_at, last_seen=ev.occurred_at)
+            action = IncidentAction.opened
+        elif inc.is_resolved and ev.cls is EventClass.alert and ev.status is Status.firing:
+            inc.status = IncidentStatus.open
+            inc.resolved_at = None
+            action = IncidentAction.reopened
+        else:
+            action = IncidentAction.updated
+        was_change = not inc.has_alerts
+        inc.add(ev)
+        inc.keys |= set(ev.resources.keys())
+        if action is IncidentAction.updated and was_change and inc.has_alerts:
+            # NOTE: a change record that alerts join becomes an incident: that is the moment to page.
+            action = IncidentAction.opened
+        inc.version += 1
+        self.repo.save(inc, self._next_check(inc))
+        self.repo.record_event(ev, inc.id)
+        messages.append(
+            CorrelatedMessage(
+                event=ev, incident_id=inc.id, action=action,
+                incident=inc.snapshot(self.chains, self.config.response),
+            )
+        )
+        return Outcome(messages)
+
+    def _candidates(self, ev: Event) -> list[Incident]:
+        """Live incidents `ev` may join, best first."""
+        same = self.repo.by_fingerprint(ev.fingerprint)
+        if same is not None and self._live_at(same, ev.occurred_at):
+            return [same]
+        keys = ev.resources.keys()
+        scored: list[tuple[tuple[int, ...], Incident]] = []
+        for inc in self.repo.by_keys(keys):
+            if not self._live_at(inc, ev.occurred_at) or not self.compatible(ev.kind, inc):
+                continue
+            if self._conflicts(ev, inc):
+                continue
+            if inc.is_resolved and not (ev.cls is EventClass.alert and ev.status is Status.firing):
+                continue
+            shared = [k for k in keys if k in inc.keys]
+            resolving = inc.has_alerts and inc.firing == 0
+            score = (
+                0 if resolving else 1,
+                max(key_weight(k) for k in shared),
+                len(shared),
+                int(inc.last_seen.timestamp()),
+            )
+            scored.append((score, inc))
+        scored.sort(key=lambda x: x[0], reverse=True)
+        return [inc for _, inc in scored]
+
+    def _merge(self, ev: Event, candidates: list[Incident]) -> list[CorrelatedMessage]:
+        """An event tying several open incidents together, when one chain explains them all, shows
+        they are one problem seen from different resources first: fold them into the oldest."""
+        group = [i for i in candidates if not i.is_resolved]
+        kinds = {ev.kind}
+        for inc in group:
+            kinds |= inc.kinds
+        if len(group) < 2 or not any(kinds <= ck for ck in self._chain_kinds):
+            return []
+        group.sort(key=lambda i: (i.opened_at, i.id))
+        keep, rest = group[0], group[1:]
+        out = []
+        for other in rest:
+            keep.absorb(other)
+            other.merged_into = keep.id
+            other.version += 1
+            self.repo.merge_away(other)
+            out.append(CorrelatedMessage(event=ev, incident_id=other.id, action=IncidentAction.merged,
+                                         incident=other.snapshot(self.chains, self.config.response)))
+        candidates[:] = [keep]
+        return out
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def _next_check(self, inc: Incident) -> datetime:
+        c = self.config.correlation
+        if inc.is_resolved and inc.resolved_at is not None:
+            return inc.resolved_at + c.reopen_window
+        return inc.last_seen + c.quiet_period
+
+    def tick(self, now: datetime) -> list[CorrelatedMessage]:
+        """Resolve incidents that went quiet and retire those past their reopen window."""
+        out: list[CorrelatedMessage] = []
+        c = self.config.correlation
+        for inc in self.repo.due(now):
+            if inc.is_resolved:
+                if inc.resolved_at is not None and now >= inc.resolved_at + c.reopen_window:
+                    self.repo.retire(inc)
+                else:
+                    self.repo.save(inc, self._next_check(inc))
+                continue
+            if inc.firing > 0 or now < inc.last_seen + c.quiet_period:
+                # NOTE: still firing: check again a quiet period after the next change, or now + quiet.
+                self.repo.save(inc, max(now, inc.last_seen) + c.quiet_period)
+                continue
+            inc.status = IncidentStatus.resolved
+            inc.resolved_at = now
+            inc.version += 1
+            self.repo.save(inc, self._next_check(inc))
+            snap = inc.snapshot(self.chains, self.config.response)
+            out.append(CorrelatedMessage(event=_lifecycle_event(inc, now), incident_id=inc.id,
+                                         action=IncidentAction.resolved, incident=snap))
+        return out
+
+    def flush(self, now: datetime) -> list[CorrelatedMessage]:
+        """At the end of a replay: resolve what went quiet by `now` and retire everything."""
+        out = self.tick(now)
+        return out
+
+
+def _lifecycle_event(inc: Incident, now: datetime) -> Event:
+    """A synthetic event that carries an incident's own lifecycle change through the topics."""
+    from ..model import Severity
+
+    return Event(
+        id=f"lifecycle:{inc.id}:{inc.version}",
+        fingerprint=f"incident:{inc.id}",
+        source="eventmgmt",
+        signal="IncidentResolved",
+        kind="incident_resolved",
+        cls=EventClass.info,
+        severity=Severity.info,
+        status=Status.resolved,
+        occurred_at=now,
+        received_at=now,
+        summary=f"incident {inc.id} resolved",
+    )

@@ -1,0 +1,144 @@
+"""Where correlation keeps live incidents: the interface, and the in-memory implementation replay uses."""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Protocol
+
+from ..model import Event
+from .state import Incident
+
+
+class IncidentRepo(Protocol):
+    """Live incidents (open, or resolved but still inside the reopen window), indexed by resource key
+    and alert fingerprint. Implementations need not be thread-safe: callers hold `locked()`."""
+
+    def seen(self, event_id: str) -> bool: ...
+
+    def incident_of(self, event_id: str) -> str | None:
+        """The incident an already-seen event joined."""
+        ...
+
+    def record_event(self, ev: Event, incident_id: str | None) -> None: ...
+
+    def by_fingerprint(self, fingerprint: str) -> Incident | None: ...
+
+    def by_keys(self, keys: Iterable[str]) -> list[Incident]: ...
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def save(self, inc: Incident, due: datetime | None) -> None:
+        """Store `inc` and (re)schedule its next lifecycle check at `due`."""
+        ...
+
+    def due(self, now: datetime) -> list[Incident]:
+        """Incidents whose lifecycle check is due at `now` (each returned once per scheduling)."""
+        ...
+
+    def retire(self, inc: Incident) -> None:
+        """`inc` can no longer change: drop it from the live indexes."""
+        ...
+
+    def merge_away(self, inc: Incident) -> None:
+        """`inc` was folded into another incident: drop it from the live indexes, keep no report of it."""
+        ...
+
+    def new_id(self, ev: Event) -> str: ...
+
+
+class MemoryRepo:
+    """Live incidents in dicts; retired incidents go to `on_retire` (replay writes them to its report),
+    so memory is bounded by live incidents, not by events seen."""
+
+    def __init__(self, on_retire: Callable[[Incident], None] | None = None, dedup_capacity: int = 1_000_000) -> None:
+        self.incidents: dict[str, Incident] = {}
+        self._by_key: dict[str, set[str]] = defaultdict(set)
+        self._by_fp: dict[str, str] = {}
+        self._heap: list[tuple[datetime, str, int]] = []
+        self._due_version: dict[str, int] = {}
+        self._seen: dict[str, str | None] = {}
+        self._dedup_capacity = dedup_capacity
+        self._on_retire = on_retire
+        self._counter = 0
+        self._redirect: dict[str, str] = {}
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self._seen
+
+    def incident_of(self, event_id: str) -> str | None:
+        iid = self._seen.get(event_id)
+        while iid is not None and iid in self._redirect:
+            iid = self._redirect[iid]
+        return iid
+
+    def record_event(self, ev: Event, incident_id: str | None) -> None:
+        self._seen[ev.id] = incident_id
+        if len(self._seen) > self._dedup_capacity:
+            # NOTE: dicts keep insertion order: drop the oldest ids, a redelivery that late is implausible.
+            for k in list(self._seen)[: self._dedup_capacity // 10]:
+                del self._seen[k]
+
+    def by_fingerprint(self, fingerprint: str) -> Incident | None:
+        iid = self._by_fp.get(fingerprint)
+        return self.incidents.get(iid) if iid else None
+
+    def by_keys(self, keys: Iterable[str]) -> list[Incident]:
+        ids: set[str] = set()
+        for k in keys:
+            ids |= self._by_key.get(k, set())
+        return [self.incidents[i] for i in sorted(ids)]
+
+    def get(self, incident_id: str) -> Incident | None:
+        return self.incidents.get(incident_id)
+
+    def save(self, inc: Incident, due: datetime | None) -> None:
+        self.incidents[inc.id] = inc
+        for k in inc.keys:
+            self._by_key[k].add(inc.id)
+        for fp in inc.fingerprints:
+            self._by_fp[fp] = inc.id
+        if due is not None:
+            self._due_version[inc.id] = inc.version
+            heapq.heappush(self._heap, (due, inc.id, inc.version))
+
+    def due(self, now: datetime) -> list[Incident]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            _, iid, version = heapq.heappop(self._heap)
+            inc = self.incidents.get(iid)
+            if inc is not None and self._due_version.get(iid) == version:
+                out.append(inc)
+        return out
+
+    def retire(self, inc: Incident) -> None:
+        self._unindex(inc)
+        if self._on_retire is not None:
+            self._on_retire(inc)
+
+    def merge_away(self, inc: Incident) -> None:
+        self._unindex(inc)
+        if inc.merged_into:
+            self._redirect[inc.id] = inc.merged_into
+
+    def _unindex(self, inc: Incident) -> None:
+        self.incidents.pop(inc.id, None)
+        self._due_version.pop(inc.id, None)
+        for k in inc.keys:
+            ids = self._by_key.get(k)
+            if ids is not None:
+                ids.discard(inc.id)
+                if not ids:
+                    del self._by_key[k]
+        for fp in inc.fingerprints:
+            if self._by_fp.get(fp) == inc.id:
+                del self._by_fp[fp]
+
+    def new_id(self, ev: Event) -> str:
+        self._counter += 1
+        return f"inc-{ev.id.split(':')[-1][:12]}"
+
+    def live(self) -> list[Incident]:
+        return list(self.incidents.values())

@@ -1,0 +1,252 @@
+"""An incident's state as correlation keeps it, and how it is summarised for consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..config import Chain
+from ..incident import EventRef, IncidentSnapshot, IncidentStatus
+from ..model import Event, EventClass, Origin, Severity, Status
+
+_KEY_SPECIFICITY = {"pod": 4, "gpu": 3, "deployment": 2, "model": 2, "node": 1}
+
+
+def key_weight(key: str) -> int:
+    return _KEY_SPECIFICITY.get(key.split(":", 1)[0], 0)
+
+
+def is_stateful(ev: Event) -> bool:
+    """Alerts that announce their own resolution (Alertmanager, the collector); other alerts are
+    point-in-time facts (a kubelet event, a log line) that end when things go quiet."""
+    return ev.source in ("alertmanager", "collector") or ev.status is Status.resolved
+
+
+@dataclass
+class Member:
+    event_id: str
+    kind: str
+    cls: str
+    status: str
+    severity: str
+    occurred_at: datetime
+    fingerprint: str
+    summary: str
+    origin: Origin | None
+    resources: dict[str, str]
+
+    @classmethod
+    def of(cls, ev: Event) -> Member:
+        return cls(
+            event_id=ev.id,
+            kind=ev.kind,
+            cls=ev.cls.value,
+            status=ev.status.value,
+            severity=ev.severity.value,
+            occurred_at=ev.occurred_at,
+            fingerprint=ev.fingerprint,
+            summary=ev.summary[:300],
+            origin=ev.origin,
+            resources={k: v for k, v in ev.resources.model_dump().items() if v},
+        )
+
+    def ref(self) -> EventRef:
+        return EventRef(
+            id=self.event_id, kind=self.kind, cls=self.cls, status=self.status,
+            occurred_at=self.occurred_at, summary=self.summary, origin=self.origin,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id, "kind": self.kind, "cls": self.cls, "status": self.status,
+            "severity": self.severity, "occurred_at": self.occurred_at.isoformat(),
+            "fingerprint": self.fingerprint, "summary": self.summary,
+            "origin": self.origin.model_dump() if self.origin else None, "resources": self.resources,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Member:
+        return cls(
+            event_id=d["event_id"], kind=d["kind"], cls=d["cls"], status=d["status"], severity=d["severity"],
+            occurred_at=datetime.fromisoformat(d["occurred_at"]), fingerprint=d["fingerprint"],
+            summary=d["summary"], origin=Origin(**d["origin"]) if d.get("origin") else None,
+            resources=d.get("resources", {}),
+        )
+
+
+@dataclass
+class FingerprintState:
+    """The latest known state of one alert fingerprint inside an incident."""
+
+    status: str
+    at: datetime
+    stateful: bool
+
+
+@dataclass
+class Incident:
+    id: str
+    opened_at: datetime
+    last_seen: datetime
+    version: int = 0
+    status: IncidentStatus = IncidentStatus.open
+    resolved_at: datetime | None = None
+    acknowledged_by: str | None = None
+    members: list[Member] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    fingerprints: dict[str, FingerprintState] = field(default_factory=dict)
+    merged_into: str | None = None
+
+    # --- derived ---------------------------------------------------------------------------------
+    @property
+    def kinds(self) -> set[str]:
+        return {m.kind for m in self.members}
+
+    @property
+    def alert_kinds(self) -> set[str]:
+        return {m.kind for m in self.members if m.cls == EventClass.alert.value}
+
+    @property
+    def has_alerts(self) -> bool:
+        return any(m.cls == EventClass.alert.value for m in self.members)
+
+    @property
+    def firing(self) -> int:
+        return sum(1 for s in self.fingerprints.values() if s.stateful and s.status == Status.firing.value)
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.status is IncidentStatus.resolved
+
+    def severity(self) -> Severity:
+        sevs = [Severity(m.severity) for m in self.members if m.cls == EventClass.alert.value]
+        return max(sevs, key=lambda s: s.rank) if sevs else Severity.info
+
+    def add(self, ev: Event) -> None:
+        self.members.append(Member.of(ev))
+        if ev.occurred_at > self.last_seen:
+            self.last_seen = ev.occurred_at
+        if ev.occurred_at < self.opened_at:
+            self.opened_at = ev.occurred_at
+        if ev.cls is EventClass.alert:
+            prev = self.fingerprints.get(ev.fingerprint)
+            # NOTE: the latest state by event time wins, so a resolved that overtook its firing
+            # in transit still ends the alert.
+            if prev is None or ev.occurred_at >= prev.at:
+                self.fingerprints[ev.fingerprint] = FingerprintState(ev.status.value, ev.occurred_at, is_stateful(ev))
+
+    def absorb(self, other: Incident) -> None:
+        """Take over every member of `other` (an incident found to be part of this one)."""
+        for m in other.members:
+            self.members.append(m)
+        self.members.sort(key=lambda m: (m.occurred_at, m.event_id))
+        self.keys |= other.keys
+        for fp, st in other.fingerprints.items():
+            mine = self.fingerprints.get(fp)
+            if mine is None or st.at >= mine.at:
+                self.fingerprints[fp] = st
+        self.opened_at = min(self.opened_at, other.opened_at)
+        self.last_seen = max(self.last_seen, other.last_seen)
+
+    # --- root cause and summary -----------------------------------------------------------------
+    def best_chain(self, chains: list[Chain]) -> tuple[Chain | None, dict[str, int]]:
+        """The chain that explains every kind here and starts earliest; with its step of each kind."""
+        kinds = self.kinds
+        best: tuple[int, int, Chain] | None = None
+        for order, chain in enumerate(chains):
+            rank = {k: i for i, step in enumerate(chain.steps) for k in step}
+            if not kinds <= rank.keys():
+                continue
+            first = min(rank[k] for k in kinds)
+            if best is None or (first, order) < (best[0], best[1]):
+                best = (first, order, chain)
+        if best is None:
+            return None, {}
+        chain = best[2]
+        return chain, {k: i for i, step in enumerate(chain.steps) for k in step}
+
+    def root(self, chains: list[Chain]) -> Member:
+        """The earliest event of the earliest chain step present (firing before resolved)."""
+        _, rank = self.best_chain(chains)
+        # NOTE: outside any chain, changes precede the alerts they cause, and alerts precede info.
+        cls_rank = {"change": 0, "alert": 1, "info": 2}
+        return min(
+            self.members,
+            key=lambda m: (
+                rank.get(m.kind, len(rank) + cls_rank.get(m.cls, 3)),
+                m.status != Status.firing.value,
+                m.occurred_at,
+                m.event_id,
+            ),
+        )
+
+    def resources(self) -> dict[str, list[str]]:
+        out: dict[str, set[str]] = {}
+        for m in self.members:
+            for name, value in m.resources.items():
+                if name in ("cluster", "namespace", "node", "pod", "deployment", "model", "gpu"):
+                    out.setdefault(name + "s", set()).add(value)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def title(self, chains: list[Chain]) -> str:
+        chain, rank = self.best_chain(chains)
+        root = self.root(chains)
+        present = sorted({m.kind for m in self.members if m.kind in rank}, key=lambda k: rank[k])
+        path = " → ".join(present) if chain and len(present) > 1 else root.kind
+        res = root.resources
+        where = res.get("model") or res.get("deployment") or res.get("pod") or res.get("node") or ""
+        extra = [f"{n} {res[n]}" for n in ("pod", "node") if res.get(n) and res.get(n) != where]
+        tail = f" ({', '.join(extra)})" if extra else ""
+        return f"{path}: {where}{tail}" if where else path
+
+    def snapshot(self, chains: list[Chain], response: dict[str, Any]) -> IncidentSnapshot:
+        chain, _ = self.best_chain(chains)
+        root = self.root(chains)
+        row = response.get(root.kind)
+        return IncidentSnapshot(
+            id=self.id,
+            version=self.version,
+            kind="incident" if self.has_alerts else "change",
+            title=self.title(chains),
+            chain=chain.name if chain else None,
+            root_kind=root.kind,
+            severity=self.severity(),
+            status=self.status,
+            opened_at=self.opened_at,
+            updated_at=self.last_seen,
+            resolved_at=self.resolved_at,
+            root_cause=root.ref(),
+            changes=[m.ref() for m in self.members if m.cls == EventClass.change.value],
+            member_count=len(self.members),
+            firing=self.firing,
+            resources=self.resources(),
+            action=row.action if row is not None else None,
+            runbook=row.runbook if row is not None else None,
+            acknowledged_by=self.acknowledged_by,
+            merged_into=self.merged_into,
+        )
+
+    # --- persistence ----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "opened_at": self.opened_at.isoformat(), "last_seen": self.last_seen.isoformat(),
+            "version": self.version, "status": self.status.value,
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "acknowledged_by": self.acknowledged_by, "merged_into": self.merged_into,
+            "members": [m.to_json() for m in self.members], "keys": sorted(self.keys),
+            "fingerprints": {fp: [s.status, s.at.isoformat(), s.stateful] for fp, s in self.fingerprints.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Incident:
+        return cls(
+            id=d["id"], opened_at=datetime.fromisoformat(d["opened_at"]),
+            last_seen=datetime.fromisoformat(d["last_seen"]), version=d["version"],
+            status=IncidentStatus(d["status"]),
+            resolved_at=datetime.fromisoformat(d["resolved_at"]) if d.get("resolved_at") else None,
+            acknowledged_by=d.get("acknowledged_by"), merged_into=d.get("merged_into"),
+            members=[Member.from_json(m) for m in d["members"]], keys=set(d["keys"]),
+            fingerprints={fp: FingerprintState(s[0], datetime.fromisoformat(s[1]), bool(s[2]))
+                          for fp, s in d["fingerprints"].items()},
+        )
