@@ -19,7 +19,7 @@ from .errors import InputError
 from .sources import ParseContext, parse
 from .stages import CorrelateStage, EnrichStage
 from .timeutil import parse_ts
-from .transport import InProcessPublisher
+from .transport import InProcessPublisher, decode
 
 
 @dataclass
@@ -94,8 +94,9 @@ def replay(lines: Iterable[str], config: Config, progress: Any = None) -> Replay
     publisher.subscribe("events-enriched", "correlate", correlate_stage.handle)
 
     def on_correlated(ce: Any) -> None:
-        payload = json.loads(__import__("base64").b64decode(ce.get_data()["message"]["data"]))
-        if payload.get("action") in ("opened", "reopened"):
+        payload, _ = decode(ce)
+        inc = payload.get("incident") or {}
+        if payload.get("action") in ("opened", "reopened") and inc.get("kind") == "incident":
             result.pages += 1
 
     publisher.subscribe("events-correlated", "replay", on_correlated)

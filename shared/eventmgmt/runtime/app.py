@@ -1,0 +1,183 @@
+"""The embedded runtime: ingest, enrich, correlate (and route and archive when configured) in one
+process, chained by the in-process publisher with the same envelopes Pub/Sub would carry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask, jsonify, request
+from sqlalchemy import Engine
+
+from ..config import Config, load_config
+from ..settings import Settings
+from ..stages import CorrelateStage, EnrichStage
+from ..store import ensure_schema, make_engine
+from ..timeutil import parse_ts
+from ..transport import InProcessPublisher
+from . import queries
+
+log = logging.getLogger("eventmgmt")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    engine: Engine
+    publisher: InProcessPublisher
+    correlate: CorrelateStage
+    enrich: EnrichStage
+    clock: Callable[[], datetime]
+    extras: dict[str, Any] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start_ticker(self, every: float = 15.0) -> threading.Thread:
+        """Resolves quiet incidents on wall-clock time even when no event arrives."""
+
+        def loop() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.correlate.tick(self.clock())
+                except Exception:  # noqa: BLE001 - the next tick retries; never kill the server
+                    log.exception("tick failed")
+
+        t = threading.Thread(target=loop, name="eventmgmt-ticker", daemon=True)
+        t.start()
+        return t
+
+    def stop(self) -> None:
+        self._stop.set()
+        for ext in self.extras.values():
+            close = getattr(ext, "close", None)
+            if callable(close):
+                close()
+
+
+def build_runtime(settings: Settings | None = None, config: Config | None = None,
+                  clock: Callable[[], datetime] = utcnow) -> Runtime:
+    settings = settings or Settings()
+    config = config or load_config(settings.config_path)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    ensure_schema(engine)
+    publisher = InProcessPublisher(project=settings.project)
+    enrich = EnrichStage(config, publisher)
+    correlate = CorrelateStage(config, publisher, clock, engine=engine)
+    publisher.subscribe("events-raw", "enrich", enrich.handle)
+    publisher.subscribe("events-enriched", "correlate", correlate.handle)
+    rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock)
+    for name, attach in OPTIONAL_STAGES:
+        ext = attach(rt)
+        if ext is not None:
+            rt.extras[name] = ext
+    return rt
+
+
+def _attach_archive(rt: Runtime) -> Any:
+    try:
+        from ..archive import Archiver  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    archiver = Archiver.from_settings(rt.settings, rt.config)
+    rt.publisher.subscribe("events-correlated", "archive", archiver.handle)
+    return archiver
+
+
+def _attach_route(rt: Runtime) -> Any:
+    try:
+        from ..route import Router  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
+    rt.publisher.subscribe("events-correlated", "route", router.handle)
+    return router
+
+
+OPTIONAL_STAGES: list[tuple[str, Callable[[Runtime], Any]]] = [("archive", _attach_archive), ("route", _attach_route)]
+
+
+def _error(status: int, message: str, field_name: str | None = None) -> Any:
+    body: dict[str, Any] = {"error": message}
+    if field_name:
+        body["field"] = field_name
+    return jsonify(body), status
+
+
+def create_app(rt: Runtime) -> Flask:
+    app = Flask("eventmgmt")
+    app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
+    from ..ingest import IngestService, create_ingest_blueprint
+
+    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, rt.clock)
+    app.register_blueprint(create_ingest_blueprint(service))
+    rt.extras["ingest"] = service
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"status": "ok"})
+
+    @app.get("/api/incidents")
+    def incidents() -> Any:
+        try:
+            limit = int(request.args.get("limit", 100))
+        except ValueError:
+            return _error(400, "limit must be an integer", "limit")
+        return jsonify(queries.list_incidents(rt.engine, status=request.args.get("status"), limit=limit,
+                                              before=request.args.get("cursor")))
+
+    @app.get("/api/incidents/<incident_id>")
+    def incident(incident_id: str) -> Any:
+        found = queries.get_incident(rt.engine, incident_id)
+        if found is None:
+            return _error(404, f"no incident {incident_id!r}", "id")
+        return jsonify(found)
+
+    @app.get("/api/events")
+    def events() -> Any:
+        args = request.args
+        since = None
+        if args.get("since"):
+            try:
+                since = parse_ts(args["since"])
+            except ValueError:
+                return _error(400, "since must be an RFC 3339 timestamp", "since")
+        try:
+            limit = int(args.get("limit", 100))
+        except ValueError:
+            return _error(400, "limit must be an integer", "limit")
+        return jsonify(queries.list_events(
+            rt.engine, kind=args.get("kind"), cls=args.get("class"), q=args.get("q"), pod=args.get("pod"),
+            node=args.get("node"), model=args.get("model"), incident=args.get("incident"), since=since,
+            limit=limit, before=args.get("cursor")))
+
+    for register in EXTRA_ROUTES:
+        register(app, rt)
+    return app
+
+
+# Other packages (dashboard, operator API) add their routes here: each is called with (app, runtime).
+EXTRA_ROUTES: list[Callable[[Flask, Runtime], None]] = []
+
+
+def serve(host: str, port: int, settings: Settings | None = None) -> None:
+    from waitress import serve as waitress_serve
+
+    rt = build_runtime(settings)
+    app = create_app(rt)
+    rt.start_ticker()
+    log.info(json.dumps({"severity": "INFO", "message": f"eventmgmt serving on http://{host}:{port}",
+                         "home": str(rt.settings.home)}))
+    try:
+        waitress_serve(app, host=host, port=port, threads=8, ident="eventmgmt")
+    finally:
+        rt.stop()

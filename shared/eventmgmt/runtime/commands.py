@@ -1,0 +1,56 @@
+"""`eventmgmt serve` and `eventmgmt replay`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the embedded runtime (ingest, correlate, API) on one port")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=_serve)
+
+    r = sub.add_parser("replay", help="run captures through the whole chain on a simulated clock")
+    r.add_argument("captures", help="capture file, one JSON capture per line")
+    r.add_argument("--report", help="write the replay report (JSON) here")
+    r.add_argument("--config", help="configuration YAML (defaults to EVENTMGMT_CONFIG, then built-in)")
+    r.add_argument("--truth", help="truth file in the scenarios' format: print the scores")
+    r.set_defaults(func=_replay)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    serve(args.host, args.port)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from ..config import ConfigError, load_config
+    from ..replay import run_replay
+    from ..settings import Settings
+
+    try:
+        config = load_config(args.config or Settings().config_path)
+    except ConfigError as err:
+        print(f"eventmgmt replay: {err}", file=sys.stderr)
+        return 2
+    result = run_replay(args.captures, config, args.report)
+    rep = result.report()
+    print(json.dumps({"events": rep["events"], "events_by_class": rep["events_by_class"],
+                      "incidents": len(rep["incidents"]), "pages": result.pages,
+                      "rejected": len(rep["rejected"])}))
+    if args.truth:
+        from ..scoring import score
+
+        with open(args.truth) as f:
+            truth = json.load(f)
+        for k, v in score(truth, rep).items():
+            print(f"{k:24} {v}")
+    return 0
