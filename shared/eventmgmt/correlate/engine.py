@@ -11,6 +11,7 @@ from datetime import datetime
 from ..config import Config
 from ..incident import CorrelatedMessage, IncidentAction, IncidentStatus
 from ..model import Event, EventClass, Status
+from ..timeutil import parse_ts
 from .repo import IncidentRepo
 from .state import Incident, key_weight
 
@@ -52,10 +53,15 @@ class Correlator:
         node_key = f"node:{ev.resources.node}" if ev.resources.node else None
         return node_key is None or node_key not in inc.keys
 
-    def _live_at(self, inc: Incident, at: datetime) -> bool:
-        w = self.config.correlation.window
+    def _live_at(self, inc: Incident, at: datetime, same_alert: bool = False) -> bool:
+        """Whether an event at `at` may still join `inc`. The same alert firing again reopens a
+        resolved incident for the whole reopen window; other events need the correlation window."""
+        c = self.config.correlation
+        w = c.window
         if at < inc.opened_at - w:
             return False
+        if same_alert and inc.is_resolved and inc.resolved_at is not None:
+            return at <= inc.resolved_at + c.reopen_window
         if inc.firing > 0 and not inc.is_resolved:
             return True
         return at <= inc.last_seen + w
@@ -70,6 +76,12 @@ class Correlator:
             snap = inc.snapshot(self.chains, self.config.response) if inc else None
             return Outcome([CorrelatedMessage(event=ev, incident_id=iid, incident=snap)], duplicate=True)
         messages = self.tick(now)
+        if ev.suppressed and ev.cls is EventClass.alert:
+            until = parse_ts(ev.labels.get("maintenance_until"))
+            if ev.status is Status.firing and until is not None:
+                self.repo.hold(ev, until)
+            else:
+                self.repo.release(ev.fingerprint)
         if ev.cls is EventClass.info or ev.suppressed:
             self.repo.record_event(ev, None)
             messages.append(CorrelatedMessage(event=ev))
@@ -110,12 +122,18 @@ class Correlator:
     def _candidates(self, ev: Event) -> list[Incident]:
         """Live incidents `ev` may join, best first."""
         same = self.repo.by_fingerprint(ev.fingerprint)
-        if same is not None and self._live_at(same, ev.occurred_at):
+        if same is not None and not self._live_at(same, ev.occurred_at, same_alert=True):
+            same = None
+        if same is not None and not same.is_resolved:
             return [same]
         keys = ev.resources.keys()
         scored: list[tuple[tuple[int, ...], Incident]] = []
+        if same is not None:
+            # NOTE: the same alert firing again reopens its resolved incident, unless an open incident
+            # on the same resources explains it better (a node failure after a load failure healed).
+            scored.append(((0, 0, 0, 0, 0), same))
         for inc in self.repo.by_keys(keys):
-            if not self._live_at(inc, ev.occurred_at) or not self.compatible(ev.kind, inc):
+            if inc is same or not self._live_at(inc, ev.occurred_at) or not self.compatible(ev.kind, inc):
                 continue
             if self._conflicts(ev, inc):
                 continue
@@ -124,6 +142,7 @@ class Correlator:
             shared = [k for k in keys if k in inc.keys]
             resolving = inc.has_alerts and inc.firing == 0
             score = (
+                0 if inc.is_resolved else 1,
                 0 if resolving else 1,
                 max(key_weight(k) for k in shared),
                 len(shared),
@@ -166,6 +185,13 @@ class Correlator:
         """Resolve incidents that went quiet and retire those past their reopen window."""
         out: list[CorrelatedMessage] = []
         c = self.config.correlation
+        for held in self.repo.held_due(now):
+            # NOTE: still firing when its maintenance window ended: it is a real problem now.
+            labels = {k: v for k, v in held.labels.items() if not k.startswith("maintenance")}
+            labels["after_maintenance"] = held.labels.get("maintenance", "")
+            revived = held.model_copy(update={"id": held.id + ":after-maintenance", "suppressed": False,
+                                              "labels": labels, "received_at": now})
+            out.extend(self.process(revived, now).messages)
         for inc in self.repo.due(now):
             if inc.is_resolved:
                 if inc.resolved_at is not None and now >= inc.resolved_at + c.reopen_window:

@@ -42,6 +42,18 @@ class IncidentRepo(Protocol):
         """`inc` can no longer change: drop it from the live indexes."""
         ...
 
+    def hold(self, ev: Event, until: datetime) -> None:
+        """Keep a suppressed firing alert until its maintenance window ends."""
+        ...
+
+    def release(self, fingerprint: str) -> None:
+        """The held alert resolved inside the window: forget it."""
+        ...
+
+    def held_due(self, now: datetime) -> list[Event]:
+        """Held alerts whose window has ended, removed from the hold."""
+        ...
+
     def merge_away(self, inc: Incident) -> None:
         """`inc` was folded into another incident: drop it from the live indexes, keep no report of it."""
         ...
@@ -64,6 +76,7 @@ class MemoryRepo:
         self._on_retire = on_retire
         self._counter = 0
         self._redirect: dict[str, str] = {}
+        self._held: dict[str, tuple[datetime, Event]] = {}
 
     def seen(self, event_id: str) -> bool:
         return event_id in self._seen
@@ -117,6 +130,16 @@ class MemoryRepo:
         self._unindex(inc)
         if self._on_retire is not None:
             self._on_retire(inc)
+
+    def hold(self, ev: Event, until: datetime) -> None:
+        self._held[ev.fingerprint] = (until, ev)
+
+    def release(self, fingerprint: str) -> None:
+        self._held.pop(fingerprint, None)
+
+    def held_due(self, now: datetime) -> list[Event]:
+        due = [fp for fp, (until, _) in self._held.items() if until <= now]
+        return [self._held.pop(fp)[1] for fp in due]
 
     def merge_away(self, inc: Incident) -> None:
         self._unindex(inc)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from ..model import Event, EventClass
-from ..store.tables import EventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
+from ..store.tables import EventRow, HeldEventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
 from .state import Incident
 
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
@@ -135,6 +135,18 @@ class SqlRepo:
             row.due_at = None
         self.s.execute(delete(IncidentKeyRow).where(IncidentKeyRow.incident_id == inc.id))
         self.s.execute(delete(IncidentFingerprintRow).where(IncidentFingerprintRow.incident_id == inc.id))
+
+    def hold(self, ev: Event, until: datetime) -> None:
+        self.s.merge(HeldEventRow(fingerprint=ev.fingerprint, until=until, data=ev.to_json()))
+
+    def release(self, fingerprint: str) -> None:
+        self.s.execute(delete(HeldEventRow).where(HeldEventRow.fingerprint == fingerprint))
+
+    def held_due(self, now: datetime) -> list[Event]:
+        rows = list(self.s.scalars(select(HeldEventRow).where(HeldEventRow.until <= now)))
+        for r in rows:
+            self.s.delete(r)
+        return [Event.from_json(r.data) for r in rows]
 
     def merge_away(self, inc: Incident) -> None:
         self.save(inc, None)

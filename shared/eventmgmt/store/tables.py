@@ -74,3 +74,13 @@ class IncidentFingerprintRow(Base):
 
     fingerprint: Mapped[str] = mapped_column(String(80), primary_key=True)
     incident_id: Mapped[str] = mapped_column(String(40), index=True)
+
+
+class HeldEventRow(Base):
+    """Alerts suppressed by a maintenance window that were still firing: evaluated when it ends."""
+
+    __tablename__ = "held_events"
+
+    fingerprint: Mapped[str] = mapped_column(String(80), primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    data: Mapped[dict] = mapped_column(JSON)
