@@ -8,8 +8,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
-from ..model import Event
+from ..model import Event, stable_hash
 from .state import Incident
+
+
+def incident_id_for(ev: Event) -> str:
+    """Deterministic from the first event, so a replay and a live run name incidents alike."""
+    return "inc-" + stable_hash(ev.id, length=12)
 
 
 class IncidentRepo(Protocol):
@@ -74,7 +79,6 @@ class MemoryRepo:
         self._seen: dict[str, str | None] = {}
         self._dedup_capacity = dedup_capacity
         self._on_retire = on_retire
-        self._counter = 0
         self._redirect: dict[str, str] = {}
         self._held: dict[str, tuple[datetime, Event]] = {}
 
@@ -160,8 +164,7 @@ class MemoryRepo:
                 del self._by_fp[fp]
 
     def new_id(self, ev: Event) -> str:
-        self._counter += 1
-        return f"inc-{ev.id.split(':')[-1][:12]}"
+        return incident_id_for(ev)
 
     def live(self) -> list[Incident]:
         return list(self.incidents.values())

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..model import Event, EventClass
 from ..store.tables import EventRow, HeldEventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
+from .repo import incident_id_for
 from .state import Incident
 
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
@@ -159,7 +160,7 @@ class SqlRepo:
         )
 
     def new_id(self, ev: Event) -> str:
-        return f"inc-{ev.id.split(':')[-1][:12]}"
+        return incident_id_for(ev)
 
 
 def member_events(session: Session, incident_id: str) -> list[EventRow]:
