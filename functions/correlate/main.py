@@ -1,0 +1,38 @@
+"""Correlate function: events-enriched -> events-correlated (Eventarc Pub/Sub trigger).
+
+State lives in the database (Cloud SQL PostgreSQL in production): any number of instances may run
+at once; each event is one transaction under a lock, so none splits an incident."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from eventmgmt.settings import Settings
+from eventmgmt.stages import CorrelateStage
+from eventmgmt.wiring import config_for, engine_for, publisher_for
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@lru_cache(maxsize=1)
+def stage() -> CorrelateStage:
+    settings = Settings()
+    return CorrelateStage(config_for(settings), publisher_for(settings), _now, engine=engine_for(settings.db_url))
+
+
+@functions_framework.cloud_event
+def correlate(event: CloudEvent) -> None:
+    stage().handle(event)
+
+
+@functions_framework.http
+def correlate_tick(request):  # type: ignore[no-untyped-def]
+    """Scheduled (Cloud Scheduler): resolve incidents that went quiet when no event arrives."""
+    messages = stage().tick()
+    return {"resolved": sum(1 for m in messages if m.action is not None)}, 200

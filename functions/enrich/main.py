@@ -1,0 +1,25 @@
+"""Enrich function: events-raw -> events-enriched (Eventarc Pub/Sub trigger)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from eventmgmt.settings import Settings
+from eventmgmt.stages import EnrichStage
+from eventmgmt.wiring import config_for, publisher_for
+
+
+@lru_cache(maxsize=1)
+def stage() -> EnrichStage:
+    # NOTE: built on first use and kept for the instance's life, so the learned topology survives
+    # between invocations on a warm instance.
+    settings = Settings()
+    return EnrichStage(config_for(settings), publisher_for(settings))
+
+
+@functions_framework.cloud_event
+def enrich(event: CloudEvent) -> None:
+    stage().handle(event)
