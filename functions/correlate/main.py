@@ -5,7 +5,7 @@ at once; each event is one transaction under a lock, so none splits an incident.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import functions_framework
@@ -17,7 +17,7 @@ from eventmgmt.wiring import config_for, engine_for, publisher_for
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @lru_cache(maxsize=1)

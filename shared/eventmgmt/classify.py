@@ -22,8 +22,13 @@ _LABEL_SEVERITY = {
     "info": Severity.info,
     "none": Severity.info,
 }
-_LOG_SEVERITY = {"fatal": Severity.critical, "critical": Severity.critical, "error": Severity.high,
-                 "warning": Severity.medium, "warn": Severity.medium}
+_LOG_SEVERITY = {
+    "fatal": Severity.critical,
+    "critical": Severity.critical,
+    "error": Severity.high,
+    "warning": Severity.medium,
+    "warn": Severity.medium,
+}
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 
 
@@ -33,7 +38,9 @@ def _snake(name: str) -> str:
 
 def _source_severity(ev: Event) -> Severity:
     if ev.source in ("alertmanager", "cloudevent", "collector"):
-        return _LABEL_SEVERITY.get(ev.labels.get("severity", "").lower(), Severity.medium if ev.source == "alertmanager" else Severity.info)
+        return _LABEL_SEVERITY.get(
+            ev.labels.get("severity", "").lower(), Severity.medium if ev.source == "alertmanager" else Severity.info
+        )
     if ev.source == "log":
         return _LOG_SEVERITY.get(ev.labels.get("level", ""), Severity.info)
     if ev.labels.get("type") == "Warning":
@@ -53,7 +60,9 @@ def classify(ev: Event, config: Config) -> Event:
                 sev = Severity.info if rule.cls is EventClass.change else min(sev, Severity.low, key=lambda s: s.rank)
             return ev.model_copy(update={"kind": rule.kind, "cls": rule.cls, "severity": sev})
     if ev.source in ("alertmanager", "collector") or (ev.source == "cloudevent" and ev.labels.get("class") == "alert"):
-        return ev.model_copy(update={"kind": _snake(ev.signal), "cls": EventClass.alert, "severity": _source_severity(ev)})
+        return ev.model_copy(
+            update={"kind": _snake(ev.signal), "cls": EventClass.alert, "severity": _source_severity(ev)}
+        )
     cls = EventClass(ev.labels["class"]) if ev.labels.get("class") in ("change", "info") else EventClass.info
     return ev.model_copy(update={"kind": _snake(ev.signal), "cls": cls, "severity": Severity.info})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -122,7 +122,7 @@ class Event(BaseModel):
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
         # NOTE: naive datetimes would compare wrongly with aware ones downstream; treat as UTC.
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -6,7 +6,9 @@ import re
 
 # Deployment pods are named <deployment>-<pod-template-hash>-<5 chars>; the hash uses the
 # "bcdfghjklmnpqrstvwxz2456789" alphabet and is 6 to 10 characters long.
-_DEPLOYMENT_POD = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$")
+_DEPLOYMENT_POD = re.compile(
+    r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+)
 _REPLICASET = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}$")
 
 

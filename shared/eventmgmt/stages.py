@@ -30,13 +30,16 @@ def decode_event(ce: CloudEvent) -> Event:
     try:
         return Event.from_json(payload)
     except ValidationError as err:
-        raise InputError(f"message is not a canonical event: {err.errors()[0]['msg']}", field="data.message.data") from None
+        raise InputError(
+            f"message is not a canonical event: {err.errors()[0]['msg']}", field="data.message.data"
+        ) from None
 
 
 def poison(stage: str, err: InputError, ce: CloudEvent) -> None:
     """Bad input is acknowledged (retrying cannot fix it) and logged for the dead-letter review."""
-    log.error(json.dumps({"severity": "ERROR", "stage": stage, "message": err.message, "field": err.field,
-                          "ce_id": ce["id"]}))
+    log.error(
+        json.dumps({"severity": "ERROR", "stage": stage, "message": err.message, "field": err.field, "ce_id": ce["id"]})
+    )
 
 
 class EnrichStage:
@@ -52,8 +55,9 @@ class EnrichStage:
             poison("enrich", err, ce)
             return
         out = enrich(ev, self.config, self.graph)
-        self.publisher.publish("events-enriched", out.to_json(), {"event_id": out.id, "kind": out.kind},
-                               ordering_key=None)
+        self.publisher.publish(
+            "events-enriched", out.to_json(), {"event_id": out.id, "kind": out.kind}, ordering_key=None
+        )
 
 
 def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) -> None:
@@ -71,8 +75,15 @@ def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) ->
 class CorrelateStage:
     """Correlates against a MemoryRepo (replay, tests) or, given an engine, the SQL store."""
 
-    def __init__(self, config: Config, publisher: Publisher, clock: Clock, *, engine: Engine | None = None,
-                 repo: MemoryRepo | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        engine: Engine | None = None,
+        repo: MemoryRepo | None = None,
+    ) -> None:
         self.config = config
         self.publisher = publisher
         self.clock = clock

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _ZERO_YEAR = 1
 
@@ -14,7 +14,7 @@ def parse_ts(value: str | float | int | datetime | None) -> datetime | None:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)):
-        dt = datetime.fromtimestamp(float(value), tz=timezone.utc)
+        dt = datetime.fromtimestamp(float(value), tz=UTC)
     else:
         text = value.strip()
         if text.endswith("Z") or text.endswith("z"):
@@ -30,11 +30,11 @@ def parse_ts(value: str | float | int | datetime | None) -> datetime | None:
             text = f"{head}.{(frac + '000000')[:6]}{rest[i:]}"
         dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     if dt.year <= _ZERO_YEAR:
         return None
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from eventmgmt.model import Event, EventClass, Origin, Resources, Severity, Status
 from eventmgmt.naming import deployment_of_pod
 
-T0 = datetime(2026, 11, 7, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 7, 8, 0, tzinfo=UTC)
 _ids = count()
 
 CLASS_OF = {
@@ -52,7 +52,9 @@ def ev(
         status=Status(status),
         occurred_at=at(minute),
         received_at=at(received if received is not None else minute),
-        resources=Resources(namespace="inference", pod=pod, node=node, model=model, deployment=deployment or deployment_of_pod(pod)),
+        resources=Resources(
+            namespace="inference", pod=pod, node=node, model=model, deployment=deployment or deployment_of_pod(pod)
+        ),
         summary=f"{kind} {pod or node or deployment or model}",
         origin=Origin(capture=name or f"c{n}", index=0),
     )

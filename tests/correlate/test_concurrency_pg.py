@@ -14,8 +14,8 @@ from eventmgmt.stages import CorrelateStage
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentRow
 from eventmgmt.transport import RecordingPublisher
-
 from tests.support.pg import pg_schema
+
 from .helpers import at, ev
 
 WORKERS = 4

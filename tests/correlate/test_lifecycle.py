@@ -63,7 +63,7 @@ def test_after_reopen_window_a_new_incident_opens():
     corr.process(ev("high_error_rate", 2, pod=POD, fp="e", status="resolved"), at(2))
     corr.tick(at(13))
     later = corr.process(ev("high_error_rate", 200, pod=POD, fp="e", name="later"), at(200))
-    (new_id, action), = actions(later.messages)
+    ((new_id, action),) = actions(later.messages)
     assert action is IncidentAction.opened and new_id != iid
     assert [i.id for i in retired] == [iid]
 
@@ -90,11 +90,24 @@ def test_change_record_turns_into_incident_when_alerts_join():
 
 
 def test_maintenance_suppresses_and_evaluates_what_still_fires_at_the_end():
-    cfg = parse_config({"maintenance": [{"name": "upgrade", "start": at(0).isoformat(), "end": at(30).isoformat(),
-                                         "when": {"resources": {"pod": "triton-bert.*"}}}]})
+    cfg = parse_config(
+        {
+            "maintenance": [
+                {
+                    "name": "upgrade",
+                    "start": at(0).isoformat(),
+                    "end": at(30).isoformat(),
+                    "when": {"resources": {"pod": "triton-bert.*"}},
+                }
+            ]
+        }
+    )
     corr = Correlator(cfg, MemoryRepo())
     graph = TopologyGraph()
-    resolved_inside = [ev("high_error_rate", 1, pod=POD, fp="a"), ev("high_error_rate", 5, pod=POD, fp="a", status="resolved")]
+    resolved_inside = [
+        ev("high_error_rate", 1, pod=POD, fp="a"),
+        ev("high_error_rate", 5, pod=POD, fp="a", status="resolved"),
+    ]
     still_firing = ev("pod_not_ready", 10, pod=POD, fp="b")
     other_pod = ev("high_error_rate", 10, pod="triton-resnet50-68kxfnbbb2-wbq4j", fp="c")
     opened = []
@@ -104,15 +117,15 @@ def test_maintenance_suppresses_and_evaluates_what_still_fires_at_the_end():
         opened += actions(corr.process(e, e.received_at).messages)
     assert len(opened) == 1  # only the pod outside the window pages
     end = corr.tick(at(30))
-    (iid, action), = actions(end)
+    ((iid, action),) = actions(end)
     assert action is IncidentAction.opened
     inc = corr.repo.get(iid)
     assert [m.kind for m in inc.members] == ["pod_not_ready"]
 
 
 def test_recurring_window_matches_next_occurrence():
-    from eventmgmt.enrich.maintenance import window_bounds
     from eventmgmt.config import MaintenanceWindow
+    from eventmgmt.enrich.maintenance import window_bounds
 
     w = MaintenanceWindow(name="weekly", start=at(0), end=at(60), every=timedelta(days=7))
     assert window_bounds(w, at(7 * 24 * 60 + 30)) == (at(7 * 24 * 60), at(7 * 24 * 60 + 60))

@@ -36,8 +36,12 @@ def oom_cascade(pod: str, node: str, model: str, t: float) -> list[Event]:
 
 
 CASES = [
-    Case("oom cascade is one incident rooted at the kernel OOM", oom_cascade(P1, N1, "whisper-small", 10),
-         [[0, 1, 2, 3, 4]], [0]),
+    Case(
+        "oom cascade is one incident rooted at the kernel OOM",
+        oom_cascade(P1, N1, "whisper-small", 10),
+        [[0, 1, 2, 3, 4]],
+        [0],
+    ),
     Case(
         "two cascades on other nodes and models stay apart",
         [*oom_cascade(P1, N1, "whisper-small", 10), *oom_cascade(P2, N2, "resnet50", 10.2)],
@@ -88,8 +92,10 @@ CASES = [
     ),
     Case(
         "events beyond the window after a quiet incident start a new one",
-        [ev("triton_crash", 0, pod=P1, node=N1, source="k8s-event"),
-         ev("triton_crash", 60, pod=P1, node=N1, source="k8s-event", fp="other")],
+        [
+            ev("triton_crash", 0, pod=P1, node=N1, source="k8s-event"),
+            ev("triton_crash", 60, pod=P1, node=N1, source="k8s-event", fp="other"),
+        ],
         [[0], [1]],
     ),
     Case(

@@ -113,7 +113,9 @@ class Correlator:
         self.repo.record_event(ev, inc.id)
         messages.append(
             CorrelatedMessage(
-                event=ev, incident_id=inc.id, action=action,
+                event=ev,
+                incident_id=inc.id,
+                action=action,
                 incident=inc.snapshot(self.chains, self.config.response),
             )
         )
@@ -169,8 +171,14 @@ class Correlator:
             other.merged_into = keep.id
             other.version += 1
             self.repo.merge_away(other)
-            out.append(CorrelatedMessage(event=ev, incident_id=other.id, action=IncidentAction.merged,
-                                         incident=other.snapshot(self.chains, self.config.response)))
+            out.append(
+                CorrelatedMessage(
+                    event=ev,
+                    incident_id=other.id,
+                    action=IncidentAction.merged,
+                    incident=other.snapshot(self.chains, self.config.response),
+                )
+            )
         candidates[:] = [keep]
         return out
 
@@ -189,8 +197,9 @@ class Correlator:
             # NOTE: still firing when its maintenance window ended: it is a real problem now.
             labels = {k: v for k, v in held.labels.items() if not k.startswith("maintenance")}
             labels["after_maintenance"] = held.labels.get("maintenance", "")
-            revived = held.model_copy(update={"id": held.id + ":after-maintenance", "suppressed": False,
-                                              "labels": labels, "received_at": now})
+            revived = held.model_copy(
+                update={"id": held.id + ":after-maintenance", "suppressed": False, "labels": labels, "received_at": now}
+            )
             out.extend(self.process(revived, now).messages)
         for inc in self.repo.due(now):
             if inc.is_resolved:
@@ -208,8 +217,11 @@ class Correlator:
             inc.version += 1
             self.repo.save(inc, self._next_check(inc))
             snap = inc.snapshot(self.chains, self.config.response)
-            out.append(CorrelatedMessage(event=_lifecycle_event(inc, now), incident_id=inc.id,
-                                         action=IncidentAction.resolved, incident=snap))
+            out.append(
+                CorrelatedMessage(
+                    event=_lifecycle_event(inc, now), incident_id=inc.id, action=IncidentAction.resolved, incident=snap
+                )
+            )
         return out
 
     def flush(self, now: datetime) -> list[CorrelatedMessage]:

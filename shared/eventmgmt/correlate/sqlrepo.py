@@ -7,13 +7,14 @@ transaction is a few indexed reads and writes, so the lock is held for milliseco
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.orm import Session
 
+from ..config import Chain, Response
 from ..model import Event, EventClass
 from ..store.tables import EventRow, HeldEventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
 from .repo import incident_id_for
@@ -33,17 +34,30 @@ def locked_session(engine: Engine) -> Iterator[Session]:
 def event_row(ev: Event, incident_id: str | None) -> EventRow:
     r = ev.resources
     return EventRow(
-        id=ev.id, fingerprint=ev.fingerprint, source=ev.source, kind=ev.kind, cls=ev.cls.value,
-        severity=ev.severity.value, status=ev.status.value, occurred_at=ev.occurred_at,
-        received_at=ev.received_at, incident_id=incident_id, summary=ev.summary[:2000],
-        namespace=r.namespace, node=r.node, pod=r.pod, model=r.model,
-        capture=ev.origin.capture if ev.origin else None, idx=ev.origin.index if ev.origin else None,
-        suppressed=ev.suppressed, data=ev.to_json(),
+        id=ev.id,
+        fingerprint=ev.fingerprint,
+        source=ev.source,
+        kind=ev.kind,
+        cls=ev.cls.value,
+        severity=ev.severity.value,
+        status=ev.status.value,
+        occurred_at=ev.occurred_at,
+        received_at=ev.received_at,
+        incident_id=incident_id,
+        summary=ev.summary[:2000],
+        namespace=r.namespace,
+        node=r.node,
+        pod=r.pod,
+        model=r.model,
+        capture=ev.origin.capture if ev.origin else None,
+        idx=ev.origin.index if ev.origin else None,
+        suppressed=ev.suppressed,
+        data=ev.to_json(),
     )
 
 
 class SqlRepo:
-    def __init__(self, session: Session, chains: list, response: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: Session, chains: list[Chain], response: Mapping[str, Response]) -> None:
         self.s = session
         self.chains = chains
         self.response = response
@@ -119,7 +133,9 @@ class SqlRepo:
 
     def due(self, now: datetime) -> list[Incident]:
         rows = self.s.scalars(
-            select(IncidentRow).where(IncidentRow.live.is_(True), IncidentRow.due_at <= now).order_by(IncidentRow.due_at)
+            select(IncidentRow)
+            .where(IncidentRow.live.is_(True), IncidentRow.due_at <= now)
+            .order_by(IncidentRow.due_at)
         )
         out = []
         for row in rows:
@@ -155,16 +171,16 @@ class SqlRepo:
         row = self.s.get(IncidentRow, inc.id)
         if row is not None:
             row.status = "merged"
-        self.s.execute(
-            EventRow.__table__.update().where(EventRow.incident_id == inc.id).values(incident_id=inc.merged_into)
-        )
+        self.s.execute(update(EventRow).where(EventRow.incident_id == inc.id).values(incident_id=inc.merged_into))
 
     def new_id(self, ev: Event) -> str:
         return incident_id_for(ev)
 
 
 def member_events(session: Session, incident_id: str) -> list[EventRow]:
-    return list(session.scalars(select(EventRow).where(EventRow.incident_id == incident_id).order_by(EventRow.occurred_at)))
+    return list(
+        session.scalars(select(EventRow).where(EventRow.incident_id == incident_id).order_by(EventRow.occurred_at))
+    )
 
 
 __all__ = ["EventClass", "SqlRepo", "locked_session", "member_events"]

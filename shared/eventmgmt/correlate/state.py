@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..config import Chain
+from ..config import Chain, Response
 from ..incident import EventRef, IncidentSnapshot, IncidentStatus
 from ..model import Event, EventClass, Origin, Severity, Status
 
@@ -53,24 +54,41 @@ class Member:
 
     def ref(self) -> EventRef:
         return EventRef(
-            id=self.event_id, kind=self.kind, cls=self.cls, status=self.status,
-            occurred_at=self.occurred_at, summary=self.summary, origin=self.origin,
+            id=self.event_id,
+            kind=self.kind,
+            cls=self.cls,
+            status=self.status,
+            occurred_at=self.occurred_at,
+            summary=self.summary,
+            origin=self.origin,
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "event_id": self.event_id, "kind": self.kind, "cls": self.cls, "status": self.status,
-            "severity": self.severity, "occurred_at": self.occurred_at.isoformat(),
-            "fingerprint": self.fingerprint, "summary": self.summary,
-            "origin": self.origin.model_dump() if self.origin else None, "resources": self.resources,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "cls": self.cls,
+            "status": self.status,
+            "severity": self.severity,
+            "occurred_at": self.occurred_at.isoformat(),
+            "fingerprint": self.fingerprint,
+            "summary": self.summary,
+            "origin": self.origin.model_dump() if self.origin else None,
+            "resources": self.resources,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Member:
         return cls(
-            event_id=d["event_id"], kind=d["kind"], cls=d["cls"], status=d["status"], severity=d["severity"],
-            occurred_at=datetime.fromisoformat(d["occurred_at"]), fingerprint=d["fingerprint"],
-            summary=d["summary"], origin=Origin(**d["origin"]) if d.get("origin") else None,
+            event_id=d["event_id"],
+            kind=d["kind"],
+            cls=d["cls"],
+            status=d["status"],
+            severity=d["severity"],
+            occurred_at=datetime.fromisoformat(d["occurred_at"]),
+            fingerprint=d["fingerprint"],
+            summary=d["summary"],
+            origin=Origin(**d["origin"]) if d.get("origin") else None,
             resources=d.get("resources", {}),
         )
 
@@ -200,7 +218,7 @@ class Incident:
         tail = f" ({', '.join(extra)})" if extra else ""
         return f"{path}: {where}{tail}" if where else path
 
-    def snapshot(self, chains: list[Chain], response: dict[str, Any]) -> IncidentSnapshot:
+    def snapshot(self, chains: list[Chain], response: Mapping[str, Response]) -> IncidentSnapshot:
         chain, _ = self.best_chain(chains)
         root = self.root(chains)
         row = response.get(root.kind)
@@ -230,23 +248,34 @@ class Incident:
     # --- persistence ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "opened_at": self.opened_at.isoformat(), "last_seen": self.last_seen.isoformat(),
-            "version": self.version, "status": self.status.value,
+            "id": self.id,
+            "opened_at": self.opened_at.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "version": self.version,
+            "status": self.status.value,
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
-            "acknowledged_by": self.acknowledged_by, "merged_into": self.merged_into,
-            "members": [m.to_json() for m in self.members], "keys": sorted(self.keys),
+            "acknowledged_by": self.acknowledged_by,
+            "merged_into": self.merged_into,
+            "members": [m.to_json() for m in self.members],
+            "keys": sorted(self.keys),
             "fingerprints": {fp: [s.status, s.at.isoformat(), s.stateful] for fp, s in self.fingerprints.items()},
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Incident:
         return cls(
-            id=d["id"], opened_at=datetime.fromisoformat(d["opened_at"]),
-            last_seen=datetime.fromisoformat(d["last_seen"]), version=d["version"],
+            id=d["id"],
+            opened_at=datetime.fromisoformat(d["opened_at"]),
+            last_seen=datetime.fromisoformat(d["last_seen"]),
+            version=d["version"],
             status=IncidentStatus(d["status"]),
             resolved_at=datetime.fromisoformat(d["resolved_at"]) if d.get("resolved_at") else None,
-            acknowledged_by=d.get("acknowledged_by"), merged_into=d.get("merged_into"),
-            members=[Member.from_json(m) for m in d["members"]], keys=set(d["keys"]),
-            fingerprints={fp: FingerprintState(s[0], datetime.fromisoformat(s[1]), bool(s[2]))
-                          for fp, s in d["fingerprints"].items()},
+            acknowledged_by=d.get("acknowledged_by"),
+            merged_into=d.get("merged_into"),
+            members=[Member.from_json(m) for m in d["members"]],
+            keys=set(d["keys"]),
+            fingerprints={
+                fp: FingerprintState(s[0], datetime.fromisoformat(s[1]), bool(s[2]))
+                for fp, s in d["fingerprints"].items()
+            },
         )

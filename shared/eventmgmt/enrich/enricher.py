@@ -23,7 +23,9 @@ def enrich(
     update: dict[str, object] = {}
     row = config.response.get(ev.kind)
     if row is not None and ev.cls is EventClass.alert:
-        update.update(severity=row.severity, action=row.action, runbook=row.runbook or ev.labels.get("annotation_runbook_url"))
+        update.update(
+            severity=row.severity, action=row.action, runbook=row.runbook or ev.labels.get("annotation_runbook_url")
+        )
     elif ev.labels.get("annotation_runbook_url"):
         update["runbook"] = ev.labels["annotation_runbook_url"]
     if ev.cls is EventClass.alert:

@@ -113,7 +113,7 @@ class ClusterTopology:
         try:
             self.graph.learn_from_cluster(self.core_v1)
             self.last_error = None
-        except Exception as err:  # noqa: BLE001 - any API failure degrades to learned topology
+        except Exception as err:
             self.last_error = f"{type(err).__name__}: {err}"
 
 

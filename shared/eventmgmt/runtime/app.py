@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -26,7 +26,7 @@ log = logging.getLogger("eventmgmt")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Runtime:
             while not self._stop.wait(every):
                 try:
                     self.correlate.tick(self.clock())
-                except Exception:  # noqa: BLE001 - the next tick retries; never kill the server
+                except Exception:
                     log.exception("tick failed")
 
         t = threading.Thread(target=loop, name="eventmgmt-ticker", daemon=True)
@@ -63,8 +63,9 @@ class Runtime:
                 close()
 
 
-def build_runtime(settings: Settings | None = None, config: Config | None = None,
-                  clock: Callable[[], datetime] = utcnow) -> Runtime:
+def build_runtime(
+    settings: Settings | None = None, config: Config | None = None, clock: Callable[[], datetime] = utcnow
+) -> Runtime:
     settings = settings or Settings()
     config = config or load_config(settings.config_path)
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ def build_runtime(settings: Settings | None = None, config: Config | None = None
 
 def _attach_archive(rt: Runtime) -> Any:
     try:
-        from ..archive import Archiver  # type: ignore[attr-defined]
+        from ..archive import Archiver
     except ImportError:
         return None
     archiver = Archiver.from_settings(rt.settings, rt.config)
@@ -95,7 +96,7 @@ def _attach_archive(rt: Runtime) -> Any:
 
 def _attach_route(rt: Runtime) -> Any:
     try:
-        from ..route import Router  # type: ignore[attr-defined]
+        from ..route import Router
     except ImportError:
         return None
     router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
@@ -132,8 +133,11 @@ def create_app(rt: Runtime) -> Flask:
             limit = int(request.args.get("limit", 100))
         except ValueError:
             return _error(400, "limit must be an integer", "limit")
-        return jsonify(queries.list_incidents(rt.engine, status=request.args.get("status"), limit=limit,
-                                              before=request.args.get("cursor")))
+        return jsonify(
+            queries.list_incidents(
+                rt.engine, status=request.args.get("status"), limit=limit, before=request.args.get("cursor")
+            )
+        )
 
     @app.get("/api/incidents/<incident_id>")
     def incident(incident_id: str) -> Any:
@@ -155,10 +159,21 @@ def create_app(rt: Runtime) -> Flask:
             limit = int(args.get("limit", 100))
         except ValueError:
             return _error(400, "limit must be an integer", "limit")
-        return jsonify(queries.list_events(
-            rt.engine, kind=args.get("kind"), cls=args.get("class"), q=args.get("q"), pod=args.get("pod"),
-            node=args.get("node"), model=args.get("model"), incident=args.get("incident"), since=since,
-            limit=limit, before=args.get("cursor")))
+        return jsonify(
+            queries.list_events(
+                rt.engine,
+                kind=args.get("kind"),
+                cls=args.get("class"),
+                q=args.get("q"),
+                pod=args.get("pod"),
+                node=args.get("node"),
+                model=args.get("model"),
+                incident=args.get("incident"),
+                since=since,
+                limit=limit,
+                before=args.get("cursor"),
+            )
+        )
 
     for register in EXTRA_ROUTES:
         register(app, rt)
@@ -175,8 +190,11 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     rt = build_runtime(settings)
     app = create_app(rt)
     rt.start_ticker()
-    log.info(json.dumps({"severity": "INFO", "message": f"eventmgmt serving on http://{host}:{port}",
-                         "home": str(rt.settings.home)}))
+    log.info(
+        json.dumps(
+            {"severity": "INFO", "message": f"eventmgmt serving on http://{host}:{port}", "home": str(rt.settings.home)}
+        )
+    )
     try:
         waitress_serve(app, host=host, port=port, threads=8, ident="eventmgmt")
     finally:

@@ -43,9 +43,17 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     result = run_replay(args.captures, config, args.report)
     rep = result.report()
-    print(json.dumps({"events": rep["events"], "events_by_class": rep["events_by_class"],
-                      "incidents": len(rep["incidents"]), "pages": result.pages,
-                      "rejected": len(rep["rejected"])}))
+    print(
+        json.dumps(
+            {
+                "events": rep["events"],
+                "events_by_class": rep["events_by_class"],
+                "incidents": len(rep["incidents"]),
+                "pages": result.pages,
+                "rejected": len(rep["rejected"]),
+            }
+        )
+    )
     if args.truth:
         from ..scoring import score
 

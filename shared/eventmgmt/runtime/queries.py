@@ -17,24 +17,26 @@ def _limit(n: int | None, default: int = 100) -> int:
     return max(1, min(int(n or default), MAX_LIMIT))
 
 
-def list_incidents(engine: Engine, *, status: str | None = None, limit: int | None = None,
-                   before: str | None = None) -> dict[str, Any]:
+def list_incidents(
+    engine: Engine, *, status: str | None = None, limit: int | None = None, before: str | None = None
+) -> dict[str, Any]:
     """Open first, by severity then age; keyset paging on (status order, severity, opened_at, id)."""
     with Session(engine) as s:
         q = select(IncidentRow).where(IncidentRow.status != "merged")
         if status:
             q = q.where(IncidentRow.status == status)
         q = q.order_by(
-            (IncidentRow.status == "resolved").asc(), IncidentRow.severity_rank.desc(),
-            IncidentRow.opened_at.asc(), IncidentRow.id.asc(),
+            (IncidentRow.status == "resolved").asc(),
+            IncidentRow.severity_rank.desc(),
+            IncidentRow.opened_at.asc(),
+            IncidentRow.id.asc(),
         )
         lim = _limit(limit)
         offset = int(before or 0)
         rows = list(s.scalars(q.offset(offset).limit(lim + 1)))
         items = [r.snapshot for r in rows[:lim]]
         total = s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.status != "merged"))
-        return {"incidents": items, "total": total,
-                "next": str(offset + lim) if len(rows) > lim else None}
+        return {"incidents": items, "total": total, "next": str(offset + lim) if len(rows) > lim else None}
 
 
 def get_incident(engine: Engine, incident_id: str) -> dict[str, Any] | None:
@@ -42,20 +44,42 @@ def get_incident(engine: Engine, incident_id: str) -> dict[str, Any] | None:
         row = s.get(IncidentRow, incident_id)
         if row is None:
             return None
-        events = list(s.scalars(select(EventRow).where(EventRow.incident_id == incident_id)
-                                .order_by(EventRow.occurred_at, EventRow.id).limit(2000)))
+        events = list(
+            s.scalars(
+                select(EventRow)
+                .where(EventRow.incident_id == incident_id)
+                .order_by(EventRow.occurred_at, EventRow.id)
+                .limit(2000)
+            )
+        )
         return {**row.snapshot, "events": [e.data for e in events]}
 
 
-def list_events(engine: Engine, *, kind: str | None = None, cls: str | None = None, q: str | None = None,
-                pod: str | None = None, node: str | None = None, model: str | None = None,
-                incident: str | None = None, since: datetime | None = None, limit: int | None = None,
-                before: str | None = None) -> dict[str, Any]:
+def list_events(
+    engine: Engine,
+    *,
+    kind: str | None = None,
+    cls: str | None = None,
+    q: str | None = None,
+    pod: str | None = None,
+    node: str | None = None,
+    model: str | None = None,
+    incident: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+    before: str | None = None,
+) -> dict[str, Any]:
     """Newest first; `before` is the cursor `<occurred_at iso>|<id>` from the previous page."""
     with Session(engine) as s:
         stmt = select(EventRow)
-        for col, val in ((EventRow.kind, kind), (EventRow.cls, cls), (EventRow.pod, pod), (EventRow.node, node),
-                         (EventRow.model, model), (EventRow.incident_id, incident)):
+        for col, val in (
+            (EventRow.kind, kind),
+            (EventRow.cls, cls),
+            (EventRow.pod, pod),
+            (EventRow.node, node),
+            (EventRow.model, model),
+            (EventRow.incident_id, incident),
+        ):
             if val:
                 stmt = stmt.where(col == val)
         if q:

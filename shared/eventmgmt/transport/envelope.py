@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -21,7 +21,7 @@ def encode_message(
     data: bytes, attributes: dict[str, str], message_id: str, publish_time: datetime | None = None
 ) -> dict[str, Any]:
     """A PubsubMessage in its JSON form."""
-    when = (publish_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (publish_time or datetime.now(UTC)).astimezone(UTC)
     return {
         "data": base64.b64encode(data).decode(),
         "attributes": dict(attributes),
@@ -40,7 +40,9 @@ def to_cloudevent(project: str, topic: str, subscription: str, message: dict[str
         "time": message.get("publishTime"),
         "datacontenttype": "application/json",
     }
-    return CloudEvent(attributes, {"message": message, "subscription": f"projects/{project}/subscriptions/{subscription}"})
+    return CloudEvent(
+        attributes, {"message": message, "subscription": f"projects/{project}/subscriptions/{subscription}"}
+    )
 
 
 def decode(event: CloudEvent) -> tuple[Any, dict[str, str]]:

@@ -6,7 +6,8 @@ import itertools
 import json
 import threading
 from collections import defaultdict
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from cloudevents.http import CloudEvent
 
@@ -16,8 +17,13 @@ Handler = Callable[[CloudEvent], Any]
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: dict[str, Any], attributes: dict[str, str] | None = None,
-                ordering_key: str | None = None) -> str:
+    def publish(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         """Publish one JSON payload; returns the message id once the transport has accepted it.
         Raises on failure, so the caller answers 5xx and its sender retries."""
         ...
@@ -41,8 +47,13 @@ class InProcessPublisher:
     def subscribe(self, topic: str, subscription: str, handler: Handler) -> None:
         self._subs[topic].append((subscription, handler))
 
-    def publish(self, topic: str, payload: dict[str, Any], attributes: dict[str, str] | None = None,
-                ordering_key: str | None = None) -> str:
+    def publish(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         with self._lock:
             mid = str(next(self._ids))
         msg = encode_message(dumps(payload), attributes or {}, mid)
@@ -57,7 +68,12 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.messages: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = defaultdict(list)
 
-    def publish(self, topic: str, payload: dict[str, Any], attributes: dict[str, str] | None = None,
-                ordering_key: str | None = None) -> str:
+    def publish(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         self.messages[topic].append((payload, dict(attributes or {})))
         return str(sum(len(v) for v in self.messages.values()))
