@@ -105,7 +105,10 @@ def replay_scaling(scales: list[int]) -> list[dict]:
     for copies in scales:
         out = subprocess.run(
             [sys.executable, "-m", "benchmarks.correlate_bench", "--child", str(copies)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
@@ -126,9 +129,16 @@ def open_incident_cost(sizes: list[int], probes: int, sql: bool) -> list[dict]:
     def alert(i: int, kind: str, minute: float, tag: str) -> Event:
         pod = f"triton-m{i}-68kxfnbbb2-{tag}"
         return Event(
-            id=f"bench:{tag}:{i}:{kind}", fingerprint=f"fp:{tag}:{i}:{kind}", source="alertmanager", signal=kind,
-            kind=kind, cls=EventClass.alert, severity=Severity.high, status=Status.firing,
-            occurred_at=T0 + timedelta(minutes=minute), received_at=T0 + timedelta(minutes=minute),
+            id=f"bench:{tag}:{i}:{kind}",
+            fingerprint=f"fp:{tag}:{i}:{kind}",
+            source="alertmanager",
+            signal=kind,
+            kind=kind,
+            cls=EventClass.alert,
+            severity=Severity.high,
+            status=Status.firing,
+            occurred_at=T0 + timedelta(minutes=minute),
+            received_at=T0 + timedelta(minutes=minute),
             resources=Resources(namespace="inference", pod=pod, node=f"node-{i % 500}", model=f"m{i}"),
             origin=Origin(capture=f"b{i}"),
         )
@@ -162,8 +172,9 @@ def open_incident_cost(sizes: list[int], probes: int, sql: bool) -> list[dict]:
                 i = j % n if j % 2 == 0 else n + j
                 corr.process(alert(i, "model_unavailable", 1, "bbbbb"), now)
             dt = time.perf_counter() - t0
-        rows.append({"open_incidents": n, "repo": "sqlite" if sql else "memory",
-                     "us_per_event": round(dt / probes * 1e6, 1)})
+        rows.append(
+            {"open_incidents": n, "repo": "sqlite" if sql else "memory", "us_per_event": round(dt / probes * 1e6, 1)}
+        )
     base = rows[0]["us_per_event"]
     for r in rows:
         r["ratio_vs_smallest"] = round(r["us_per_event"] / base, 2)

@@ -93,6 +93,10 @@ class Correlator:
             messages.extend(self._merge(ev, candidates))
             inc = candidates[0]
         action: IncidentAction
+        if inc is None and ev.kind in self.config.correlation.join_only:
+            self.repo.record_event(ev, None)
+            messages.append(CorrelatedMessage(event=ev))
+            return Outcome(messages)
         if inc is None:
             inc = Incident(id=self.repo.new_id(ev), opened_at=ev.occurred_at, last_seen=ev.occurred_at)
             action = IncidentAction.opened
