@@ -82,6 +82,7 @@ class Correlation(_Strict):
     window: Duration = timedelta(minutes=15)
     quiet_period: Duration = timedelta(minutes=10)
     reopen_window: Duration = timedelta(minutes=30)
+    stale_after: Duration = timedelta(hours=6)
     join_only: list[str] = Field(default_factory=list)
 
 

@@ -110,6 +110,9 @@ class Event(BaseModel):
     status: Status = Status.firing
     occurred_at: datetime
     received_at: datetime
+    started_at: datetime | None = Field(
+        default=None, description="start of the alert episode (Alertmanager startsAt), firing and resolved alike"
+    )
     resources: Resources = Field(default_factory=Resources)
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str = ""

@@ -57,4 +57,5 @@ def ev(
         ),
         summary=f"{kind} {pod or node or deployment or model}",
         origin=Origin(capture=name or f"c{n}", index=0),
+        started_at=at(minute) if source == "alertmanager" and status == "firing" else None,
     )

@@ -138,6 +138,21 @@ CASES.append(
 )
 
 
+CASES.append(
+    Case(
+        "an alert whose resolution was lost does not pull in a new episode hours later",
+        [
+            ev("triton_crash", 0, pod=P1, node=N1, source="k8s-event"),
+            ev("high_error_rate", 1, pod=P1, node=N1, fp="err"),
+            ev("triton_crash", 300, pod=P1, node=N1, source="k8s-event", name="later", fp="crash2"),
+            ev("high_error_rate", 301, pod=P1, node=N1, fp="err", name="again"),
+        ],
+        [[0, 1], [2, 3]],
+        [0, 2],
+    )
+)
+
+
 def run(events: list[Event]) -> tuple[Correlator, dict[str, str]]:
     corr = Correlator(default_config(), MemoryRepo())
     placed: dict[str, str] = {}

@@ -53,18 +53,35 @@ class Correlator:
         node_key = f"node:{ev.resources.node}" if ev.resources.node else None
         return node_key is None or node_key not in inc.keys
 
-    def _live_at(self, inc: Incident, at: datetime, same_alert: bool = False) -> bool:
-        """Whether an event at `at` may still join `inc`. The same alert firing again reopens a
-        resolved incident for the whole reopen window; other events need the correlation window."""
-        c = self.config.correlation
-        w = c.window
-        if at < inc.opened_at - w:
-            return False
-        if same_alert and inc.is_resolved and inc.resolved_at is not None:
-            return at <= inc.resolved_at + c.reopen_window
-        if inc.firing > 0 and not inc.is_resolved:
+    def _same_episode_live(self, inc: Incident, ev: Event) -> bool:
+        """Whether `inc` is where another event of the same alert (fingerprint) belongs.
+
+        The same episode (same start) always belongs to it: that is its repeat or its resolution.
+        A new episode reopens or continues it only within the reopen window of its activity."""
+        state = inc.fingerprints.get(ev.fingerprint)
+        if state is not None and state.started is not None and state.started == ev.started_at:
             return True
-        return at <= inc.last_seen + w
+        if ev.status is Status.resolved:
+            if inc.is_resolved:
+                return False  # NOTE: the end of an episode this incident never saw reopens nothing
+            if state is None or state.started is None:
+                return True  # sources without episodes: a resolution closes the alert it names
+            return self._live_at(inc, ev.occurred_at)
+        return self._live_at(inc, ev.occurred_at, same_alert=True)
+
+    def _live_at(self, inc: Incident, at: datetime, same_alert: bool = False) -> bool:
+        """Whether an event at `at` may still join `inc`.
+
+        A new episode of an alert already in the incident joins within the reopen window (a resolved
+        incident reopens); other events must come within the correlation window of the incident's
+        activity. An alert left firing, or whose resolution was lost, must not make its incident
+        swallow every later problem on the same pod, node or deployment hours later."""
+        c = self.config.correlation
+        if same_alert:
+            if inc.is_resolved and inc.resolved_at is not None:
+                return at <= inc.resolved_at + c.reopen_window
+            return inc.opened_at - c.reopen_window <= at <= inc.last_seen + c.reopen_window
+        return inc.opened_at - c.window <= at <= inc.last_seen + c.window
 
     # --- one event ------------------------------------------------------------------------------
     def process(self, ev: Event, now: datetime) -> Outcome:
@@ -128,7 +145,7 @@ class Correlator:
     def _candidates(self, ev: Event) -> list[Incident]:
         """Live incidents `ev` may join, best first."""
         same = self.repo.by_fingerprint(ev.fingerprint)
-        if same is not None and not self._live_at(same, ev.occurred_at, same_alert=True):
+        if same is not None and not self._same_episode_live(same, ev):
             same = None
         if same is not None and not same.is_resolved:
             return [same]
@@ -212,7 +229,8 @@ class Correlator:
                 else:
                     self.repo.save(inc, self._next_check(inc))
                 continue
-            if inc.firing > 0 or now < inc.last_seen + c.quiet_period:
+            stale = inc.firing > 0 and now >= inc.last_seen + c.stale_after
+            if (inc.firing > 0 and not stale) or now < inc.last_seen + c.quiet_period:
                 # NOTE: still firing: check again a quiet period after the next change, or now + quiet.
                 self.repo.save(inc, max(now, inc.last_seen) + c.quiet_period)
                 continue

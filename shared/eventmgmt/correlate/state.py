@@ -100,6 +100,7 @@ class FingerprintState:
     status: str
     at: datetime
     stateful: bool
+    started: datetime | None = None
 
 
 @dataclass
@@ -152,7 +153,9 @@ class Incident:
             # NOTE: the latest state by event time wins, so a resolved that overtook its firing
             # in transit still ends the alert.
             if prev is None or ev.occurred_at >= prev.at:
-                self.fingerprints[ev.fingerprint] = FingerprintState(ev.status.value, ev.occurred_at, is_stateful(ev))
+                self.fingerprints[ev.fingerprint] = FingerprintState(
+                    ev.status.value, ev.occurred_at, is_stateful(ev), ev.started_at
+                )
 
     def absorb(self, other: Incident) -> None:
         """Take over every member of `other` (an incident found to be part of this one)."""
@@ -258,7 +261,10 @@ class Incident:
             "merged_into": self.merged_into,
             "members": [m.to_json() for m in self.members],
             "keys": sorted(self.keys),
-            "fingerprints": {fp: [s.status, s.at.isoformat(), s.stateful] for fp, s in self.fingerprints.items()},
+            "fingerprints": {
+                fp: [s.status, s.at.isoformat(), s.stateful, s.started.isoformat() if s.started else None]
+                for fp, s in self.fingerprints.items()
+            },
         }
 
     @classmethod
@@ -275,7 +281,9 @@ class Incident:
             members=[Member.from_json(m) for m in d["members"]],
             keys=set(d["keys"]),
             fingerprints={
-                fp: FingerprintState(s[0], datetime.fromisoformat(s[1]), bool(s[2]))
+                fp: FingerprintState(
+                    s[0], datetime.fromisoformat(s[1]), bool(s[2]), datetime.fromisoformat(s[3]) if s[3] else None
+                )
                 for fp, s in d["fingerprints"].items()
             },
         )

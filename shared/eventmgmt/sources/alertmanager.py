@@ -91,6 +91,6 @@ def parse(body: Any, ctx: ParseContext) -> list[Event]:
                 labels=labels,
                 summary=summary,
                 status=status,
-            )
+            ).model_copy(update={"started_at": starts})
         )
     return out
