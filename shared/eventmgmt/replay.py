@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from .classify import classify, filter_reason
 from .config import Config
@@ -33,24 +33,53 @@ class SimClock:
 
 @dataclass
 class ReplayResult:
+    """Counts kept in memory; finished incidents spooled to a temporary file, so a long replay's
+    memory is bounded by the incidents still live, not by everything it has seen."""
+
     events: int = 0
     by_class: Counter[str] = field(default_factory=Counter)
     filtered: Counter[str] = field(default_factory=Counter)
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    incidents: list[dict[str, Any]] = field(default_factory=list)
     pages: int = 0
+    incident_count: int = 0
     first: datetime | None = None
     last: datetime | None = None
-    timeline: list[tuple[str, str]] = field(default_factory=list)
+    _spool: IO[str] = field(default_factory=lambda: tempfile.TemporaryFile("w+"))
 
-    def report(self) -> dict[str, Any]:
+    def add_incident(self, entry: dict[str, Any]) -> None:
+        self._spool.write(json.dumps(entry) + "\n")
+        self.incident_count += 1
+
+    def iter_incidents(self) -> Iterator[dict[str, Any]]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            yield json.loads(line)
+        self._spool.seek(0, 2)
+
+    @property
+    def incidents(self) -> list[dict[str, Any]]:
+        return sorted(self.iter_incidents(), key=lambda e: e["opened_at"])
+
+    def header(self) -> dict[str, Any]:
         return {
             "events": self.events,
             "events_by_class": {k: self.by_class.get(k, 0) for k in ("alert", "change", "info", "filtered")},
             "filtered_by_reason": dict(self.filtered),
             "rejected": self.rejected,
-            "incidents": self.incidents,
         }
+
+    def report(self) -> dict[str, Any]:
+        return {**self.header(), "incidents": self.incidents}
+
+    def write_report(self, path: str) -> None:
+        """The report as DESIGN.md specifies, incidents streamed from the spool."""
+        with open(path, "w") as f:
+            head = json.dumps(self.header())
+            f.write(head[:-1] + ', "incidents": [')
+            for i, entry in enumerate(self.iter_incidents()):
+                f.write(("," if i else "") + "\n" + json.dumps(entry))
+            f.write("\n]}\n")
 
 
 def read_captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -87,7 +116,7 @@ def replay(lines: Iterable[str], config: Config, progress: Any = None) -> Replay
     result = ReplayResult()
     clock = SimClock()
     publisher = InProcessPublisher()
-    repo = MemoryRepo(on_retire=lambda inc: result.incidents.append(incident_entry(inc, config)))
+    repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
     enrich_stage = EnrichStage(config, publisher)
     correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
     publisher.subscribe("events-raw", "enrich", enrich_stage.handle)
@@ -128,21 +157,23 @@ def replay(lines: Iterable[str], config: Config, progress: Any = None) -> Replay
     if clock.now is not None:
         correlate_stage.tick(clock.now)
     for inc in sorted(repo.live(), key=lambda i: i.opened_at):
-        result.incidents.append(incident_entry(inc, config))
-    result.incidents.sort(key=lambda e: e["opened_at"])
+        result.add_incident(incident_entry(inc, config))
     return result
 
 
 def run_replay(path: str, config: Config, report_path: str | None, out: TextIO = sys.stderr) -> ReplayResult:
-    text = Path(path).read_text().splitlines()
+    """Replay a capture file, streaming it; a progress bar when `out` is a terminal."""
     progress = None
     if out.isatty():
         from tqdm import tqdm
 
-        progress = tqdm(total=len(text), unit="capture", file=out)
-    result = replay(text, config, progress)
+        with open(path) as f:
+            total = sum(1 for _ in f)
+        progress = tqdm(total=total, unit="capture", file=out)
+    with open(path) as f:
+        result = replay(f, config, progress)
     if progress is not None:
         progress.close()
     if report_path:
-        Path(report_path).write_text(json.dumps(result.report(), indent=1))
+        result.write_report(report_path)
     return result

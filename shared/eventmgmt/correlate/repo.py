@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..model import Event, stable_hash
@@ -70,14 +70,17 @@ class MemoryRepo:
     """Live incidents in dicts; retired incidents go to `on_retire` (replay writes them to its report),
     so memory is bounded by live incidents, not by events seen."""
 
-    def __init__(self, on_retire: Callable[[Incident], None] | None = None, dedup_capacity: int = 1_000_000) -> None:
+    def __init__(
+        self, on_retire: Callable[[Incident], None] | None = None, dedup_horizon: timedelta = timedelta(hours=1)
+    ) -> None:
         self.incidents: dict[str, Incident] = {}
         self._by_key: dict[str, set[str]] = defaultdict(set)
         self._by_fp: dict[str, str] = {}
         self._heap: list[tuple[datetime, str, int]] = []
         self._due_version: dict[str, int] = {}
         self._seen: dict[str, str | None] = {}
-        self._dedup_capacity = dedup_capacity
+        self._seen_at: deque[tuple[datetime, str]] = deque()
+        self._dedup_horizon = dedup_horizon
         self._on_retire = on_retire
         self._redirect: dict[str, str] = {}
         self._held: dict[str, tuple[datetime, Event]] = {}
@@ -93,10 +96,13 @@ class MemoryRepo:
 
     def record_event(self, ev: Event, incident_id: str | None) -> None:
         self._seen[ev.id] = incident_id
-        if len(self._seen) > self._dedup_capacity:
-            # NOTE: dicts keep insertion order: drop the oldest ids, a redelivery that late is implausible.
-            for k in list(self._seen)[: self._dedup_capacity // 10]:
-                del self._seen[k]
+        self._seen_at.append((ev.received_at, ev.id))
+        # NOTE: ids are remembered for a horizon of receipt time (webhook retries and Pub/Sub
+        # redelivery come within minutes), so memory follows the event rate, not the day's total.
+        horizon = ev.received_at - self._dedup_horizon
+        while self._seen_at and self._seen_at[0][0] < horizon:
+            _, old = self._seen_at.popleft()
+            self._seen.pop(old, None)
 
     def by_fingerprint(self, fingerprint: str) -> Incident | None:
         iid = self._by_fp.get(fingerprint)

@@ -42,15 +42,15 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"eventmgmt replay: {err}", file=sys.stderr)
         return 2
     result = run_replay(args.captures, config, args.report)
-    rep = result.report()
+    head = result.header()
     print(
         json.dumps(
             {
-                "events": rep["events"],
-                "events_by_class": rep["events_by_class"],
-                "incidents": len(rep["incidents"]),
+                "events": head["events"],
+                "events_by_class": head["events_by_class"],
+                "incidents": result.incident_count,
                 "pages": result.pages,
-                "rejected": len(rep["rejected"]),
+                "rejected": len(head["rejected"]),
             }
         )
     )
@@ -59,6 +59,6 @@ def _replay(args: argparse.Namespace) -> int:
 
         with open(args.truth) as f:
             truth = json.load(f)
-        for k, v in score(truth, rep).items():
+        for k, v in score(truth, result.report()).items():
             print(f"{k:24} {v}")
     return 0
