@@ -120,7 +120,8 @@ def replay_scaling(scales: list[int]) -> list[dict]:
 
 
 def open_incident_cost(sizes: list[int], probes: int, sql: bool) -> list[dict]:
-    """Per-event cost with N open (firing) incidents on distinct pods already live."""
+    """Per-event cost with N open (firing) incidents already live, four pods to a node (so the
+    incidents sharing a key with each event stay the same while the total grows)."""
     from eventmgmt.config import default_config
     from eventmgmt.correlate.engine import Correlator
     from eventmgmt.correlate.repo import MemoryRepo
@@ -144,7 +145,7 @@ def open_incident_cost(sizes: list[int], probes: int, sql: bool) -> list[dict]:
             status=Status.firing,
             occurred_at=T0 + timedelta(minutes=minute),
             received_at=T0 + timedelta(minutes=minute),
-            resources=Resources(namespace="inference", pod=pod, node=f"node-{i % 500}", model=f"m{i}"),
+            resources=Resources(namespace="inference", pod=pod, node=f"node-{i // 4}", model=f"m{i}"),
             origin=Origin(capture=f"b{i}"),
         )
 
