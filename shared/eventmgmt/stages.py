@@ -99,6 +99,9 @@ class CorrelateStage:
         self.process(ev)
 
     def process(self, ev: Event) -> list[CorrelatedMessage]:
+        observe = getattr(self.clock, "observe", None)
+        if observe is not None:
+            observe(ev.received_at)
         now = max(self.clock(), ev.received_at)
         if self.memory is not None:
             messages = Correlator(self.config, self.memory).process(ev, now).messages

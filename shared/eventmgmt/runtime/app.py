@@ -8,12 +8,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, jsonify, request
 from sqlalchemy import Engine
 
+from ..clock import StreamClock
 from ..config import Config, load_config
 from ..settings import Settings
 from ..stages import CorrelateStage, EnrichStage
@@ -23,10 +24,6 @@ from ..transport import InProcessPublisher
 from . import queries
 
 log = logging.getLogger("eventmgmt")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -64,10 +61,11 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings | None = None, config: Config | None = None, clock: Callable[[], datetime] = utcnow
+    settings: Settings | None = None, config: Config | None = None, clock: Callable[[], datetime] | None = None
 ) -> Runtime:
     settings = settings or Settings()
     config = config or load_config(settings.config_path)
+    clock = clock or StreamClock()
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     ensure_schema(engine)
