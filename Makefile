@@ -45,7 +45,7 @@ unit: $(STAMP) debs
 test: lint typecheck unit
 
 bench: $(STAMP) debs
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH)
 
 clean:
 	rm -rf $(VENV) .eventmgmt build
