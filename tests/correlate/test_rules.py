@@ -153,6 +153,20 @@ CASES.append(
 )
 
 
+CASES.append(
+    Case(
+        "GPU saturation and a queue build-up of another model on the same node stay apart",
+        [
+            ev("gpu_high_util", 0, pod=P2, node=N1, fp="gpu"),
+            ev("high_queue_depth", 2, pod=P1, node=N1, model="whisper-small"),
+            ev("gpu_high_util", 3, pod=P2, node=N1, fp="gpu", status="resolved"),
+        ],
+        [[0, 2], [1]],
+        [0, 1],
+    )
+)
+
+
 def run(events: list[Event]) -> tuple[Correlator, dict[str, str]]:
     corr = Correlator(default_config(), MemoryRepo())
     placed: dict[str, str] = {}
