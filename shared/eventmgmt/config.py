@@ -83,6 +83,7 @@ class Correlation(_Strict):
     quiet_period: Duration = timedelta(minutes=10)
     reopen_window: Duration = timedelta(minutes=30)
     stale_after: Duration = timedelta(hours=6)
+    node_window: Duration = timedelta(minutes=5)
     join_only: list[str] = Field(default_factory=list)
 
 

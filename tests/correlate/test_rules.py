@@ -167,6 +167,22 @@ CASES.append(
 )
 
 
+CASES.append(
+    Case(
+        "two pods OOM-killed on one node twenty minutes apart are two incidents",
+        [
+            ev("pod_oom", 0, node=N1, source="k8s-event", name="oom-a"),
+            ev("triton_crash", 0.1, pod=P1, node=N1, source="k8s-event"),
+            ev("pod_oom", 8, node=N1, source="k8s-event", name="oom-b", fp="node-oom-b"),
+            ev("triton_crash", 8.1, pod=P2, node=N1, source="k8s-event"),
+            ev("high_error_rate", 9, pod=P2, node=N1, model="resnet50"),
+        ],
+        [[0, 1], [2, 3, 4]],
+        [0, 2],
+    )
+)
+
+
 def run(events: list[Event]) -> tuple[Correlator, dict[str, str]]:
     corr = Correlator(default_config(), MemoryRepo())
     placed: dict[str, str] = {}

@@ -69,6 +69,19 @@ class Correlator:
             return self._live_at(inc, ev.occurred_at)
         return self._live_at(inc, ev.occurred_at, same_alert=True)
 
+    def _node_event_near(self, inc: Incident, ev: Event) -> bool:
+        """A node is shared by many pods: sharing only the node joins an incident only when the
+        incident is about the node itself (a node-scoped member: NotReady, cordon, kernel OOM kill)
+        at about the same time. Two pods failing on one node an hour apart are two problems."""
+        near = self.config.correlation.node_window
+        node = ev.resources.node
+        return any(
+            m.resources.get("node") == node
+            and not m.resources.get("pod")
+            and abs(m.occurred_at - ev.occurred_at) <= near
+            for m in inc.members
+        )
+
     def _live_at(self, inc: Incident, at: datetime, same_alert: bool = False) -> bool:
         """Whether an event at `at` may still join `inc`.
 
@@ -163,6 +176,8 @@ class Correlator:
             if inc.is_resolved and not (ev.cls is EventClass.alert and ev.status is Status.firing):
                 continue
             shared = [k for k in keys if k in inc.keys]
+            if all(k.startswith("node:") for k in shared) and not self._node_event_near(inc, ev):
+                continue
             resolving = inc.has_alerts and inc.firing == 0
             score = (
                 0 if inc.is_resolved else 1,
