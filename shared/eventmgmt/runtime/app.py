@@ -113,7 +113,7 @@ def _error(status: int, message: str, field_name: str | None = None) -> Any:
 
 
 def create_app(rt: Runtime) -> Flask:
-    app = Flask("eventmgmt")
+    app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
     from ..ingest import IngestService, create_ingest_blueprint
 

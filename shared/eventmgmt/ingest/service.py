@@ -1,0 +1,184 @@
+"""The ingest step, independent of any HTTP framework: bytes and headers in, status and JSON out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..classify import classify, filter_reason
+from ..config import Config
+from ..errors import InputError
+from ..settings import Settings
+from ..sources import ParseContext, detect, parse
+from ..timeutil import iso, parse_ts
+from ..transport import Publisher
+from .recorder import Recorder
+
+log = logging.getLogger("eventmgmt.ingest")
+
+_JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(err: InputError) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if err.status == 401 else {}
+    return Response(err.status, err.to_json(), headers)
+
+
+class IngestService:
+    def __init__(
+        self,
+        config: Config,
+        publisher: Publisher,
+        clock: Callable[[], datetime],
+        *,
+        token: str | None = None,
+        max_body_bytes: int = 5 * 1024 * 1024,
+        recorder: Recorder | None = None,
+        cluster: str | None = None,
+    ) -> None:
+        self.config = config
+        self.publisher = publisher
+        self.clock = clock
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+        self.recorder = recorder
+        self.cluster = cluster
+        self._lock = threading.Lock()
+        self.filtered: Counter[str] = Counter()
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, config: Config, publisher: Publisher, clock: Callable[[], datetime]
+    ) -> IngestService:
+        recorder = Recorder(settings.record_path) if settings.record_path else None
+        return cls(
+            config,
+            publisher,
+            clock,
+            token=settings.ingest_token,
+            max_body_bytes=settings.max_body_bytes,
+            recorder=recorder,
+            cluster=settings.cluster,
+        )
+
+    # --- checks ---------------------------------------------------------------------------------
+    def authorize(self, headers: Mapping[str, str]) -> None:
+        if not self.token:
+            return
+        auth = _get(headers, "authorization") or ""
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise InputError("missing bearer token: send `Authorization: Bearer <token>`", "Authorization", 401)
+        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            raise InputError("invalid bearer token", "Authorization", 401)
+
+    def _decode(self, headers: Mapping[str, str], body: bytes) -> Any:
+        if len(body) > self.max_body_bytes:
+            raise InputError(f"body of {len(body)} bytes exceeds the limit of {self.max_body_bytes}", "body", 413)
+        ctype = (_get(headers, "content-type") or "").split(";")[0].strip().lower()
+        if ctype and ctype not in _JSON_TYPES and not ctype.endswith("+json"):
+            raise InputError(f"unsupported content type {ctype!r}; send application/json", "Content-Type", 415)
+        if not body.strip():
+            raise InputError("empty body: expected a JSON payload", "body")
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            raise InputError("body is not UTF-8 JSON", "body") from None
+        except ValueError as err:
+            raise InputError(f"malformed JSON: {err}", "body") from None
+
+    # --- the request ----------------------------------------------------------------------------
+    def handle(self, source: str | None, headers: Mapping[str, str], body: bytes) -> Response:
+        """One webhook delivery. Every accepted event is published before the answer; a publishing
+        failure raises, so the caller answers 5xx and the sender retries (ids are deterministic, so
+        the retry cannot duplicate what was already published)."""
+        try:
+            self.authorize(headers)
+            payload = self._decode(headers, body)
+            src = source or detect(payload, headers)
+            received = self._received_at(headers)
+            capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
+            events = parse(src, payload, ParseContext(capture_id, received, self.cluster), headers)
+        except InputError as err:
+            with self._lock:
+                self.rejected[str(err.status)] += 1
+            log.info(
+                json.dumps(
+                    {
+                        "severity": "WARNING",
+                        "message": "ingest rejected",
+                        "status": err.status,
+                        "error": err.message,
+                        "field": err.field,
+                        "source": source,
+                    }
+                )
+            )
+            return _error(err)
+        ids: list[str] = []
+        dropped: Counter[str] = Counter()
+        for ev in events:
+            ev = classify(ev, self.config)
+            reason = filter_reason(ev, self.config)
+            if reason is not None:
+                dropped[reason] += 1
+                continue
+            self.publisher.publish(
+                "events-raw", ev.to_json(), {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": src}
+            )
+            ids.append(ev.id)
+        if self.recorder is not None:
+            self.recorder.record(capture_id, received, src, payload)
+        with self._lock:
+            self.filtered.update(dropped)
+            self.accepted[src] += len(ids)
+        return Response(
+            202, {"accepted": len(ids), "filtered": dict(dropped), "ids": ids, "source": src, "capture": capture_id}
+        )
+
+    def _received_at(self, headers: Mapping[str, str]) -> datetime:
+        given = _get(headers, "x-received-at")
+        if not given:
+            return self.clock()
+        try:
+            when = parse_ts(given)
+        except ValueError:
+            when = None
+        if when is None:
+            raise InputError(f"X-Received-At {given!r} is not an RFC 3339 timestamp", "X-Received-At")
+        return when
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "accepted": dict(self.accepted),
+                "filtered": dict(self.filtered),
+                "rejected": dict(self.rejected),
+                "as_of": iso(self.clock()),
+            }
+
+
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        for k, v in headers.items():
+            if k.lower() == name:
+                return v
+    return value
