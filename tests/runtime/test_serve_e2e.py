@@ -39,8 +39,11 @@ def test_posted_captures_become_the_incidents_replay_finds(tmp_path: Path) -> No
             )
             assert r.status_code == 202, r.text
         # a retried webhook changes nothing
-        again = http.post(f"/ingest/{caps[69]['source']}", json=caps[69]["body"],
-                          headers={"X-Capture-Id": caps[69]["id"], "X-Received-At": caps[69]["received_at"]})
+        again = http.post(
+            f"/ingest/{caps[69]['source']}",
+            json=caps[69]["body"],
+            headers={"X-Capture-Id": caps[69]["id"], "X-Received-At": caps[69]["received_at"]},
+        )
         assert again.status_code == 202
         listed, cursor = [], None
         while True:

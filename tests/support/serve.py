@@ -31,7 +31,10 @@ def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) 
     log = (home / "serve.log").open("w") if home.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [str(EXE), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +23,9 @@ GLOG = re.compile(
     r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] (?P<msg>.*)$",
     re.DOTALL,
 )
-_MODEL_IN_MSG = re.compile(r"(?:failed to load|successfully loaded|loading:?|for model|unloading:?|model) '?(?P<model>[A-Za-z0-9_.\-]+)'?")
+_MODEL_IN_MSG = re.compile(
+    r"(?:failed to load|successfully loaded|loading:?|for model|unloading:?|model) '?(?P<model>[A-Za-z0-9_.\-]+)'?"
+)
 _GLOG_LEVEL = {"I": "info", "W": "warning", "E": "error", "F": "fatal"}
 _NUMBERS = re.compile(r"\d+")
 
@@ -61,8 +63,16 @@ def _glog_time(m: re.Match[str], ref: datetime) -> datetime:
     # NOTE: glog omits the year; take the reference's, and step back a year across New Year.
     hh, mm, rest = m.group("time").split(":")
     ss, _, frac = rest.partition(".")
-    dt = datetime(ref.year, int(m.group("month")), int(m.group("day")), int(hh), int(mm), int(ss),
-                  int((frac + "000000")[:6]), tzinfo=timezone.utc)
+    dt = datetime(
+        ref.year,
+        int(m.group("month")),
+        int(m.group("day")),
+        int(hh),
+        int(mm),
+        int(ss),
+        int((frac + "000000")[:6]),
+        tzinfo=UTC,
+    )
     if (dt - ref).days > 180:
         dt = dt.replace(year=ref.year - 1)
     return dt
@@ -108,9 +118,8 @@ def _record(rec: Record, ctx: ParseContext, index: int) -> Event:
             level = str(app.get("level") or app.get("severity") or rec.level or "info").lower()
             message = str(app.get("msg") or app.get("message") or text)
             signal = "app"
-            occurred = parse_ts(app.get("ts") or app.get("time") or app.get("timestamp")) if isinstance(
-                app.get("ts") or app.get("time") or app.get("timestamp"), (str, int, float)) else ref_time
-            occurred = occurred or ref_time
+            stamp = app.get("ts") or app.get("time") or app.get("timestamp")
+            occurred = (parse_ts(stamp) if isinstance(stamp, str | int | float) else None) or ref_time
         else:
             level = str(rec.level or rec.severity or "info").lower()
             message = text
