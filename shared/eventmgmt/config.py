@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .matcher import Match
 from .model import EventClass, Severity
@@ -116,6 +125,13 @@ class Config(_Strict):
     chains: list[Chain] = Field(default_factory=list)
     correlation: Correlation = Field(default_factory=Correlation)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+
+    _rules_by_source: dict[str, tuple[list[KindRule], list[FilterRule]]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def rules_by_source(self) -> dict[str, tuple[list[KindRule], list[FilterRule]]]:
+        """Per-source rule lists, filled lazily by classify (the config is immutable, so never stale)."""
+        return self._rules_by_source
 
     def section(self, name: str) -> Any:
         """A section another stage validates itself (routes, retention, ...)."""
