@@ -22,6 +22,7 @@ from ..store import ensure_schema, make_engine
 from ..timeutil import parse_ts
 from ..transport import InProcessPublisher
 from . import queries
+from .worker import BackgroundSubscriber
 
 log = logging.getLogger("eventmgmt")
 
@@ -98,7 +99,9 @@ def _attach_route(rt: Runtime) -> Any:
     except ImportError:
         return None
     router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
-    rt.publisher.subscribe("events-correlated", "route", router.handle)
+    worker = BackgroundSubscriber("route", router.handle, rt.settings.home / "dead-letter" / "route.jsonl")
+    rt.publisher.subscribe("events-correlated", "route", worker.handle)
+    rt.extras["route-worker"] = worker
     return router
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase
 # Modules that declare tables on Base; ensure_schema imports them so create_all sees every table.
 TABLE_MODULES = [
     "eventmgmt.store.tables",
+    "eventmgmt.route.ledger",
 ]
 
 

@@ -1,0 +1,72 @@
+"""Routing configuration: which receivers get which incidents, and the receivers themselves."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..model import Severity
+
+SinkType = Literal["pagerduty", "slack", "webhook", "change"]
+
+
+class RouteMatch(BaseModel):
+    """All given fields must match (regular expressions, matched in full)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: re.Pattern[str] | None = None
+    kind: re.Pattern[str] | None = Field(default=None, description="incident or change")
+    root_kind: re.Pattern[str] | None = None
+    namespace: re.Pattern[str] | None = None
+    model: re.Pattern[str] | None = None
+    team: re.Pattern[str] | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _re(cls, v: Any) -> Any:
+        return re.compile(str(v)) if v is not None and not isinstance(v, re.Pattern) else v
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    receiver: str
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    min_severity: Severity | None = None
+    # NOTE: like Alertmanager's `continue`: keep looking for further routes after this one matched.
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class Receiver(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: SinkType
+    url_env: str | None = Field(default=None, description="environment variable holding the URL")
+    key_env: str | None = Field(default=None, description="environment variable holding the routing key")
+
+
+class RoutingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    receivers: list[Receiver] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    default_receiver: str | None = None
+    max_attempts: int = 5
+    max_backoff_seconds: float = 30.0
+
+    @field_validator("routes")
+    @classmethod
+    def _known(cls, v: list[Route], info: Any) -> list[Route]:
+        names = {r.name for r in info.data.get("receivers", [])}
+        for r in v:
+            if r.receiver not in names:
+                raise ValueError(f"route names unknown receiver {r.receiver!r}; known: {sorted(names)}")
+        return v
+
+
+def routing_config(section: Any) -> RoutingConfig:
+    return RoutingConfig.model_validate(section or {})

@@ -1,0 +1,250 @@
+"""The route stage: an incident's state, as each receiver should know it, sent at most once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+from cloudevents.http import CloudEvent
+from pydantic import ValidationError
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from .. import settings as env
+from ..config import Config
+from ..errors import InputError
+from ..incident import CorrelatedMessage, IncidentSnapshot, IncidentStatus
+from ..settings import Settings
+from ..transport import decode
+from .config import Receiver, Route, RoutingConfig, routing_config
+from .ledger import LedgerRow
+from .match import receivers_for
+from .retry import DeliveryError, Retrier
+from .sinks import Request, pagerduty, slack, webhook
+
+log = logging.getLogger("eventmgmt.route")
+
+DEFAULT_ENV = {
+    "pagerduty": (env.PAGERDUTY_URL, env.PAGERDUTY_ROUTING_KEY),
+    "slack": (env.SLACK_WEBHOOK_URL, None),
+    "webhook": (env.WEBHOOK_URL, None),
+    "change": (env.CHANGE_WEBHOOK_URL, None),
+}
+
+
+def desired_state(snap: IncidentSnapshot, receiver: Receiver) -> str | None:
+    """What `receiver` should know about `snap` now; None when it is not this receiver's business."""
+    if receiver.type == "change":
+        return "linked" if snap.changes else None
+    if snap.kind != "incident":
+        return None
+    if snap.merged_into is not None or snap.status is IncidentStatus.resolved:
+        return "resolved"
+    if snap.status is IncidentStatus.acknowledged:
+        return "acknowledged"
+    return "triggered"
+
+
+def default_routing(environ: dict[str, str] | None = None) -> RoutingConfig:
+    """Without a `routing` section: every configured sink gets every incident (changes to the
+    change-management webhook), from the URLs and keys in the environment."""
+    environ = dict(os.environ) if environ is None else environ
+    receivers, routes = [], []
+    for kind, (url_env, key_env) in DEFAULT_ENV.items():
+        if environ.get(key_env or url_env) or (kind == "pagerduty" and environ.get(env.PAGERDUTY_ROUTING_KEY)):
+            receivers.append(Receiver(name=kind, type=kind, url_env=url_env, key_env=key_env))
+            routes.append(Route(receiver=kind, **{"continue": True}))
+    return RoutingConfig(receivers=receivers, routes=routes)
+
+
+class Router:
+    def __init__(
+        self,
+        routing: RoutingConfig,
+        engine: Engine,
+        client: httpx.Client,
+        clock: Callable[[], datetime],
+        dashboard_url: str,
+        retrier: Retrier | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.routing = routing
+        self.engine = engine
+        self.client = client
+        self.clock = clock
+        self.dashboard_url = dashboard_url
+        self.retrier = retrier or Retrier(
+            max_attempts=routing.max_attempts, max_backoff_seconds=routing.max_backoff_seconds
+        )
+        self.environ = dict(os.environ) if environ is None else environ
+        self.receivers = {r.name: r for r in routing.receivers}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, config: Config, engine: Engine, clock: Callable[[], datetime]) -> Router:
+        section = config.section("routing")
+        routing = routing_config(section) if section else default_routing()
+        return cls(routing, engine, httpx.Client(timeout=10.0), clock, settings.dashboard_url)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- entry points ---------------------------------------------------------------------------
+    def handle(self, ce: CloudEvent) -> None:
+        try:
+            payload, _ = decode(ce)
+            msg = CorrelatedMessage.model_validate(payload)
+        except (InputError, ValidationError) as err:
+            log.error(json.dumps({"severity": "ERROR", "stage": "route", "message": f"poison message: {err}"}))
+            return
+        self.route(msg)
+
+    def route(self, msg: CorrelatedMessage) -> list[tuple[str, str]]:
+        """Sends what each receiver has not been told yet; returns (receiver, state) sent. Raises
+        DeliveryError when a retryable failure persists, so Pub/Sub redelivers."""
+        if msg.incident is None:
+            if msg.event.cls.value == "info":
+                log.debug("info event %s logged, no action", msg.event.id)
+            return []
+        sent = []
+        failure: DeliveryError | None = None
+        for name in receivers_for(self.routing, msg.incident):
+            receiver = self.receivers[name]
+            state = desired_state(msg.incident, receiver)
+            if state is None:
+                continue
+            try:
+                if self._deliver(receiver, msg.incident, state):
+                    sent.append((name, state))
+            except DeliveryError as err:
+                log.error(
+                    json.dumps(
+                        {
+                            "severity": "ERROR",
+                            "stage": "route",
+                            "receiver": name,
+                            "incident": msg.incident.id,
+                            "state": state,
+                            "status": err.status,
+                            "retryable": err.retryable,
+                            "message": str(err),
+                        }
+                    )
+                )
+                if err.retryable and failure is None:
+                    failure = err
+        if failure is not None:
+            raise failure
+        return sent
+
+    # --- one receiver ---------------------------------------------------------------------------
+    def _claim(self, receiver: str, incident_id: str) -> None:
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with Session(self.engine) as s, s.begin():
+            s.execute(
+                insert(LedgerRow)
+                .values(receiver=receiver, incident_id=incident_id, state="none", version=0, sent=0)
+                .on_conflict_do_nothing()
+            )
+
+    def _deliver(self, receiver: Receiver, snap: IncidentSnapshot, state: str) -> bool:
+        """Send `state` unless the ledger says this receiver already knows it (or knows newer)."""
+        self._claim(receiver.name, snap.id)
+        if self.engine.dialect.name == "postgresql":
+            # NOTE: the ledger row stays locked (FOR UPDATE) while the request is in flight, so two
+            # instances handling the same incident cannot both send. A crash after sending and before
+            # commit resends on redelivery, which PagerDuty folds by dedup_key (Slack shows it twice).
+            with Session(self.engine) as s, s.begin():
+                row = s.scalars(self._row(receiver.name, snap.id).with_for_update()).one()
+                return self._decide_send_record(row, receiver, snap, state)
+        # SQLite (one process): a process-local lock per ledger row instead of a database write lock
+        # held across HTTP calls, which would stall correlation while a sink is slow.
+        with self._row_lock(receiver.name, snap.id), Session(self.engine) as s:
+            with s.begin():
+                row = s.scalars(self._row(receiver.name, snap.id)).one()
+                s.expunge(row)
+            sent = self._decide_send_record(row, receiver, snap, state)
+            with s.begin():
+                s.merge(row)
+            return sent
+
+    @staticmethod
+    def _row(receiver: str, incident_id: str) -> Any:
+        return select(LedgerRow).where(LedgerRow.receiver == receiver, LedgerRow.incident_id == incident_id)
+
+    def _row_lock(self, receiver: str, incident_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((receiver, incident_id), threading.Lock())
+
+    def _decide_send_record(self, row: LedgerRow, receiver: Receiver, snap: IncidentSnapshot, state: str) -> bool:
+        if snap.version < row.version or row.state == state:
+            return False
+        if row.state == "none" and state in ("resolved", "acknowledged") and receiver.type != "change":
+            # nothing was ever sent for it: there is nothing to acknowledge or resolve
+            row.state, row.version = state, snap.version
+            return False
+        req = self._request(receiver, snap, state)
+        try:
+            self.retrier.send(
+                lambda: self.client.post(req.url, json=req.body, headers=req.headers),
+                f"{receiver.name} {state} {snap.id}",
+            )
+        except DeliveryError as err:
+            if err.retryable:
+                raise
+            # NOTE: a 4xx will not heal by retrying: report it and record it, never resend this state
+            log.error(
+                json.dumps(
+                    {
+                        "severity": "ERROR",
+                        "stage": "route",
+                        "receiver": receiver.name,
+                        "incident": snap.id,
+                        "state": state,
+                        "status": err.status,
+                        "message": str(err),
+                    }
+                )
+            )
+            row.state, row.version = state, snap.version
+            row.last_error, row.updated_at = str(err)[:1000], self.clock()
+            return False
+        row.state, row.version, row.sent = state, snap.version, row.sent + 1
+        row.updated_at, row.last_error = self.clock(), None
+        return True
+
+    def _request(self, receiver: Receiver, snap: IncidentSnapshot, state: str) -> Request:
+        url_env, key_env = DEFAULT_ENV[receiver.type]
+        url = self.environ.get(receiver.url_env or url_env, "")
+        if receiver.type == "pagerduty":
+            key = self.environ.get(receiver.key_env or key_env or "", "")
+            return pagerduty.request(snap, state, key, url, self.dashboard_url)
+        if not url:
+            raise DeliveryError(f"{receiver.name}: no URL configured (${receiver.url_env or url_env})", None, False)
+        if receiver.type == "slack":
+            return slack.request(snap, state, url, self.dashboard_url)
+        return webhook.request(snap, state, url, self.dashboard_url)
+
+
+def ledger(engine: Engine) -> list[dict[str, Any]]:
+    with Session(engine) as s:
+        return [
+            {
+                "receiver": r.receiver,
+                "incident_id": r.incident_id,
+                "state": r.state,
+                "version": r.version,
+                "sent": r.sent,
+                "last_error": r.last_error,
+            }
+            for r in s.scalars(select(LedgerRow).order_by(LedgerRow.incident_id, LedgerRow.receiver))
+        ]

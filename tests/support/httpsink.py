@@ -1,0 +1,73 @@
+"""A real HTTP server on loopback that records requests and answers what a test scripts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Sink:
+    url: str
+    requests: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
+    script: dict[str, deque[tuple[int, Any, dict[str, str]]]] = field(default_factory=lambda: defaultdict(deque))
+
+    def answer(
+        self, path: str, status: int, body: Any = None, headers: dict[str, str] | None = None, times: int = 1
+    ) -> None:
+        for _ in range(times):
+            self.script[path].append((status, body, headers or {}))
+
+    def bodies(self, path: str) -> list[Any]:
+        return [b for p, _, b in self.requests if p == path]
+
+
+# What the real services answer when nothing else is scripted.
+DEFAULTS = {
+    "/v2/enqueue": (202, {"status": "success", "message": "Event processed", "dedup_key": None}),
+    "/slack": (200, "ok"),
+}
+
+
+@contextmanager
+def http_sink() -> Iterator[Sink]:
+    sink = Sink(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+            try:
+                body: Any = json.loads(raw)
+            except ValueError:
+                body = raw.decode(errors="replace")
+            sink.requests.append((self.path, dict(self.headers), body))
+            queue = sink.script.get(self.path)
+            status, answer, headers = queue.popleft() if queue else (*DEFAULTS.get(self.path, (200, {"ok": True})), {})
+            if isinstance(answer, dict) and "dedup_key" in answer and isinstance(body, dict):
+                answer = {**answer, "dedup_key": body.get("dedup_key")}
+            data = (json.dumps(answer) if not isinstance(answer, str) else answer).encode()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    sink.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+        server.server_close()
