@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = [
     "eventmgmt.runtime.commands",
+    "eventmgmt.archive.commands",
 ]
 
 

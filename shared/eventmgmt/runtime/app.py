@@ -46,6 +46,10 @@ class Runtime:
             while not self._stop.wait(every):
                 try:
                     self.correlate.tick(self.clock())
+                    for ext in list(self.extras.values()):
+                        flush = getattr(ext, "flush", None)
+                        if callable(flush):
+                            flush()
                 except Exception:
                     log.exception("tick failed")
 
