@@ -18,6 +18,7 @@ TRANSPORT = "EVENTMGMT_TRANSPORT"
 PROJECT = "GOOGLE_CLOUD_PROJECT"
 DASHBOARD_URL = "EVENTMGMT_DASHBOARD_URL"
 PROMETHEUS_URL = "EVENTMGMT_PROMETHEUS_URL"
+COLLECT_EVERY = "EVENTMGMT_COLLECT_EVERY"
 PAGERDUTY_ROUTING_KEY = "EVENTMGMT_PAGERDUTY_ROUTING_KEY"
 PAGERDUTY_URL = "EVENTMGMT_PAGERDUTY_URL"
 SLACK_WEBHOOK_URL = "EVENTMGMT_SLACK_WEBHOOK_URL"
@@ -44,6 +45,7 @@ class Settings:
     project: str = field(default_factory=lambda: _env(PROJECT, "local") or "local")
     dashboard_url: str = field(default_factory=lambda: _env(DASHBOARD_URL, "http://127.0.0.1:8080") or "")
     prometheus_url: str | None = field(default_factory=lambda: _env(PROMETHEUS_URL))
+    collect_every: float = field(default_factory=lambda: float(_env(COLLECT_EVERY, "30") or 30))
 
     @property
     def db_url(self) -> str:

@@ -109,7 +109,40 @@ def _attach_route(rt: Runtime) -> Any:
     return router
 
 
-OPTIONAL_STAGES: list[tuple[str, Callable[[Runtime], Any]]] = [("archive", _attach_archive), ("route", _attach_route)]
+class _ScheduledCollector:
+    """Runs the collector every `every` seconds on its own thread when Prometheus is configured."""
+
+    def __init__(self, collector: Any, every: float) -> None:
+        self.collector = collector
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(every,), name="eventmgmt-collector", daemon=True)
+        self._thread.start()
+
+    def _loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.collector.run()
+            except Exception:
+                log.exception("collector run failed")
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _attach_collector(rt: Runtime) -> Any:
+    if not rt.settings.prometheus_url:
+        return None
+    from ..collector import Collector
+
+    collector = Collector.from_settings(rt.settings, rt.config, rt.publisher, rt.clock)
+    return _ScheduledCollector(collector, rt.settings.collect_every)
+
+
+OPTIONAL_STAGES: list[tuple[str, Callable[[Runtime], Any]]] = [
+    ("archive", _attach_archive),
+    ("route", _attach_route),
+    ("collector", _attach_collector),
+]
 
 
 def _error(status: int, message: str, field_name: str | None = None) -> Any:
