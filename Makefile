@@ -20,7 +20,7 @@ $(STAMP): requirements.txt shared/pyproject.toml
 deps: $(STAMP)
 
 # Debian packages the integration tests need (Prometheus, Alertmanager, Go for the Pub/Sub fake).
-DEBS := prometheus prometheus-alertmanager golang-go golang-google-cloud-dev
+DEBS := prometheus prometheus-alertmanager golang-go golang-google-cloud-dev chromium
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -11,7 +11,7 @@ from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from .config import Config
+from .config import Config, MaintenanceWindow
 from .correlate.engine import Correlator
 from .correlate.repo import MemoryRepo
 from .correlate.sqlrepo import SqlRepo, locked_session
@@ -43,10 +43,17 @@ def poison(stage: str, err: InputError, ce: CloudEvent) -> None:
 
 
 class EnrichStage:
-    def __init__(self, config: Config, publisher: Publisher, graph: TopologyGraph | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        publisher: Publisher,
+        graph: TopologyGraph | None = None,
+        windows: Callable[[], list[MaintenanceWindow]] | None = None,
+    ) -> None:
         self.config = config
         self.publisher = publisher
         self.graph = graph or TopologyGraph()
+        self.windows = windows
 
     def handle(self, ce: CloudEvent) -> None:
         try:
@@ -54,7 +61,7 @@ class EnrichStage:
         except InputError as err:
             poison("enrich", err, ce)
             return
-        out = enrich(ev, self.config, self.graph)
+        out = enrich(ev, self.config, self.graph, self.windows() if self.windows else None)
         self.publisher.publish(
             "events-enriched", out.to_json(), {"event_id": out.id, "kind": out.kind}, ordering_key=None
         )

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from ..clock import StreamClock
 from ..config import Config, load_config
+from ..dashboard.windows import WindowProvider
 from ..settings import Settings
 from ..stages import CorrelateStage, EnrichStage
 from ..store import ensure_schema, make_engine
@@ -36,6 +37,7 @@ class Runtime:
     correlate: CorrelateStage
     enrich: EnrichStage
     clock: Callable[[], datetime]
+    windows: WindowProvider
     extras: dict[str, Any] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -75,11 +77,12 @@ def build_runtime(
     engine = make_engine(settings.db_url)
     ensure_schema(engine)
     publisher = InProcessPublisher(project=settings.project)
-    enrich = EnrichStage(config, publisher)
+    windows = WindowProvider(engine)
+    enrich = EnrichStage(config, publisher, windows=windows)
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
     publisher.subscribe("events-raw", "enrich", enrich.handle)
     publisher.subscribe("events-enriched", "correlate", correlate.handle)
-    rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock)
+    rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows)
     for name, attach in OPTIONAL_STAGES:
         ext = attach(rt)
         if ext is not None:
@@ -213,6 +216,9 @@ def create_app(rt: Runtime) -> Flask:
             )
         )
 
+    from ..dashboard import register as register_dashboard
+
+    register_dashboard(app, rt)
     for register in EXTRA_ROUTES:
         register(app, rt)
     return app

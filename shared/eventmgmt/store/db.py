@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase
 TABLE_MODULES = [
     "eventmgmt.store.tables",
     "eventmgmt.route.ledger",
+    "eventmgmt.dashboard.windows",
 ]
 
 

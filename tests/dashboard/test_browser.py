@@ -1,0 +1,67 @@
+"""The dashboard in headless Chromium (Debian's package, driven by Playwright): after replaying a
+public scenario into `eventmgmt serve`, find the OOM cascade, open it, see its chain and runbook,
+acknowledge it, and keep a screenshot for the README."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.serve import serve
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT.parent / "shared" / "scenarios"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (make debs installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    caps = [json.loads(line) for line in (SCENARIOS / "public-1" / "captures.jsonl").read_text().splitlines()]
+    with serve(tmp_path) as url:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for cap in caps:
+                r = http.post(
+                    f"/ingest/{cap['source']}",
+                    json=cap["body"],
+                    headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
+                )
+                assert r.status_code == 202
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1366, "height": 900})
+                page.goto(url + "/")
+                link = page.locator("#incidents a", has_text="pod_oom").first
+                assert link.is_visible()
+                link.click()
+                page.wait_for_selector("svg.chain")
+                assert page.locator("svg.chain g.root").count() >= 1
+                assert "pod oom" in page.locator("#chain").inner_text()
+                runbook = page.locator("#runbook")
+                assert runbook.get_attribute("href").startswith("https://runbooks.example.com/")
+                assert page.locator("#action").inner_text().strip()
+                page.click("#ack")
+                page.wait_for_function(
+                    "document.getElementById('status').textContent.trim() === 'acknowledged'", timeout=10_000
+                )
+                docs = ROOT / "docs"
+                page.screenshot(path=str(docs / "screenshot-incident.png"), full_page=True)
+                page.goto(url + "/")
+                assert page.locator("#incidents .status.acknowledged").count() >= 1
+            finally:
+                browser.close()
