@@ -10,6 +10,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = [
     "eventmgmt.runtime.commands",
     "eventmgmt.archive.commands",
+    "eventmgmt.operator.commands",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Operator commands on the `eventmgmt` CLI."""
