@@ -109,6 +109,7 @@ class SqlRepo:
         row.status = snap.status.value
         row.severity = snap.severity.value
         row.severity_rank = snap.severity.rank
+        row.board_rank = 0 if snap.status.value in ("open", "acknowledged") else 1
         row.title = snap.title
         row.root_kind = snap.root_kind
         row.opened_at = inc.opened_at
@@ -171,6 +172,7 @@ class SqlRepo:
         row = self.s.get(IncidentRow, inc.id)
         if row is not None:
             row.status = "merged"
+            row.board_rank = 1
         self.s.execute(update(EventRow).where(EventRow.incident_id == inc.id).values(incident_id=inc.merged_into))
 
     def new_id(self, ev: Event) -> str:

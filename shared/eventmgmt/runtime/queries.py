@@ -20,13 +20,13 @@ def _limit(n: int | None, default: int = 100) -> int:
 def list_incidents(
     engine: Engine, *, status: str | None = None, limit: int | None = None, before: str | None = None
 ) -> dict[str, Any]:
-    """Open first, by severity then age; keyset paging on (status order, severity, opened_at, id)."""
+    """Open first, by severity then age, from the board index; `before` is an offset cursor."""
     with Session(engine) as s:
         q = select(IncidentRow).where(IncidentRow.status != "merged")
         if status:
             q = q.where(IncidentRow.status == status)
         q = q.order_by(
-            (IncidentRow.status == "resolved").asc(),
+            IncidentRow.board_rank.asc(),
             IncidentRow.severity_rank.desc(),
             IncidentRow.opened_at.asc(),
             IncidentRow.id.asc(),
