@@ -5,25 +5,25 @@ at once; each event is one transaction under a lock, so none splits an incident.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import lru_cache
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from eventmgmt.clock import StreamClock
 from eventmgmt.settings import Settings
 from eventmgmt.stages import CorrelateStage
 from eventmgmt.wiring import config_for, engine_for, publisher_for
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @lru_cache(maxsize=1)
 def stage() -> CorrelateStage:
     settings = Settings()
-    return CorrelateStage(config_for(settings), publisher_for(settings), _now, engine=engine_for(settings.db_url))
+    # NOTE: a stream clock is the wall clock for live traffic; for captures posted with their own
+    # receipt times (a backfill) it keeps incidents on the captures' timeline.
+    return CorrelateStage(
+        config_for(settings), publisher_for(settings), StreamClock(), engine=engine_for(settings.db_url)
+    )
 
 
 @functions_framework.cloud_event

@@ -130,6 +130,11 @@ class Event(BaseModel):
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    @property
+    def ordering_key(self) -> str:
+        """Events of one cluster are enriched and correlated in order (a Pub/Sub ordering key)."""
+        return self.resources.cluster or "default"
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
         return cls.model_validate(data)

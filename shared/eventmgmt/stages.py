@@ -63,7 +63,7 @@ class EnrichStage:
             return
         out = enrich(ev, self.config, self.graph, self.windows() if self.windows else None)
         self.publisher.publish(
-            "events-enriched", out.to_json(), {"event_id": out.id, "kind": out.kind}, ordering_key=None
+            "events-enriched", out.to_json(), {"event_id": out.id, "kind": out.kind}, ordering_key=out.ordering_key
         )
 
 

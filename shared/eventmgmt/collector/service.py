@@ -87,6 +87,7 @@ class Collector:
                     "events-raw",
                     ev.to_json(),
                     {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": ev.source},
+                    ordering_key=ev.ordering_key,
                 )
         self.state.save(state)
         return result

@@ -75,9 +75,12 @@ class Correlator:
         at about the same time. Two pods failing on one node an hour apart are two problems."""
         near = self.config.correlation.node_window
         node = ev.resources.node
+        node_scoped = not ev.resources.pod
+        # NOTE: symmetric, so arrival order does not matter: a pod event joins a node event nearby,
+        # and a node event joins the pod events on that node nearby.
         return any(
             m.resources.get("node") == node
-            and not m.resources.get("pod")
+            and (node_scoped or not m.resources.get("pod"))
             and abs(m.occurred_at - ev.occurred_at) <= near
             for m in inc.members
         )

@@ -141,7 +141,10 @@ class IngestService:
                 dropped[reason] += 1
                 continue
             self.publisher.publish(
-                "events-raw", ev.to_json(), {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": src}
+                "events-raw",
+                ev.to_json(),
+                {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": src},
+                ordering_key=ev.ordering_key,
             )
             ids.append(ev.id)
         if self.recorder is not None:
