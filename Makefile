@@ -47,5 +47,11 @@ test: lint typecheck unit
 bench: $(STAMP) debs
 	$(PY) -m benchmarks.run $(BENCH)
 
+build: $(STAMP)
+	$(PY) infra/build.py
+
+run-emulator: $(STAMP) debs
+	$(PY) -m eventmgmt.emulator.stack
+
 clean:
 	rm -rf $(VENV) .eventmgmt build

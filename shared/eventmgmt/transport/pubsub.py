@@ -5,6 +5,7 @@ library honours by itself."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -55,8 +56,10 @@ class PubSubPublisher:
             return str(future.result(timeout=self.timeout))
         except Exception:
             if ordering_key:
-                # NOTE: after a failure the client pauses that ordering key until told to resume.
-                self.client.resume_publish(self.topic(topic), ordering_key)
+                # NOTE: after a failure the client pauses that ordering key until told to resume; the
+                # original error is what the caller must see.
+                with contextlib.suppress(Exception):
+                    self.client.resume_publish(self.topic(topic), ordering_key)
             raise
 
 

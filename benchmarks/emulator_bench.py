@@ -1,0 +1,102 @@
+"""End-to-end throughput and ingest-to-incident latency on the emulator stack (pstest, one process per
+function, the push bridge): captures posted to the ingest function; latency is from the POST to the
+event's CorrelatedMessage (with its incident) appearing on events-correlated.
+
+    .venv/bin/python -m benchmarks.emulator_bench [--captures N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from google.cloud import pubsub_v1
+
+from eventmgmt.emulator.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT.parent / "shared" / "scenarios" / "public-1" / "captures.jsonl"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--captures", type=int, default=638)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "bench-emulator.json"))
+    args = ap.parse_args()
+    caps = [json.loads(x) for x in CAPTURES.read_text().splitlines()][: args.captures]
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(home=Path(tmp)).start()
+        try:
+            sub = pubsub_v1.SubscriberClient()
+            path = sub.subscription_path(stack.project, "bench")
+            sub.create_subscription(
+                request={
+                    "name": path,
+                    "topic": f"projects/{stack.project}/topics/events-correlated",
+                    "ack_deadline_seconds": 60,
+                }
+            )
+            seen: dict[str, float] = {}
+            stop = threading.Event()
+
+            def watch() -> None:
+                while not stop.is_set():
+                    resp = sub.pull(request={"subscription": path, "max_messages": 500}, timeout=5)
+                    now = time.perf_counter()
+                    ids = []
+                    for m in resp.received_messages:
+                        ids.append(m.ack_id)
+                        body = json.loads(m.message.data)
+                        if body.get("incident_id"):
+                            seen.setdefault(body["event"]["id"], now)
+                    if ids:
+                        sub.acknowledge(request={"subscription": path, "ack_ids": ids})
+
+            t = threading.Thread(target=watch, daemon=True)
+            t.start()
+            posted: dict[str, float] = {}
+            t0 = time.perf_counter()
+            with httpx.Client(base_url=stack.url("ingest"), timeout=60) as http:
+                for cap in caps:
+                    sent = time.perf_counter()
+                    r = http.post(
+                        f"/ingest/{cap['source']}",
+                        json=cap["body"],
+                        headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
+                    )
+                    for eid in r.json()["ids"]:
+                        posted[eid] = sent
+            post_s = time.perf_counter() - t0
+            stack.wait_idle(quiet=2.0, timeout=600)
+            total_s = time.perf_counter() - t0 - 2.0
+            stop.set()
+            lat = sorted(seen[e] - posted[e] for e in posted if e in seen)
+        finally:
+            stack.stop()
+    out = {
+        "machine": f"{platform.machine()} Python {platform.python_version()}",
+        "captures": len(caps),
+        "events_published": len(posted),
+        "events_in_incidents": len(lat),
+        "ingest_seconds": round(post_s, 2),
+        "end_to_end_seconds": round(total_s, 2),
+        "events_per_second": round(len(posted) / total_s, 1),
+        "latency_ms": {
+            "p50": round(statistics.median(lat) * 1000, 1),
+            "p99": round(lat[int(len(lat) * 0.99) - 1] * 1000, 1),
+            "max": round(lat[-1] * 1000, 1),
+        },
+    }
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
