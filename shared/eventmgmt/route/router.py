@@ -93,6 +93,14 @@ class Router:
     def from_settings(cls, settings: Settings, config: Config, engine: Engine, clock: Callable[[], datetime]) -> Router:
         section = config.section("routing")
         routing = routing_config(section) if section else default_routing()
+        if engine.dialect.name == "sqlite" and not settings.database_url:
+            # NOTE: embedded, the ledger gets its own SQLite file: sharing the correlation database's
+            # single write lock starved the route worker while ingest kept correlating (pages waited
+            # for the whole burst to be ingested).
+            from ..store import ensure_schema, make_engine
+
+            engine = make_engine(f"sqlite:///{settings.home / 'route.db'}")
+            ensure_schema(engine)
         return cls(routing, engine, httpx.Client(timeout=10.0), clock, settings.dashboard_url)
 
     def close(self) -> None:
