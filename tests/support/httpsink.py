@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,10 @@ class Sink:
     url: str
     requests: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
     script: dict[str, deque[tuple[int, Any, dict[str, str]]]] = field(default_factory=lambda: defaultdict(deque))
+    times: list[tuple[str, float]] = field(default_factory=list)  # (path, time.perf_counter()) of each request
+
+    def first(self, path: str) -> float | None:
+        return next((t for p, t in self.times if p == path), None)
 
     def answer(
         self, path: str, status: int, body: Any = None, headers: dict[str, str] | None = None, times: int = 1
@@ -47,6 +52,7 @@ def http_sink() -> Iterator[Sink]:
             except ValueError:
                 body = raw.decode(errors="replace")
             sink.requests.append((self.path, dict(self.headers), body))
+            sink.times.append((self.path, time.perf_counter()))
             queue = sink.script.get(self.path)
             status, answer, headers = queue.popleft() if queue else (*DEFAULTS.get(self.path, (200, {"ok": True})), {})
             if isinstance(answer, dict) and "dedup_key" in answer and isinstance(body, dict):

@@ -94,9 +94,8 @@ class Router:
         section = config.section("routing")
         routing = routing_config(section) if section else default_routing()
         if engine.dialect.name == "sqlite" and not settings.database_url:
-            # NOTE: embedded, the ledger gets its own SQLite file: sharing the correlation database's
-            # single write lock starved the route worker while ingest kept correlating (pages waited
-            # for the whole burst to be ingested).
+            # NOTE: embedded, the ledger gets its own SQLite file, so the route worker never waits for
+            # the correlation database's single write lock while ingest is busy.
             from ..store import ensure_schema, make_engine
 
             engine = make_engine(f"sqlite:///{settings.home / 'route.db'}")
