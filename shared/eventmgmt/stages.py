@@ -42,6 +42,19 @@ def poison(stage: str, err: InputError, ce: CloudEvent) -> None:
     )
 
 
+def decode_correlated(ce: CloudEvent, stage: str) -> CorrelatedMessage | None:
+    """The CorrelatedMessage in a messagePublished CloudEvent; None (logged as poison) if malformed."""
+    try:
+        payload, _ = decode(ce)
+        return CorrelatedMessage.model_validate(payload)
+    except InputError as err:
+        poison(stage, err, ce)
+    except ValidationError as err:
+        msg = f"message is not a correlated message: {err.errors()[0]['msg']}"
+        poison(stage, InputError(msg, field="data.message.data"), ce)
+    return None
+
+
 class EnrichStage:
     def __init__(
         self,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.serve import free_port
+from tests.support.serve import free_port, stop
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -46,12 +46,7 @@ def process(args: list[str], ready_url: str, log: Path) -> Iterator[subprocess.P
         wait_ready(ready_url, proc, log)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         out.close()
 
 

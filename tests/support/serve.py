@@ -23,6 +23,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 @contextmanager
 def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
     """Yields the base URL once /healthz answers; kills the server afterwards."""
@@ -52,9 +62,4 @@ def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) 
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)

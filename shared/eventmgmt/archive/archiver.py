@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -10,13 +9,11 @@ from datetime import date
 from typing import Any
 
 from cloudevents.http import CloudEvent
-from pydantic import ValidationError
 
 from ..config import Config
-from ..errors import InputError
 from ..incident import CorrelatedMessage
 from ..settings import Settings
-from ..transport import decode
+from ..stages import decode_correlated
 from .writer import ArchiveWriter, records
 
 log = logging.getLogger("eventmgmt.archive")
@@ -40,13 +37,9 @@ class Archiver:
         return cls(settings.archive, batch=batch)
 
     def handle(self, ce: CloudEvent) -> None:
-        try:
-            payload, _ = decode(ce)
-            msg = CorrelatedMessage.model_validate(payload)
-        except (InputError, ValidationError) as err:
-            log.error(json.dumps({"severity": "ERROR", "stage": "archive", "message": f"poison message: {err}"}))
-            return
-        self.add(msg)
+        msg = decode_correlated(ce, "archive")
+        if msg is not None:
+            self.add(msg)
 
     def add(self, msg: CorrelatedMessage) -> None:
         with self._lock:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 from cloudevents.http import CloudEvent
-from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -20,10 +19,9 @@ from sqlalchemy.orm import Session
 
 from .. import settings as env
 from ..config import Config
-from ..errors import InputError
 from ..incident import CorrelatedMessage, IncidentSnapshot, IncidentStatus
 from ..settings import Settings
-from ..transport import decode
+from ..stages import decode_correlated
 from .config import Receiver, Route, RoutingConfig, routing_config
 from .ledger import LedgerRow
 from .match import receivers_for
@@ -107,13 +105,9 @@ class Router:
 
     # --- entry points ---------------------------------------------------------------------------
     def handle(self, ce: CloudEvent) -> None:
-        try:
-            payload, _ = decode(ce)
-            msg = CorrelatedMessage.model_validate(payload)
-        except (InputError, ValidationError) as err:
-            log.error(json.dumps({"severity": "ERROR", "stage": "route", "message": f"poison message: {err}"}))
-            return
-        self.route(msg)
+        msg = decode_correlated(ce, "route")
+        if msg is not None:
+            self.route(msg)
 
     def route(self, msg: CorrelatedMessage) -> list[tuple[str, str]]:
         """Sends what each receiver has not been told yet; returns (receiver, state) sent. Raises
