@@ -47,6 +47,11 @@ test: lint typecheck unit
 bench: $(STAMP) debs
 	$(PY) -m benchmarks.run $(BENCH)
 
+# Disturbances, each checked for nothing lost, nothing duplicated, same incidents (docs/reliability.md).
+reliability: $(STAMP) debs
+	$(VENV)/bin/pytest -q tests/reliability tests/emulator tests/correlate/test_concurrency_pg.py \
+	    tests/correlate/test_robustness.py tests/route tests/archive tests/security
+
 build: $(STAMP)
 	$(PY) infra/build.py
 
