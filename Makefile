@@ -46,11 +46,13 @@ test: lint typecheck unit
 
 bench: $(STAMP) debs
 	$(PY) -m benchmarks.run $(BENCH)
+	$(PY) -m benchmarks.plots
 
 # Disturbances, each checked for nothing lost, nothing duplicated, same incidents (docs/reliability.md).
 reliability: $(STAMP) debs
 	$(VENV)/bin/pytest -q tests/reliability tests/emulator tests/correlate/test_concurrency_pg.py \
-	    tests/correlate/test_robustness.py tests/route tests/archive tests/security
+	    tests/correlate/test_robustness.py tests/correlate/test_batches.py tests/route tests/archive tests/security \
+	    tests/runtime/test_outbox_wiring.py
 
 build: $(STAMP)
 	$(PY) infra/build.py

@@ -25,6 +25,13 @@ def router() -> Router:
 
 @functions_framework.cloud_event
 def route(event: CloudEvent) -> None:
-    # NOTE: a retryable delivery failure raises: the function answers 500 and Pub/Sub redelivers;
-    # the ledger makes the redelivery send only what was not sent.
+    # NOTE: a receiver that stays down gets its state through the outbox (route_flush), so the
+    # message is acknowledged; only a store failure raises (500), and Pub/Sub redelivers. The ledger
+    # makes any redelivery send only what was not sent.
     router().handle(event)
+
+
+@functions_framework.http
+def route_flush(request):  # type: ignore[no-untyped-def]
+    """Scheduled (Cloud Scheduler): retry the states receivers were down for."""
+    return router().flush(), 200

@@ -26,11 +26,13 @@ locals {
     collector      = { entry_point = "collect", topic = null, memory = "512M" }
     retention      = { entry_point = "retention", topic = null, memory = "512M" }
     correlate-tick = { entry_point = "correlate_tick", topic = null, memory = "512M", source = "correlate" }
+    route-flush    = { entry_point = "route_flush", topic = null, memory = "512M", source = "route" }
   }
 
   schedules = {
     collector      = "* * * * *"
     correlate-tick = "* * * * *"
+    route-flush    = "* * * * *"
     retention      = "17 3 * * *"
   }
 

@@ -6,10 +6,12 @@ import json
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, TextIO
+
+from cloudevents.http import CloudEvent
 
 from .classify import classify, filter_reason
 from .config import Config
@@ -110,9 +112,12 @@ def incident_entry(inc: Incident, config: Config) -> dict[str, Any]:
     }
 
 
-def replay(lines: Iterable[str], config: Config, progress: Any = None) -> ReplayResult:
+def replay(
+    lines: Iterable[str], config: Config, progress: Any = None, listen: Callable[[CloudEvent], Any] | None = None
+) -> ReplayResult:
     """Run every capture through parse, classify, filter, enrich and correlate, in capture order, with
-    the clock at each capture's `received_at`. Memory holds only live incidents."""
+    the clock at each capture's `received_at`. Memory holds only live incidents. `listen` also
+    receives every message published to events-correlated (what route and archive would get)."""
     result = ReplayResult()
     clock = SimClock()
     publisher = InProcessPublisher()
@@ -129,6 +134,8 @@ def replay(lines: Iterable[str], config: Config, progress: Any = None) -> Replay
             result.pages += 1
 
     publisher.subscribe("events-correlated", "replay", on_correlated)
+    if listen is not None:
+        publisher.subscribe("events-correlated", "listener", listen)
     for lineno, cap in read_captures(lines):
         received = parse_ts(cap.get("received_at"))
         if received is None:

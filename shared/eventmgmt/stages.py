@@ -19,7 +19,7 @@ from .enrich import TopologyGraph, enrich
 from .errors import InputError
 from .incident import CorrelatedMessage
 from .model import Event
-from .transport import Publisher, decode
+from .transport import Outgoing, Publisher, decode, publish_all
 
 log = logging.getLogger("eventmgmt")
 Clock = Callable[[], datetime]
@@ -69,18 +69,32 @@ class EnrichStage:
         self.windows = windows
 
     def handle(self, ce: CloudEvent) -> None:
+        self.handle_batch([ce])
+
+    def handle_batch(self, ces: list[CloudEvent]) -> None:
+        """Messages published together (one webhook) are enriched and passed on together."""
+        events = _decode_all("enrich", ces)
+        windows = self.windows() if self.windows and events else None
+        out = []
+        for ev in events:
+            enriched = enrich(ev, self.config, self.graph, windows)
+            attrs = {"event_id": enriched.id, "kind": enriched.kind}
+            out.append(Outgoing(enriched.to_json(), attrs, enriched.ordering_key))
+        publish_all(self.publisher, "events-enriched", out)
+
+
+def _decode_all(stage: str, ces: list[CloudEvent]) -> list[Event]:
+    events = []
+    for ce in ces:
         try:
-            ev = decode_event(ce)
+            events.append(decode_event(ce))
         except InputError as err:
-            poison("enrich", err, ce)
-            return
-        out = enrich(ev, self.config, self.graph, self.windows() if self.windows else None)
-        self.publisher.publish(
-            "events-enriched", out.to_json(), {"event_id": out.id, "kind": out.kind}, ordering_key=out.ordering_key
-        )
+            poison(stage, err, ce)
+    return events
 
 
 def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) -> None:
+    out = []
     for m in messages:
         attrs = {"event_id": m.event.id, "class": m.event.cls.value}
         if m.incident_id:
@@ -89,7 +103,8 @@ def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) ->
             attrs["action"] = m.action.value
         # NOTE: one ordering key per incident keeps its snapshots in version order where the
         # transport honours ordering; consumers still drop stale versions.
-        publisher.publish("events-correlated", m.to_json(), attrs, ordering_key=m.incident_id)
+        out.append(Outgoing(m.to_json(), attrs, m.incident_id))
+    publish_all(publisher, "events-correlated", out)
 
 
 class CorrelateStage:
@@ -111,29 +126,43 @@ class CorrelateStage:
         self.memory = repo if repo is not None else (None if engine is not None else MemoryRepo())
 
     def handle(self, ce: CloudEvent) -> None:
-        try:
-            ev = decode_event(ce)
-        except InputError as err:
-            poison("correlate", err, ce)
-            return
-        self.process(ev)
+        self.handle_batch([ce])
+
+    def handle_batch(self, ces: list[CloudEvent]) -> None:
+        events = _decode_all("correlate", ces)
+        if events:
+            self.process_many(events)
 
     def process(self, ev: Event) -> list[CorrelatedMessage]:
-        observe = getattr(self.clock, "observe", None)
-        if observe is not None:
-            observe(ev.received_at)
-        now = max(self.clock(), ev.received_at)
+        return self.process_many([ev])
+
+    def process_many(self, events: list[Event]) -> list[CorrelatedMessage]:
+        """Events in arrival order, in one transaction: a webhook's alerts cost one lock, one commit
+        and one read of the incidents they share. All or nothing: if one fails, none is stored and
+        the whole delivery is retried (ids are stable, so nothing is counted twice)."""
+        messages: list[CorrelatedMessage] = []
         if self.memory is not None:
-            messages = Correlator(self.config, self.memory).process(ev, now).messages
+            correlator = Correlator(self.config, self.memory)
+            for ev in events:
+                messages.extend(correlator.process(ev, self._now(ev)).messages)
         else:
             assert self.engine is not None
             with locked_session(self.engine) as session:
                 repo = SqlRepo(session, self.config.chains, self.config.response)
-                messages = Correlator(self.config, repo).process(ev, now).messages
-        # NOTE: publish after commit: a crash in between redelivers the event, which is then a
-        # duplicate for correlate, so the messages are lost only if publishing itself keeps failing.
+                repo.prefetch(events)
+                correlator = Correlator(self.config, repo)
+                for ev in events:
+                    messages.extend(correlator.process(ev, self._now(ev)).messages)
+        # NOTE: publish after commit: a crash in between redelivers the events, which are then
+        # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.
         publish_messages(self.publisher, messages)
         return messages
+
+    def _now(self, ev: Event) -> datetime:
+        observe = getattr(self.clock, "observe", None)
+        if observe is not None:
+            observe(ev.received_at)
+        return max(self.clock(), ev.received_at)
 
     def tick(self, now: datetime | None = None) -> list[CorrelatedMessage]:
         at = now or self.clock()

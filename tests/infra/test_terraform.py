@@ -79,4 +79,4 @@ def test_bucket_lifecycle_mirrors_the_retention_policy():
 
 
 def test_schedules_exist_for_the_scheduled_functions():
-    assert set(LOCALS["schedules"]) == {"collector", "correlate-tick", "retention"}
+    assert set(LOCALS["schedules"]) == {"collector", "correlate-tick", "route-flush", "retention"}

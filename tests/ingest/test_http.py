@@ -267,11 +267,25 @@ def test_token_is_required_when_configured(auth, words):
     assert ok.status_code == 202
 
 
-def test_publish_failure_raises_so_the_sender_retries():
-    class Down:
-        def publish(self, *a, **k):
-            raise ConnectionError("pubsub down")
+def test_publish_failure_answers_503_so_the_sender_retries(caplog):
+    class Flaky:
+        def __init__(self):
+            self.down = True
+            self.rec = RecordingPublisher()
 
-    svc = IngestService(default_config(), Down(), lambda: NOW)
-    with pytest.raises(ConnectionError):
-        svc.handle(None, {"content-type": "application/json"}, payload("k8s_core_event.json"))
+        def publish(self, *a, **k):
+            if self.down:
+                raise ConnectionError("pubsub down")
+            return self.rec.publish(*a, **k)
+
+    pub = Flaky()
+    svc = IngestService(default_config(), pub, lambda: NOW)
+    body = payload("k8s_core_event.json")
+    resp = svc.handle(None, {"content-type": "application/json"}, body)
+    assert resp.status == 503 and resp.body["retryable"] is True and resp.headers["Retry-After"]
+    assert "pubsub down" in caplog.text
+    assert svc.stats()["rejected"] == {"503": 1}
+    pub.down = False
+    again = svc.handle(None, {"content-type": "application/json"}, body)
+    assert again.status == 202
+    assert [m["id"] for m, _ in pub.rec.messages["events-raw"]] == again.body["ids"]

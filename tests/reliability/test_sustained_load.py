@@ -19,8 +19,13 @@ SECONDS = 8.0
 CLIENTS = 4
 
 
+# Live traffic: alerts start now, as Alertmanager would send them (old start times would make every
+# incident stale on arrival, which is the late-delivery test's business, not this one's).
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
 def hook(client: int, n: int) -> dict:
-    start = (datetime(2026, 11, 7, 8, tzinfo=UTC) + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
+    start = (T0 + timedelta(milliseconds=10 * n)).isoformat().replace("+00:00", "Z")
     return {
         "version": "4",
         "status": "firing",

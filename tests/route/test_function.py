@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import functions_framework
@@ -16,7 +17,7 @@ from tests.support.httpsink import http_sink
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_route_function_pages_once_and_answers_500_while_the_sink_is_down(tmp_path):
+def test_route_function_queues_while_the_sink_is_down_and_route_flush_delivers_once(tmp_path):
     with http_sink() as sink:
         router = make_router(sink, f"sqlite:///{tmp_path / 'r.db'}")
         app = functions_framework.create_app("route", str(ROOT / "functions/route/main.py"), "cloudevent")
@@ -26,8 +27,20 @@ def test_route_function_pages_once_and_answers_500_while_the_sink_is_down(tmp_pa
         ce = to_cloudevent("p", "events-correlated", "route", encode_message(dumps(msg.to_json()), {}, "7"))
         headers, body = to_binary(ce)
         sink.answer("/v2/enqueue", 503, {"status": "unavailable"}, times=3)
-        assert client.post("/", headers=headers, data=body).status_code == 500  # Pub/Sub will redeliver
-        assert client.post("/", headers=headers, data=body).status_code == 200
+        assert client.post("/", headers=headers, data=body).status_code == 200  # kept in the outbox
+        assert client.post("/", headers=headers, data=body).status_code == 200  # a redelivery: no new try
+        assert [(r["receiver"], r["state"], r["owed"]) for r in router.outbox()] == [
+            ("pagerduty", "triggered", "triggered")
+        ]
+        assert len(sink.bodies("/v2/enqueue")) == 3  # the in-line attempts only
+
+        flush = functions_framework.create_app("route_flush", str(ROOT / "functions/route/main.py"), "http")
+        sys.modules["main"].router = lambda: router
+        later = router.clock() + timedelta(hours=1)
+        router.clock = lambda: later
+        answer = flush.test_client().post("/")
+        assert answer.status_code == 200 and answer.json == {"delivered": 1, "pending": 0, "not_sent": 0}
+        assert router.outbox() == []
         assert client.post("/", headers=headers, data=body).status_code == 200
         assert [b["event_action"] for b in sink.bodies("/v2/enqueue")] == ["trigger"] * 4
         poison = to_cloudevent("p", "events-correlated", "route", encode_message(b"not json", {}, "8"))

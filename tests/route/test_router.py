@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ from eventmgmt.correlate.repo import MemoryRepo
 from eventmgmt.enrich import TopologyGraph, enrich
 from eventmgmt.incident import CorrelatedMessage, IncidentAction
 from eventmgmt.route.config import RoutingConfig
-from eventmgmt.route.retry import DeliveryError, Retrier
+from eventmgmt.route.retry import Retrier
 from eventmgmt.route.router import Router, default_routing, ledger
 from eventmgmt.store import ensure_schema, make_engine
 from tests.correlate.helpers import at, ev
@@ -120,14 +120,16 @@ def test_429_is_retried_after_retry_after(sink: Sink, tmp_path):
     assert 2.0 in sleeps
 
 
-def test_5xx_exhausts_then_raises_and_redelivery_sends_once(sink: Sink, router: Router):
+def test_5xx_exhausts_then_waits_in_the_outbox_and_flush_sends_once(sink: Sink, router: Router):
     msg = story()[0][-1]
     sink.answer("/v2/enqueue", 500, {"status": "error"}, times=3)
-    with pytest.raises(DeliveryError) as err:
-        router.route(msg)
-    assert err.value.retryable and err.value.status == 500
+    assert router.route(msg) == [("slack", "triggered")]  # Slack was up; PagerDuty waits
     assert len(sink.bodies("/v2/enqueue")) == 3
-    router.route(msg)  # Pub/Sub redelivers once the service is back
+    router.route(msg)  # a redelivery neither retries nor queues twice
+    assert len(router.outbox()) == 1 and len(sink.bodies("/v2/enqueue")) == 3
+    now = router.clock()
+    assert router.flush(now) == {"delivered": 0, "pending": 0, "not_sent": 0}  # not due yet
+    assert router.flush(now + timedelta(minutes=1)) == {"delivered": 1, "pending": 0, "not_sent": 0}
     router.route(msg)
     assert len(sink.bodies("/v2/enqueue")) == 4
     assert len(sink.bodies("/slack")) == 1
@@ -211,4 +213,27 @@ def test_ledger_on_postgresql(sink: Sink):
             for m in batch:
                 router.route(m)
         assert [b["event_action"] for b in sink.bodies("/v2/enqueue")] == ["trigger", "resolve"]
+        router.engine.dispose()
+
+
+def test_outbox_on_postgresql_owes_the_trigger_of_an_incident_that_came_and_went(sink: Sink):
+    """PagerDuty down from the first page to after the resolution: once back, it is told both, in
+    order, exactly once, however often the outbox is flushed."""
+    with pg_schema() as url:
+        router = make_router(sink, url)
+        opened, updated, resolving, resolved = story()
+        sink.down = True
+        for batch in (opened, updated, resolving, resolved):
+            for m in batch:
+                router.route(m)
+        (pending,) = (r for r in router.outbox() if r["receiver"] == "pagerduty")
+        assert (pending["state"], pending["owed"]) == ("resolved", "triggered")
+        later = router.clock() + timedelta(minutes=10)
+        assert router.flush(later)["pending"] >= 1  # still down: kept, tried again later
+        sink.down = False
+        much_later = later + timedelta(hours=1)
+        assert router.flush(much_later)["delivered"] >= 1
+        assert router.flush(much_later + timedelta(hours=1)) == {"delivered": 0, "pending": 0, "not_sent": 0}
+        assert router.outbox() == []
+        assert [b["event_action"] for b in sink.taken_bodies("/v2/enqueue")] == ["trigger", "resolve"]
         router.engine.dispose()

@@ -19,6 +19,8 @@ class Sink:
     requests: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
     script: dict[str, deque[tuple[int, Any, dict[str, str]]]] = field(default_factory=lambda: defaultdict(deque))
     times: list[tuple[str, float]] = field(default_factory=list)  # (path, time.perf_counter()) of each request
+    down: bool = False  # answer every request 503, as a service in an outage
+    taken: list[tuple[str, Any]] = field(default_factory=list)  # (path, body) of each request answered 2xx
 
     def first(self, path: str) -> float | None:
         return next((t for p, t in self.times if p == path), None)
@@ -31,6 +33,10 @@ class Sink:
 
     def bodies(self, path: str) -> list[Any]:
         return [b for p, _, b in self.requests if p == path]
+
+    def taken_bodies(self, path: str) -> list[Any]:
+        """Bodies of the requests to `path` that were answered 2xx."""
+        return [b for p, b in self.taken if p == path]
 
 
 # What the real services answer when nothing else is scripted.
@@ -54,7 +60,14 @@ def http_sink() -> Iterator[Sink]:
             sink.requests.append((self.path, dict(self.headers), body))
             sink.times.append((self.path, time.perf_counter()))
             queue = sink.script.get(self.path)
-            status, answer, headers = queue.popleft() if queue else (*DEFAULTS.get(self.path, (200, {"ok": True})), {})
+            if sink.down:
+                status, answer, headers = 503, {"status": "unavailable"}, {}
+            else:
+                status, answer, headers = (
+                    queue.popleft() if queue else (*DEFAULTS.get(self.path, (200, {"ok": True})), {})
+                )
+            if 200 <= status < 300:
+                sink.taken.append((self.path, body))
             if isinstance(answer, dict) and "dedup_key" in answer and isinstance(body, dict):
                 answer = {**answer, "dedup_key": body.get("dedup_key")}
             data = (json.dumps(answer) if not isinstance(answer, str) else answer).encode()

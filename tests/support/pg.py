@@ -1,11 +1,17 @@
-"""A throwaway PostgreSQL schema on the machine's server (127.0.0.1:5432, trust auth, database test)."""
+"""A throwaway PostgreSQL schema on the machine's server (127.0.0.1:5432, trust auth, database test),
+and a private server a test may stop and restart."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +42,54 @@ def pg_schema() -> Iterator[str]:
         with admin.connect() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+class PrivateServer:
+    """A PostgreSQL server of the test's own (initdb into a temporary directory, its own port), so a
+    test may stop and restart it without touching the machine's shared server."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = [str(_bindir() / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            # NOTE: PostgreSQL refuses to run as root; the Debian package's user owns the server.
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", opts, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+
+def _bindir() -> Path:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not versions:
+        pytest.skip("PostgreSQL server binaries (initdb) not installed")
+    return versions[-1].parent
+
+
+@contextmanager
+def private_server(port: int) -> Iterator[PrivateServer]:
+    root = Path(tempfile.mkdtemp(prefix="eventmgmt-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = PrivateServer(root, port)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

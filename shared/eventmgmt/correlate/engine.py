@@ -226,6 +226,10 @@ class Correlator:
         c = self.config.correlation
         if inc.is_resolved and inc.resolved_at is not None:
             return inc.resolved_at + c.reopen_window
+        if inc.firing > 0:
+            # NOTE: nothing can change a firing incident but a new event (which reschedules it) or
+            # going stale, so it is not looked at every quiet period.
+            return inc.last_seen + c.stale_after
         return inc.last_seen + c.quiet_period
 
     def tick(self, now: datetime) -> list[CorrelatedMessage]:
@@ -245,12 +249,12 @@ class Correlator:
                 if inc.resolved_at is not None and now >= inc.resolved_at + c.reopen_window:
                     self.repo.retire(inc)
                 else:
-                    self.repo.save(inc, self._next_check(inc))
+                    self.repo.reschedule(inc, self._next_check(inc))
                 continue
             stale = inc.firing > 0 and now >= inc.last_seen + c.stale_after
             if (inc.firing > 0 and not stale) or now < inc.last_seen + c.quiet_period:
-                # NOTE: still firing: check again a quiet period after the next change, or now + quiet.
-                self.repo.save(inc, max(now, inc.last_seen) + c.quiet_period)
+                firing = inc.firing > 0
+                self.repo.reschedule(inc, self._next_check(inc) if firing else max(now, inc.last_seen) + c.quiet_period)
                 continue
             inc.status = IncidentStatus.resolved
             inc.resolved_at = now

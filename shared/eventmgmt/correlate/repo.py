@@ -39,6 +39,10 @@ class IncidentRepo(Protocol):
         """Store `inc` and (re)schedule its next lifecycle check at `due`."""
         ...
 
+    def reschedule(self, inc: Incident, due: datetime | None) -> None:
+        """Move the next lifecycle check of an unchanged `inc`."""
+        ...
+
     def due(self, now: datetime) -> list[Incident]:
         """Incidents whose lifecycle check is due at `now` (each returned once per scheduling)."""
         ...
@@ -123,6 +127,9 @@ class MemoryRepo:
             self._by_key[k].add(inc.id)
         for fp in inc.fingerprints:
             self._by_fp[fp] = inc.id
+        self.reschedule(inc, due)
+
+    def reschedule(self, inc: Incident, due: datetime | None) -> None:
         if due is not None:
             self._due_version[inc.id] = inc.version
             heapq.heappush(self._heap, (due, inc.id, inc.version))

@@ -7,11 +7,11 @@ transaction is a few indexed reads and writes, so the lock is held for milliseco
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..config import Chain, Response
@@ -62,15 +62,38 @@ class SqlRepo:
         self.chains = chains
         self.response = response
         self._cache: dict[str, Incident] = {}
+        # NOTE: the index rows an incident has in the store (its keys and fingerprints when loaded,
+        # written in the same transaction as its state), so a save writes only what is new: a storm
+        # of distinct alerts in one incident would otherwise cost a read per fingerprint per event.
+        self._indexed: dict[str, tuple[set[str], set[str]]] = {}
+        # What `prefetch` found absent, and the earliest lifecycle check and hold end in the store:
+        # inside the locked transaction nothing else writes, so these save a query per event.
+        self._absent_events: set[str] = set()
+        self._absent_fps: set[str] = set()
+        self._due = _Earliest()
+        self._held = _Earliest()
+
+    def prefetch(self, events: Iterable[Event]) -> None:
+        """Look a batch's event ids and fingerprints up in two queries instead of two per event."""
+        events = list(events)
+        ids = {e.id for e in events}
+        self._absent_events = ids - set(self.s.scalars(select(EventRow.id).where(EventRow.id.in_(ids))))
+        fps = {e.fingerprint for e in events}
+        rows = self.s.scalars(select(IncidentFingerprintRow).where(IncidentFingerprintRow.fingerprint.in_(fps)))
+        self._absent_fps = fps - {r.fingerprint for r in rows}
 
     def _load(self, row: IncidentRow | None) -> Incident | None:
         if row is None:
             return None
         if row.id not in self._cache:
-            self._cache[row.id] = Incident.from_json(row.state)
+            inc = Incident.from_json(row.state)
+            self._cache[row.id] = inc
+            self._indexed[row.id] = (set(inc.keys), set(inc.fingerprints)) if row.live else (set(), set())
         return self._cache[row.id]
 
     def seen(self, event_id: str) -> bool:
+        if event_id in self._absent_events:
+            return False
         return self.s.get(EventRow, event_id) is not None
 
     def incident_of(self, event_id: str) -> str | None:
@@ -78,9 +101,12 @@ class SqlRepo:
         return row.incident_id if row else None
 
     def record_event(self, ev: Event, incident_id: str | None) -> None:
+        self._absent_events.discard(ev.id)
         self.s.add(event_row(ev, incident_id))
 
     def by_fingerprint(self, fingerprint: str) -> Incident | None:
+        if fingerprint in self._absent_fps:
+            return None
         row = self.s.get(IncidentFingerprintRow, fingerprint)
         return self.get(row.incident_id) if row else None
 
@@ -89,7 +115,12 @@ class SqlRepo:
         if not keys:
             return []
         ids = sorted(set(self.s.scalars(select(IncidentKeyRow.incident_id).where(IncidentKeyRow.key.in_(keys)))))
-        out = [self.get(i) for i in ids]
+        missing = [i for i in ids if i not in self._cache]
+        if missing:
+            # one query for every incident not loaded yet in this transaction, not one each
+            for row in self.s.scalars(select(IncidentRow).where(IncidentRow.id.in_(missing))):
+                self._load(row)
+        out = [self._cache.get(i) for i in ids]
         return [i for i in out if i is not None]
 
     def get(self, incident_id: str) -> Incident | None:
@@ -99,6 +130,7 @@ class SqlRepo:
 
     def save(self, inc: Incident, due: datetime | None) -> None:
         self._cache[inc.id] = inc
+        self._due.lower(due)
         snap = inc.snapshot(self.chains, self.response)
         row = self.s.get(IncidentRow, inc.id)
         if row is None:
@@ -121,27 +153,37 @@ class SqlRepo:
         row.due_at = due
         row.snapshot = snap.model_dump(mode="json")
         row.state = inc.to_json()
-        have = set(self.s.scalars(select(IncidentKeyRow.key).where(IncidentKeyRow.incident_id == inc.id)))
-        for k in inc.keys - have:
+        keys, fps = self._indexed.setdefault(inc.id, (set(), set()))
+        for k in inc.keys - keys:
             self.s.add(IncidentKeyRow(key=k, incident_id=inc.id))
-        for fp in inc.fingerprints:
-            fprow = self.s.get(IncidentFingerprintRow, fp)
+        for fp in inc.fingerprints.keys() - fps:
+            # NOTE: a fingerprint may still point at an older episode's incident: take it over.
+            fprow = None if fp in self._absent_fps else self.s.get(IncidentFingerprintRow, fp)
+            self._absent_fps.discard(fp)
             if fprow is None:
                 self.s.add(IncidentFingerprintRow(fingerprint=fp, incident_id=inc.id))
             else:
                 fprow.incident_id = inc.id
+        keys |= inc.keys
+        fps |= inc.fingerprints.keys()
         self.s.flush()
 
+    def reschedule(self, inc: Incident, due: datetime | None) -> None:
+        self._due.lower(due)
+        row = self.s.get(IncidentRow, inc.id)
+        if row is not None:
+            row.due_at = due
+
     def due(self, now: datetime) -> list[Incident]:
-        rows = self.s.scalars(
-            select(IncidentRow)
-            .where(IncidentRow.live.is_(True), IncidentRow.due_at <= now)
-            .order_by(IncidentRow.due_at)
-        )
+        # NOTE: both queries go by the due_at index alone (retiring clears due_at, so only live
+        # incidents have one); filtering on `live` in SQL made them scan every live incident.
+        if not self._due.reached(now, lambda: self.s.scalar(select(func.min(IncidentRow.due_at)))):
+            return []
+        rows = self.s.scalars(select(IncidentRow).where(IncidentRow.due_at <= now).order_by(IncidentRow.due_at))
         out = []
         for row in rows:
             row.due_at = None
-            inc = self._load(row)
+            inc = self._load(row) if row.live else None
             if inc is not None:
                 out.append(inc)
         return out
@@ -153,14 +195,18 @@ class SqlRepo:
             row.due_at = None
         self.s.execute(delete(IncidentKeyRow).where(IncidentKeyRow.incident_id == inc.id))
         self.s.execute(delete(IncidentFingerprintRow).where(IncidentFingerprintRow.incident_id == inc.id))
+        self._indexed[inc.id] = (set(), set())
 
     def hold(self, ev: Event, until: datetime) -> None:
+        self._held.lower(until)
         self.s.merge(HeldEventRow(fingerprint=ev.fingerprint, until=until, data=ev.to_json()))
 
     def release(self, fingerprint: str) -> None:
         self.s.execute(delete(HeldEventRow).where(HeldEventRow.fingerprint == fingerprint))
 
     def held_due(self, now: datetime) -> list[Event]:
+        if not self._held.reached(now, lambda: self.s.scalar(select(func.min(HeldEventRow.until)))):
+            return []
         rows = list(self.s.scalars(select(HeldEventRow).where(HeldEventRow.until <= now)))
         for r in rows:
             self.s.delete(r)
@@ -177,6 +223,34 @@ class SqlRepo:
 
     def new_id(self, ev: Event) -> str:
         return incident_id_for(ev)
+
+
+class _Earliest:
+    """The earliest due time in a table, read once per transaction and lowered as the transaction
+    schedules earlier ones (nothing else writes under the lock), so a check before it costs no query."""
+
+    def __init__(self) -> None:
+        self.known = False
+        self.at: datetime | None = None
+
+    def lower(self, when: datetime | None) -> None:
+        if when is not None and self.known and (self.at is None or when < self.at):
+            self.at = when
+
+    def reached(self, now: datetime, earliest: Callable[[], datetime | None]) -> bool:
+        if not self.known:
+            self.at, self.known = _utc(earliest()), True
+        if self.at is None or now < self.at:
+            return False
+        self.known = False  # what is left after this check is read again next time
+        return True
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; they were stored in UTC."""
+    if when is not None and when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when
 
 
 def member_events(session: Session, incident_id: str) -> list[EventRow]:

@@ -101,12 +101,14 @@ def create_dashboard(rt: Any) -> Blueprint:
         }
         offset = int(cursor or 0)
         prev = max(0, offset - 50) if offset else None
+        router = rt.extras.get("route")
         return page(
             "board.html",
             "board_body.html",
             nav="board",
             incidents=incidents,
             counts=counts,
+            receivers_down=router.receivers_down() if router is not None else [],
             next=data["next"],
             prev=prev,
             total=data["total"],

@@ -93,22 +93,55 @@ class Bridge:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.idle = {r.subscription: threading.Event() for r in routes}
+        # Messages pulled and not yet settled (acknowledged, dead-lettered or handed back), per route.
+        self._leased: dict[str, set[str]] = {r.subscription: set() for r in routes}
+        self._leased_lock = threading.Lock()
 
-    def start(self) -> None:
+    def start(self, ordered_delay: float = 0.0) -> None:
+        """`ordered_delay`: after a subscriber was lost mid-batch, ordered routes wait this long (its
+        ack deadline) before pulling, as Pub/Sub withholds the later messages of an ordering key until
+        the outstanding ones come back; delivering the rest first would reorder them."""
         for r in self.routes:
             t = threading.Thread(
-                target=self._loop, args=(r,), name=f"bridge-{r.subscription.rsplit('/', 1)[-1]}", daemon=True
+                target=self._loop,
+                args=(r, ordered_delay if r.ordered else 0.0),
+                name=f"bridge-{r.subscription.rsplit('/', 1)[-1]}",
+                daemon=True,
             )
             t.start()
             self._threads.append(t)
 
-    def stop(self) -> None:
+    def stop(self, release: bool = True) -> int:
+        """Stop pulling. With `release`, messages pulled but not delivered are handed back (ack
+        deadline 0) so the next subscriber gets them at once, as a subscriber shutting down cleanly
+        does; without it they stay leased until their ack deadline, as after a crash. Returns how
+        many were outstanding."""
         self._stop.set()
         for t in self._threads:
             t.join(10)
+        outstanding = 0
+        with self._leased_lock:
+            for subscription, leased in self._leased.items():
+                outstanding += len(leased)
+                if release and leased:
+                    self.subscriber.modify_ack_deadline(
+                        request={"subscription": subscription, "ack_ids": list(leased), "ack_deadline_seconds": 0}
+                    )
+                leased.clear()
         self.http.close()
+        return outstanding
 
-    def _loop(self, route: Route) -> None:
+    def _lease(self, route: Route, messages: list[Any]) -> None:
+        with self._leased_lock:
+            self._leased[route.subscription].update(m.ack_id for m in messages)
+
+    def _settle(self, route: Route, ack_id: str) -> None:
+        with self._leased_lock:
+            self._leased[route.subscription].discard(ack_id)
+
+    def _loop(self, route: Route, delay: float) -> None:
+        if self._stop.wait(delay):
+            return
         while not self._stop.is_set():
             try:
                 resp = self.subscriber.pull(
@@ -125,6 +158,7 @@ class Bridge:
                 continue
             self.idle[route.subscription].clear()
             received_messages = list(resp.received_messages)
+            self._lease(route, received_messages)
             if route.ordered:
                 received_messages.sort(key=_publish_order)
             for received in received_messages:
@@ -150,6 +184,7 @@ class Bridge:
             ok = False
         if ok:
             self.subscriber.acknowledge(request={"subscription": route.subscription, "ack_ids": [received.ack_id]})
+            self._settle(route, received.ack_id)
             stats.attempts.pop(msg.message_id, None)
             stats.delivered += 1
             return True
@@ -163,6 +198,7 @@ class Bridge:
             }
             self.publisher.publish(route.dead_letter_topic, msg.data, **attrs).result(timeout=30)
             self.subscriber.acknowledge(request={"subscription": route.subscription, "ack_ids": [received.ack_id]})
+            self._settle(route, received.ack_id)
             stats.attempts.pop(msg.message_id, None)
             stats.dead_lettered += 1
             log.error(
@@ -189,4 +225,5 @@ class Bridge:
         self.subscriber.modify_ack_deadline(
             request={"subscription": route.subscription, "ack_ids": [received.ack_id], "ack_deadline_seconds": delay}
         )
+        self._settle(route, received.ack_id)
         return True

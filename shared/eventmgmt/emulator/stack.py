@@ -1,5 +1,5 @@
 """Starts the local emulator stack: pstest, every function under functions-framework in its own
-process, the push bridge, and the schedules (collector, retention, correlate tick)."""
+process, the push bridge, and the schedules (collector, retention, correlate tick, route outbox)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ FUNCTIONS: dict[str, tuple[str, str, str | None]] = {
     "route": ("route", "cloudevent", "events-correlated"),
     "archive": ("archive", "cloudevent", "events-correlated"),
     "correlate-tick": ("correlate_tick", "http", None),
+    "route-flush": ("route_flush", "http", None),
     "collector": ("collect", "http", None),
     "retention": ("retention", "http", None),
 }
@@ -86,11 +87,13 @@ class Stack:
     schedules: dict[str, float] = field(default_factory=dict)  # function -> seconds between calls
     max_attempts: int = 5
     backoff: float = 1.0
+    ack_deadline: int = 60  # seconds; pstest accepts 10 at least
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pstest: subprocess.Popen | None = None
     emulator_host: str = ""
     bridge: Bridge | None = None
+    routes: list[Route] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -117,7 +120,7 @@ class Stack:
         os.environ["PUBSUB_EMULATOR_HOST"] = self.emulator_host  # for this process's own clients
         from ..transport.pubsub import ensure_layout
 
-        subs = ensure_layout(self.project)
+        subs = ensure_layout(self.project, ack_deadline=self.ack_deadline)
         for name in self.functions:
             self.start_function(name)
         routes = []
@@ -128,6 +131,7 @@ class Stack:
                 # enrich learns topology and correlate joins in event order: their subscriptions are
                 # ordered (per cluster ordering key); route and archive are idempotent on versions.
                 routes.append(Route(subs[name], topic, self.url(name), dl, ordered=name in ("enrich", "correlate")))
+        self.routes = routes
         self.bridge = Bridge(self.project, routes, max_attempts=self.max_attempts, backoff=self.backoff)
         self.bridge.start()
         for name, every in self.schedules.items():
@@ -176,6 +180,16 @@ class Stack:
             self.kill(name)
         self.start_function(name)
 
+    def restart_bridge(self, graceful: bool = True) -> int:
+        """Replace the push bridge by a new one (a new subscriber). Graceful hands back what the old
+        one had pulled; otherwise it is abandoned mid-batch, as a crash leaves it. Returns how many
+        messages the old one had outstanding."""
+        assert self.bridge is not None
+        outstanding = self.bridge.stop(release=graceful)
+        self.bridge = Bridge(self.project, self.routes, max_attempts=self.max_attempts, backoff=self.backoff)
+        self.bridge.start(ordered_delay=0.0 if graceful or not outstanding else self.ack_deadline + 1.0)
+        return outstanding
+
     def _schedule(self, name: str, every: float) -> None:
         while not self._stop.wait(every):
             try:
@@ -220,8 +234,8 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     home = Path(os.environ.get("EVENTMGMT_HOME", ".eventmgmt-emulator")).resolve()
-    schedules = {"correlate-tick": 15.0, "retention": 3600.0}
-    functions = ["ingest", "enrich", "correlate", "route", "archive", "correlate-tick", "retention"]
+    schedules = {"correlate-tick": 15.0, "route-flush": 15.0, "retention": 3600.0}
+    functions = ["ingest", "enrich", "correlate", "route", "archive", "correlate-tick", "route-flush", "retention"]
     if os.environ.get("EVENTMGMT_PROMETHEUS_URL"):
         functions.append("collector")
         schedules["collector"] = float(os.environ.get("EVENTMGMT_COLLECT_EVERY", "30"))

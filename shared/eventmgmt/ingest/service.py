@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..settings import Settings
 from ..sources import ParseContext, detect, parse
 from ..timeutil import iso, parse_ts
-from ..transport import Publisher
+from ..transport import Outgoing, Publisher, publish_all
 from .recorder import Recorder
 
 log = logging.getLogger("eventmgmt.ingest")
@@ -133,6 +133,7 @@ class IngestService:
             )
             return _error(err)
         ids: list[str] = []
+        out: list[Outgoing] = []
         dropped: Counter[str] = Counter()
         for ev in events:
             ev = classify(ev, self.config)
@@ -140,13 +141,31 @@ class IngestService:
             if reason is not None:
                 dropped[reason] += 1
                 continue
-            self.publisher.publish(
-                "events-raw",
-                ev.to_json(),
-                {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": src},
-                ordering_key=ev.ordering_key,
-            )
+            attrs = {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": src}
+            out.append(Outgoing(ev.to_json(), attrs, ev.ordering_key))
             ids.append(ev.id)
+        try:
+            # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
+            publish_all(self.publisher, "events-raw", out)
+        except Exception as err:
+            # NOTE: the sender keeps the delivery and retries on 5xx; ids are deterministic, so what
+            # got through before the failure is recognised as a duplicate on the retry.
+            with self._lock:
+                self.rejected["503"] += 1
+            log.error(
+                json.dumps(
+                    {
+                        "severity": "ERROR",
+                        "message": "ingest could not hand events on",
+                        "error": f"{type(err).__name__}: {str(err)[:300]}",
+                        "events": len(out),
+                        "source": src,
+                        "capture": capture_id,
+                    }
+                )
+            )
+            answer = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
+            return Response(503, answer, {"Retry-After": "5"})
         if self.recorder is not None:
             self.recorder.record(capture_id, received, src, payload)
         with self._lock:

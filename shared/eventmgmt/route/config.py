@@ -57,6 +57,9 @@ class RoutingConfig(BaseModel):
     default_receiver: str | None = None
     max_attempts: int = 5
     max_backoff_seconds: float = 30.0
+    # Once in-line retries are spent the state waits in the outbox, retried by `flush` with backoff
+    # up to this interval, for as long as the receiver stays down.
+    outbox_max_backoff_seconds: float = 300.0
 
     @field_validator("routes")
     @classmethod

@@ -7,12 +7,12 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from cloudevents.http import CloudEvent
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from ..incident import CorrelatedMessage, IncidentSnapshot, IncidentStatus
 from ..settings import Settings
 from ..stages import decode_correlated
 from .config import Receiver, Route, RoutingConfig, routing_config
-from .ledger import LedgerRow
+from .ledger import LedgerRow, PendingRow
 from .match import receivers_for
 from .retry import DeliveryError, Retrier
 from .sinks import Request, pagerduty, slack, webhook
@@ -84,6 +84,8 @@ class Router:
         )
         self.environ = dict(os.environ) if environ is None else environ
         self.receivers = {r.name: r for r in routing.receivers}
+        # NOTE: the outbox sweep tries once per due state and backs off between sweeps instead.
+        self._once = Retrier(max_attempts=1)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -110,42 +112,170 @@ class Router:
             self.route(msg)
 
     def route(self, msg: CorrelatedMessage) -> list[tuple[str, str]]:
-        """Sends what each receiver has not been told yet; returns (receiver, state) sent. Raises
-        DeliveryError when a retryable failure persists, so Pub/Sub redelivers."""
+        """Sends what each receiver has not been told yet; returns (receiver, state) sent. A receiver
+        that stays down after the in-line retries gets the state through the outbox (`flush`); only a
+        failure to record that raises, so Pub/Sub redelivers."""
         if msg.incident is None:
             if msg.event.cls.value == "info":
                 log.debug("info event %s logged, no action", msg.event.id)
             return []
         sent = []
-        failure: DeliveryError | None = None
         for name in receivers_for(self.routing, msg.incident):
             receiver = self.receivers[name]
             state = desired_state(msg.incident, receiver)
             if state is None:
                 continue
+            if self._is_down(name):
+                # NOTE: the receiver is known to be down: queue behind its outbox at once rather than
+                # spend the in-line retries on every message (and keep its states in order).
+                self._enqueue(receiver, msg.incident, state, None)
+                continue
             try:
                 if self._deliver(receiver, msg.incident, state):
                     sent.append((name, state))
             except DeliveryError as err:
-                log.error(
-                    json.dumps(
-                        {
-                            "severity": "ERROR",
-                            "stage": "route",
-                            "receiver": name,
-                            "incident": msg.incident.id,
-                            "state": state,
-                            "status": err.status,
-                            "retryable": err.retryable,
-                            "message": str(err),
-                        }
-                    )
-                )
-                if err.retryable and failure is None:
-                    failure = err
-        if failure is not None:
-            raise failure
+                self._log_failure(name, msg.incident.id, state, err)
+                self._enqueue(receiver, msg.incident, state, str(err))
         return sent
+
+    def _log_failure(self, receiver: str, incident_id: str, state: str, err: DeliveryError) -> None:
+        log.error(
+            json.dumps(
+                {
+                    "severity": "ERROR",
+                    "stage": "route",
+                    "receiver": receiver,
+                    "incident": incident_id,
+                    "state": state,
+                    "status": err.status,
+                    "retryable": err.retryable,
+                    "message": str(err),
+                }
+            )
+        )
+
+    # --- the outbox -----------------------------------------------------------------------------
+    def _is_down(self, receiver: str) -> bool:
+        with Session(self.engine) as s:
+            found = s.scalar(select(PendingRow.incident_id).where(PendingRow.receiver == receiver).limit(1))
+            return found is not None
+
+    def _enqueue(self, receiver: Receiver, snap: IncidentSnapshot, state: str, error: str | None) -> None:
+        """Keep the newest state owed to `receiver` for this incident until it can be delivered."""
+        now = self.clock()
+        with self._row_lock(receiver.name, snap.id), Session(self.engine) as s, s.begin():
+            row = s.get(PendingRow, (receiver.name, snap.id), with_for_update=self._pg)
+            if row is None:
+                sent = s.get(LedgerRow, (receiver.name, snap.id))
+                told_nothing = sent is None or sent.state == "none"
+                row = PendingRow(
+                    receiver=receiver.name,
+                    incident_id=snap.id,
+                    state=state,
+                    version=snap.version,
+                    snapshot=snap.model_dump(mode="json"),
+                    owed="triggered" if told_nothing and state == "triggered" else None,
+                    attempts=1 if error else 0,
+                    first_failed_at=now,
+                    next_attempt_at=now + self._outbox_backoff(1),
+                    last_error=error[:1000] if error else None,
+                )
+                s.add(row)
+            elif snap.version >= row.version:
+                row.state, row.version, row.snapshot = state, snap.version, snap.model_dump(mode="json")
+
+    def _outbox_backoff(self, attempts: int) -> timedelta:
+        seconds = min(self.retrier.base_seconds * 2 ** (attempts + 2), self.routing.outbox_max_backoff_seconds)
+        return timedelta(seconds=seconds)
+
+    @property
+    def _pg(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def flush(self, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+        """Retry the outbox states that are due, oldest first (the runtime's ticker, or the scheduled
+        `route_flush` function, calls this). A receiver that fails again is not tried further in this
+        sweep. Returns how many states were delivered, are still pending, and were not sent (the
+        receiver already knew them or newer, or refused them with a 4xx)."""
+        at = now or self.clock()
+        counts = {"delivered": 0, "pending": 0, "not_sent": 0}
+        with Session(self.engine) as s:
+            query = select(PendingRow).where(PendingRow.next_attempt_at <= at)
+            due = list(s.scalars(query.order_by(PendingRow.first_failed_at, PendingRow.incident_id).limit(limit)))
+            s.expunge_all()
+        failing: set[str] = set()
+        for row in due:
+            receiver = self.receivers.get(row.receiver)
+            if receiver is None or row.receiver in failing:
+                counts["pending"] += 1
+                continue
+            snap = IncidentSnapshot.model_validate(row.snapshot)
+            try:
+                if row.owed:
+                    self._deliver(receiver, snap, row.owed, self._once)
+                delivered = self._deliver(receiver, snap, row.state, self._once)
+            except DeliveryError as err:
+                failing.add(row.receiver)
+                counts["pending"] += 1
+                self._retry_later(row, at, str(err))
+                continue
+            counts["delivered" if delivered or row.owed else "not_sent"] += 1
+            self._done(row)
+        return counts
+
+    def _retry_later(self, row: PendingRow, at: datetime, error: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            live = s.get(PendingRow, (row.receiver, row.incident_id))
+            if live is not None:
+                live.attempts += 1
+                live.next_attempt_at = at + self._outbox_backoff(live.attempts)
+                live.last_error = error[:1000]
+
+    def _done(self, row: PendingRow) -> None:
+        """Remove the delivered state, unless a newer one was queued meanwhile (then it is due now)."""
+        with Session(self.engine) as s, s.begin():
+            gone = s.execute(
+                delete(PendingRow).where(
+                    PendingRow.receiver == row.receiver,
+                    PendingRow.incident_id == row.incident_id,
+                    PendingRow.version == row.version,
+                    PendingRow.state == row.state,
+                )
+            )
+            if not gone.rowcount:
+                live = s.get(PendingRow, (row.receiver, row.incident_id))
+                if live is not None:
+                    live.owed = None
+                    live.next_attempt_at = self.clock()
+
+    def receivers_down(self) -> list[dict[str, Any]]:
+        """Per receiver with anything in its outbox: how many states wait, since when, the last error."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.outbox():
+            entry = out.setdefault(
+                r["receiver"],
+                {"receiver": r["receiver"], "waiting": 0, "since": r["first_failed_at"], "last_error": None},
+            )
+            entry["waiting"] += 1
+            entry["last_error"] = r["last_error"] or entry["last_error"]
+        return list(out.values())
+
+    def outbox(self) -> list[dict[str, Any]]:
+        with Session(self.engine) as s:
+            rows = s.scalars(select(PendingRow).order_by(PendingRow.first_failed_at))
+            return [
+                {
+                    "receiver": r.receiver,
+                    "incident_id": r.incident_id,
+                    "state": r.state,
+                    "owed": r.owed,
+                    "attempts": r.attempts,
+                    "first_failed_at": r.first_failed_at.isoformat(),
+                    "next_attempt_at": r.next_attempt_at.isoformat(),
+                    "last_error": r.last_error,
+                }
+                for r in rows
+            ]
 
     # --- one receiver ---------------------------------------------------------------------------
     def _claim(self, receiver: str, incident_id: str) -> None:
@@ -157,7 +287,7 @@ class Router:
                 .on_conflict_do_nothing()
             )
 
-    def _deliver(self, receiver: Receiver, snap: IncidentSnapshot, state: str) -> bool:
+    def _deliver(self, receiver: Receiver, snap: IncidentSnapshot, state: str, retrier: Retrier | None = None) -> bool:
         """Send `state` unless the ledger says this receiver already knows it (or knows newer)."""
         self._claim(receiver.name, snap.id)
         if self.engine.dialect.name == "postgresql":
@@ -166,14 +296,14 @@ class Router:
             # commit resends on redelivery, which PagerDuty folds by dedup_key (Slack shows it twice).
             with Session(self.engine) as s, s.begin():
                 row = s.scalars(self._row(receiver.name, snap.id).with_for_update()).one()
-                return self._decide_send_record(row, receiver, snap, state)
+                return self._decide_send_record(row, receiver, snap, state, retrier)
         # SQLite (one process): a process-local lock per ledger row instead of a database write lock
         # held across HTTP calls, which would stall correlation while a sink is slow.
         with self._row_lock(receiver.name, snap.id), Session(self.engine) as s:
             with s.begin():
                 row = s.scalars(self._row(receiver.name, snap.id)).one()
                 s.expunge(row)
-            sent = self._decide_send_record(row, receiver, snap, state)
+            sent = self._decide_send_record(row, receiver, snap, state, retrier)
             with s.begin():
                 s.merge(row)
             return sent
@@ -186,7 +316,9 @@ class Router:
         with self._locks_guard:
             return self._locks.setdefault((receiver, incident_id), threading.Lock())
 
-    def _decide_send_record(self, row: LedgerRow, receiver: Receiver, snap: IncidentSnapshot, state: str) -> bool:
+    def _decide_send_record(
+        self, row: LedgerRow, receiver: Receiver, snap: IncidentSnapshot, state: str, retrier: Retrier | None
+    ) -> bool:
         if snap.version < row.version or row.state == state:
             return False
         if row.state == "none" and state in ("resolved", "acknowledged") and receiver.type != "change":
@@ -195,7 +327,7 @@ class Router:
             return False
         req = self._request(receiver, snap, state)
         try:
-            self.retrier.send(
+            (retrier or self.retrier).send(
                 lambda: self.client.post(req.url, json=req.body, headers=req.headers),
                 f"{receiver.name} {state} {snap.id}",
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from ..clock import StreamClock
 from ..config import Config, load_config
@@ -80,8 +82,8 @@ def build_runtime(
     windows = WindowProvider(engine)
     enrich = EnrichStage(config, publisher, windows=windows)
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
-    publisher.subscribe("events-raw", "enrich", enrich.handle)
-    publisher.subscribe("events-enriched", "correlate", correlate.handle)
+    publisher.subscribe("events-raw", "enrich", enrich.handle, batch=enrich.handle_batch)
+    publisher.subscribe("events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch)
     rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows)
     for name, attach in OPTIONAL_STAGES:
         ext = attach(rt)
@@ -164,9 +166,25 @@ def create_app(rt: Runtime) -> Flask:
     app.register_blueprint(create_ingest_blueprint(service))
     rt.extras["ingest"] = service
 
+    @app.errorhandler(DBAPIError)
+    def store_down(err: DBAPIError) -> Any:
+        log.error(json.dumps({"severity": "ERROR", "message": "state store unavailable", "error": str(err.orig)[:300]}))
+        resp = jsonify({"error": "the state store is unavailable; retry shortly", "retryable": True})
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "5"
+        return resp
+
     @app.get("/healthz")
     def healthz() -> Any:
         return jsonify({"status": "ok"})
+
+    @app.get("/api/outbox")
+    def outbox() -> Any:
+        """Notifications waiting for a receiver that is down (the route outbox)."""
+        router = rt.extras.get("route")
+        if router is None:
+            return jsonify({"receivers_down": [], "pending": []})
+        return jsonify({"receivers_down": router.receivers_down(), "pending": router.outbox()})
 
     @app.get("/api/incidents")
     def incidents() -> Any:
@@ -231,6 +249,9 @@ EXTRA_ROUTES: list[Callable[[Flask, Runtime], None]] = []
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
     from waitress import serve as waitress_serve
 
+    # NOTE: request threads correlating a burst hold the GIL for long stretches; a shorter switch
+    # interval lets the route worker send the first page while the burst is still being taken.
+    sys.setswitchinterval(0.001)
     rt = build_runtime(settings)
     app = create_app(rt)
     rt.start_ticker()

@@ -1,7 +1,7 @@
 """How stages hand messages to each other: a Publisher, and the Pub/Sub push envelope."""
 
 from .envelope import MESSAGE_PUBLISHED, decode, encode_message, to_cloudevent
-from .publisher import InProcessPublisher, Publisher, RecordingPublisher
+from .publisher import InProcessPublisher, Outgoing, Publisher, RecordingPublisher, publish_all
 
 TOPICS = ("events-raw", "events-enriched", "events-correlated")
 DEAD_LETTER_SUFFIX = "-dead-letter"
@@ -11,9 +11,11 @@ __all__ = [
     "MESSAGE_PUBLISHED",
     "TOPICS",
     "InProcessPublisher",
+    "Outgoing",
     "Publisher",
     "RecordingPublisher",
     "decode",
     "encode_message",
+    "publish_all",
     "to_cloudevent",
 ]

@@ -1,0 +1,113 @@
+"""Plots for docs/benchmarks.md from the figures the benchmarks wrote (docs/bench-*.json).
+
+.venv/bin/python -m benchmarks.plots      (`make bench` runs it last)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on these machines
+import matplotlib.pyplot as plt
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+OUT = DOCS / "plots"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = DOCS / f"bench-{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def bars(ax: Any, labels: list[str], values: list[float], unit: str) -> None:
+    ax.bar(labels, values, color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][: len(values)])
+    for i, v in enumerate(values):
+        text = f"{v:,.0f}" if v >= 10 else f"{v:.3g}"
+        ax.annotate(f"{text} {unit}", (i, v), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(unit)
+
+
+def side_by_side(d: dict[str, Any]) -> None:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    bars(a, ["Alertmanager", "ours"], [d["alertmanager_alerts_per_s"], d["ours_alerts_per_s"]], "alerts/s")
+    a.set_yscale("log")
+    a.set_title("alerts accepted per second")
+    bars(b, ["Alertmanager", "ours"], [d["alertmanager_first_notification_s"], d["ours_first_page_s"]], "s")
+    b.set_title("first notification after first POST")
+    fig.suptitle(f"same {d['alerts']:,} alerts, one run", fontsize=9)
+    save(fig, "side-by-side.png")
+
+
+def replay(d: dict[str, Any]) -> None:
+    rows = d["replay"]
+    copies = [r["copies"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot(copies, [r["events_per_s"] for r in rows], marker="o")
+    a.set_xscale("log")
+    a.set_ylim(bottom=0)
+    a.set_xlabel("× public scenarios")
+    a.set_title("replay events/s")
+    b.plot(copies, [r["peak_rss_mb"] for r in rows], marker="o", color="#dd8452")
+    b.set_xscale("log")
+    b.set_ylim(bottom=0)
+    b.set_xlabel("× public scenarios")
+    b.set_title("peak RSS, MB")
+    save(fig, "replay-scale.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key, label in (("open_incidents_memory", "memory"), ("open_incidents_sqlite", "SQLite")):
+        pts = d.get(key) or []
+        ax.plot([p["open_incidents"] for p in pts], [p["ratio_vs_smallest"] for p in pts], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("open incidents")
+    ax.set_ylabel("cost per event vs 10 open")
+    ax.legend()
+    save(fig, "open-incidents.png")
+
+
+def ingest(d: dict[str, Any]) -> None:
+    per, batched = d["per_event_transaction"], d["one_transaction_per_webhook"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    labels = ["one txn per event", "one txn per webhook"]
+    bars(a, labels, [per["alerts_per_s"], batched["alerts_per_s"]], "alerts/s")
+    a.set_title("embedded ingest, in-process")
+    bars(b, labels, [per["statements_per_alert"], batched["statements_per_alert"]], "statements")
+    b.set_title("SQL statements per alert")
+    save(fig, "ingest-batching.png")
+
+
+def emulator(d: dict[str, Any]) -> None:
+    lat = d["latency_ms"]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    bars(ax, ["p50", "p99", "max"], [lat["p50"] / 1000, lat["p99"] / 1000, lat["max"] / 1000], "s")
+    ax.set_title(f"emulator stack: ingest to incident ({d['events_per_second']} events/s)")
+    save(fig, "emulator-latency.png")
+
+
+def save(fig: Any, name: str) -> None:
+    OUT.mkdir(exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(OUT / name, dpi=110)
+    plt.close(fig)
+    print(f"wrote {OUT / name}")
+
+
+def main() -> None:
+    for name, plot in (
+        ("side-by-side", side_by_side),
+        ("correlate", replay),
+        ("ingest", ingest),
+        ("emulator", emulator),
+    ):
+        data = load(name)
+        if data is not None:
+            plot(data)
+
+
+if __name__ == "__main__":
+    main()
