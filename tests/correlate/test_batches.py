@@ -3,17 +3,26 @@ the size of the incident an event joins."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from pathlib import Path
+
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from eventmgmt import stages
+from eventmgmt.classify import classify, filter_reason
 from eventmgmt.config import default_config
 from eventmgmt.correlate.sqlrepo import SqlRepo
-from eventmgmt.stages import CorrelateStage
+from eventmgmt.model import Event
+from eventmgmt.replay import SimClock, read_captures, run_replay
+from eventmgmt.sources import ParseContext, parse
+from eventmgmt.stages import CorrelateStage, EnrichStage
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentFingerprintRow, IncidentRow
-from eventmgmt.transport import RecordingPublisher
+from eventmgmt.timeutil import parse_ts
+from eventmgmt.transport import InProcessPublisher, RecordingPublisher, decode
+from tests.support.incidents import replayed_partition
 
 from .helpers import at, ev
 
@@ -134,3 +143,88 @@ def test_store_work_per_event_does_not_grow_with_the_incident(tmp_path):
         owners = set(s.scalars(select(IncidentFingerprintRow.incident_id)))
         assert s.scalar(select(func.count()).select_from(IncidentFingerprintRow)) == 300
     assert len(owners) == 1
+
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+
+
+def enriched_stream(captures: Path) -> list[Event]:
+    """The events correlate receives for a capture file, in order (what ingest and enrich hand on)."""
+    config = default_config()
+    publisher = InProcessPublisher()
+    out: list[Event] = []
+    publisher.subscribe("events-raw", "enrich", EnrichStage(config, publisher).handle)
+    publisher.subscribe("events-enriched", "collect", lambda ce: out.append(Event.from_json(decode(ce)[0])))
+    for _, cap in read_captures(captures.read_text().splitlines()):
+        received = parse_ts(cap["received_at"])
+        assert received is not None
+        for e in parse(cap["source"], cap["body"], ParseContext(cap["id"], received)):
+            e = classify(e, config)
+            if filter_reason(e, config) is None:
+                publisher.publish("events-raw", e.to_json(), {"event_id": e.id})
+    return out
+
+
+def sql_partition(engine) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = defaultdict(set)
+    with Session(engine) as s:
+        for r in s.scalars(select(EventRow).where(EventRow.incident_id.is_not(None))):
+            groups[r.incident_id].add(f"{r.capture}#{r.idx}")
+        live = set(s.scalars(select(IncidentRow.id).where(IncidentRow.status != "merged")))
+    assert live == groups.keys()  # no incident without events, no events in a merged-away incident
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.parametrize("name", ["public-1", "public-2"])
+def test_scenarios_correlated_in_batches_on_sql_match_replay(name, tmp_path):
+    """Whole scenarios through the SQL store in deliveries of 1, 7 and 64 events (merges, reopenings,
+    retirements and fingerprints changing hands inside one transaction): the same incidents as replay."""
+    captures = SCENARIOS / name / "captures.jsonl"
+    if not captures.exists():
+        pytest.skip(f"scenario captures not present at {captures}")
+    expected = replayed_partition(run_replay(str(captures), default_config(), None).incidents)
+    stream = enriched_stream(captures)
+    for size in (1, 7, 64):
+        engine = engine_at(tmp_path / f"b{size}.db")
+        clock = SimClock()
+        stage = CorrelateStage(default_config(), RecordingPublisher(), clock, engine=engine)
+        for i in range(0, len(stream), size):
+            batch = stream[i : i + size]
+            clock.now = batch[0].received_at if clock.now is None else max(clock.now, batch[0].received_at)
+            stage.process_many(batch)
+        stage.tick(max(e.received_at for e in stream))
+        assert sql_partition(engine) == expected, f"deliveries of {size}"
+        engine.dispose()
+
+
+def test_what_a_transaction_retires_or_takes_over_is_gone_from_its_lookups(tmp_path):
+    """The repository answers lookups from what the transaction read and wrote: an incident retired
+    (or merged away) earlier in the same delivery must no longer be found by its keys or fingerprints,
+    and a fingerprint that changed hands points at its new incident."""
+    from eventmgmt.correlate.state import Incident
+
+    engine = engine_at(tmp_path / "r.db")
+    cfg = default_config()
+    first = ev("high_error_rate", 0, model="bert-large", pod=POD, fp="fp-a")
+    second = ev("high_error_rate", 1, model="bert-large", pod=POD, fp="fp-a", name="later")
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([first, second])
+        old = Incident(id="inc-old", opened_at=at(0), last_seen=at(0))
+        old.add(first)
+        old.keys |= set(first.resources.keys())
+        repo.save(old, at(5))
+        assert [i.id for i in repo.by_keys(first.resources.keys())] == ["inc-old"]
+        assert repo.by_fingerprint("fp-a") is old
+        repo.retire(old)
+        assert repo.by_keys(first.resources.keys()) == []
+        assert repo.by_fingerprint("fp-a") is None
+        new = Incident(id="inc-new", opened_at=at(1), last_seen=at(1))
+        new.add(second)
+        new.keys |= set(second.resources.keys())
+        repo.save(new, at(6))
+        assert repo.by_fingerprint("fp-a") is new
+    with Session(engine) as s:
+        assert {r.fingerprint: r.incident_id for r in s.scalars(select(IncidentFingerprintRow))} == {"fp-a": "inc-new"}
+        rows = {r.id: (r.live, r.member_count, r.version) for r in s.scalars(select(IncidentRow))}
+    assert rows == {"inc-old": (False, 1, 0), "inc-new": (True, 1, 0)}

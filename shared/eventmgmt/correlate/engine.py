@@ -146,16 +146,10 @@ class Correlator:
             # NOTE: a change record that alerts join becomes an incident: that is the moment to page.
             action = IncidentAction.opened
         inc.version += 1
-        self.repo.save(inc, self._next_check(inc))
+        snap = inc.snapshot(self.chains, self.config.response)
+        self.repo.save(inc, self._next_check(inc), snap)
         self.repo.record_event(ev, inc.id)
-        messages.append(
-            CorrelatedMessage(
-                event=ev,
-                incident_id=inc.id,
-                action=action,
-                incident=inc.snapshot(self.chains, self.config.response),
-            )
-        )
+        messages.append(CorrelatedMessage(event=ev, incident_id=inc.id, action=action, incident=snap))
         return Outcome(messages)
 
     def _candidates(self, ev: Event) -> list[Incident]:
@@ -259,8 +253,8 @@ class Correlator:
             inc.status = IncidentStatus.resolved
             inc.resolved_at = now
             inc.version += 1
-            self.repo.save(inc, self._next_check(inc))
             snap = inc.snapshot(self.chains, self.config.response)
+            self.repo.save(inc, self._next_check(inc), snap)
             out.append(
                 CorrelatedMessage(
                     event=_lifecycle_event(inc, now), incident_id=inc.id, action=IncidentAction.resolved, incident=snap

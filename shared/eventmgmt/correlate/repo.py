@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from ..incident import IncidentSnapshot
 from ..model import Event, stable_hash
 from .state import Incident
 
@@ -35,8 +36,9 @@ class IncidentRepo(Protocol):
 
     def get(self, incident_id: str) -> Incident | None: ...
 
-    def save(self, inc: Incident, due: datetime | None) -> None:
-        """Store `inc` and (re)schedule its next lifecycle check at `due`."""
+    def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
+        """Store `inc` and (re)schedule its next lifecycle check at `due`; `snap`, when the caller has
+        built it already, is `inc`'s snapshot at this version."""
         ...
 
     def reschedule(self, inc: Incident, due: datetime | None) -> None:
@@ -121,7 +123,7 @@ class MemoryRepo:
     def get(self, incident_id: str) -> Incident | None:
         return self.incidents.get(incident_id)
 
-    def save(self, inc: Incident, due: datetime | None) -> None:
+    def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
         self.incidents[inc.id] = inc
         for k in inc.keys:
             self._by_key[k].add(inc.id)

@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, delete, event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..config import Chain, Response
+from ..incident import IncidentSnapshot
 from ..model import Event, EventClass
 from ..store.tables import EventRow, HeldEventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
 from .repo import incident_id_for
 from .state import Incident
 
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
+# Bound parameters per IN list: well under SQLite's and PostgreSQL's limits for any webhook size.
+_IN_CHUNK = 500
 
 
 @contextmanager
@@ -70,26 +74,68 @@ class SqlRepo:
         # inside the locked transaction nothing else writes, so these save a query per event.
         self._absent_events: set[str] = set()
         self._absent_fps: set[str] = set()
+        self._absent_incidents: set[str] = set()
         self._due = _Earliest()
         self._held = _Earliest()
+        # NOTE: the session's identity map holds rows weakly; these keep the rows this transaction
+        # touched, so looking one up again is a dict hit instead of a SELECT.
+        self._rows: dict[str, IncidentRow] = {}
+        self._fprows: dict[str, IncidentFingerprintRow] = {}
+        # Which live incidents hold each resource key, for the keys looked up so far (kept current
+        # by save and retire), so the events of a batch that share a pod or model ask once.
+        self._by_key: dict[str, set[str]] = {}
+        # Incidents saved since the last flush: their state and snapshot are serialised once, when
+        # the session flushes, however many events of the batch changed them.
+        self._dirty: dict[str, tuple[Incident, IncidentSnapshot | None]] = {}
+        event.listen(session, "before_flush", self._before_flush)
 
     def prefetch(self, events: Iterable[Event]) -> None:
-        """Look a batch's event ids and fingerprints up in two queries instead of two per event."""
+        """Read what a batch of events can touch in a few queries instead of several per event: which
+        ids were seen, which fingerprints and resource keys live incidents hold, and those incidents."""
         events = list(events)
         ids = {e.id for e in events}
-        self._absent_events = ids - set(self.s.scalars(select(EventRow.id).where(EventRow.id.in_(ids))))
+        self._absent_events = ids - set(_in(self.s, EventRow.id, EventRow.id, ids))
         fps = {e.fingerprint for e in events}
-        rows = self.s.scalars(select(IncidentFingerprintRow).where(IncidentFingerprintRow.fingerprint.in_(fps)))
-        self._absent_fps = fps - {r.fingerprint for r in rows}
+        for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.fingerprint, fps):
+            self._fprows[r.fingerprint] = r
+        self._absent_fps = fps - self._fprows.keys()
+        keys = {k for e in events for k in e.resources.keys()}
+        self._index_keys(keys)
+        wanted = {r.incident_id for r in self._fprows.values()}
+        wanted |= {i for k in keys for i in self._by_key[k]}
+        new_ids = {incident_id_for(e) for e in events}
+        found = set()
+        for row in _in(self.s, IncidentRow, IncidentRow.id, (wanted | new_ids) - self._cache.keys()):
+            self._load(row)
+            found.add(row.id)
+        self._absent_incidents = new_ids - found
+
+    def _index_keys(self, keys: Iterable[str]) -> None:
+        unknown = {k for k in keys if k not in self._by_key}
+        if not unknown:
+            return
+        for k in unknown:
+            self._by_key[k] = set()
+        for r in _in(self.s, IncidentKeyRow, IncidentKeyRow.key, unknown):
+            self._by_key[r.key].add(r.incident_id)
 
     def _load(self, row: IncidentRow | None) -> Incident | None:
         if row is None:
             return None
+        self._rows[row.id] = row
         if row.id not in self._cache:
             inc = Incident.from_json(row.state)
             self._cache[row.id] = inc
             self._indexed[row.id] = (set(inc.keys), set(inc.fingerprints)) if row.live else (set(), set())
         return self._cache[row.id]
+
+    def _row(self, incident_id: str) -> IncidentRow | None:
+        row = self._rows.get(incident_id)
+        if row is None and incident_id not in self._absent_incidents:
+            row = self.s.get(IncidentRow, incident_id)
+            if row is not None:
+                self._rows[incident_id] = row
+        return row
 
     def seen(self, event_id: str) -> bool:
         if event_id in self._absent_events:
@@ -104,21 +150,32 @@ class SqlRepo:
         self._absent_events.discard(ev.id)
         self.s.add(event_row(ev, incident_id))
 
-    def by_fingerprint(self, fingerprint: str) -> Incident | None:
+    def _fprow(self, fingerprint: str) -> IncidentFingerprintRow | None:
         if fingerprint in self._absent_fps:
             return None
-        row = self.s.get(IncidentFingerprintRow, fingerprint)
+        row = self._fprows.get(fingerprint)
+        if row is None:
+            row = self.s.get(IncidentFingerprintRow, fingerprint)
+            if row is None:
+                self._absent_fps.add(fingerprint)
+            else:
+                self._fprows[fingerprint] = row
+        return row
+
+    def by_fingerprint(self, fingerprint: str) -> Incident | None:
+        row = self._fprow(fingerprint)
         return self.get(row.incident_id) if row else None
 
     def by_keys(self, keys: Iterable[str]) -> list[Incident]:
         keys = list(keys)
         if not keys:
             return []
-        ids = sorted(set(self.s.scalars(select(IncidentKeyRow.incident_id).where(IncidentKeyRow.key.in_(keys)))))
+        self._index_keys(keys)
+        ids = sorted(set().union(*(self._by_key[k] for k in keys)))
         missing = [i for i in ids if i not in self._cache]
         if missing:
             # one query for every incident not loaded yet in this transaction, not one each
-            for row in self.s.scalars(select(IncidentRow).where(IncidentRow.id.in_(missing))):
+            for row in _in(self.s, IncidentRow, IncidentRow.id, missing):
                 self._load(row)
         out = [self._cache.get(i) for i in ids]
         return [i for i in out if i is not None]
@@ -126,16 +183,48 @@ class SqlRepo:
     def get(self, incident_id: str) -> Incident | None:
         if incident_id in self._cache:
             return self._cache[incident_id]
-        return self._load(self.s.get(IncidentRow, incident_id))
+        return self._load(self._row(incident_id))
 
-    def save(self, inc: Incident, due: datetime | None) -> None:
+    def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
         self._cache[inc.id] = inc
         self._due.lower(due)
-        snap = inc.snapshot(self.chains, self.response)
-        row = self.s.get(IncidentRow, inc.id)
+        row = self._row(inc.id)
         if row is None:
             row = IncidentRow(id=inc.id)
             self.s.add(row)
+            self._rows[inc.id] = row
+            self._absent_incidents.discard(inc.id)
+        # NOTE: what the lifecycle queries read is written now; state and snapshot at flush.
+        row.live = True
+        row.due_at = due
+        self._dirty[inc.id] = (inc, snap)
+        keys, fps = self._indexed.setdefault(inc.id, (set(), set()))
+        for k in inc.keys - keys:
+            self.s.add(IncidentKeyRow(key=k, incident_id=inc.id))
+            if k in self._by_key:
+                self._by_key[k].add(inc.id)
+        for fp in inc.fingerprints.keys() - fps:
+            # NOTE: a fingerprint may still point at an older episode's incident: take it over.
+            fprow = self._fprow(fp)
+            if fprow is None:
+                fprow = IncidentFingerprintRow(fingerprint=fp, incident_id=inc.id)
+                self.s.add(fprow)
+                self._fprows[fp] = fprow
+                self._absent_fps.discard(fp)
+            else:
+                fprow.incident_id = inc.id
+        keys |= inc.keys
+        fps |= inc.fingerprints.keys()
+
+    def _before_flush(self, *_args: object) -> None:
+        for iid in list(self._dirty):
+            self._write(iid)
+
+    def _write(self, incident_id: str) -> None:
+        inc, snap = self._dirty.pop(incident_id)
+        if snap is None or snap.version != inc.version:
+            snap = inc.snapshot(self.chains, self.response)
+        row = self._rows[incident_id]
         row.version = inc.version
         row.kind = snap.kind
         row.status = snap.status.value
@@ -149,28 +238,12 @@ class SqlRepo:
         row.resolved_at = inc.resolved_at
         row.member_count = len(inc.members)
         row.firing = inc.firing
-        row.live = True
-        row.due_at = due
         row.snapshot = snap.model_dump(mode="json")
         row.state = inc.to_json()
-        keys, fps = self._indexed.setdefault(inc.id, (set(), set()))
-        for k in inc.keys - keys:
-            self.s.add(IncidentKeyRow(key=k, incident_id=inc.id))
-        for fp in inc.fingerprints.keys() - fps:
-            # NOTE: a fingerprint may still point at an older episode's incident: take it over.
-            fprow = None if fp in self._absent_fps else self.s.get(IncidentFingerprintRow, fp)
-            self._absent_fps.discard(fp)
-            if fprow is None:
-                self.s.add(IncidentFingerprintRow(fingerprint=fp, incident_id=inc.id))
-            else:
-                fprow.incident_id = inc.id
-        keys |= inc.keys
-        fps |= inc.fingerprints.keys()
-        self.s.flush()
 
     def reschedule(self, inc: Incident, due: datetime | None) -> None:
         self._due.lower(due)
-        row = self.s.get(IncidentRow, inc.id)
+        row = self._row(inc.id)
         if row is not None:
             row.due_at = due
 
@@ -189,13 +262,18 @@ class SqlRepo:
         return out
 
     def retire(self, inc: Incident) -> None:
-        row = self.s.get(IncidentRow, inc.id)
+        row = self._row(inc.id)
         if row is not None:
             row.live = False
             row.due_at = None
         self.s.execute(delete(IncidentKeyRow).where(IncidentKeyRow.incident_id == inc.id))
         self.s.execute(delete(IncidentFingerprintRow).where(IncidentFingerprintRow.incident_id == inc.id))
         self._indexed[inc.id] = (set(), set())
+        for ids in self._by_key.values():
+            ids.discard(inc.id)
+        for fp in [fp for fp, r in self._fprows.items() if r.incident_id == inc.id]:
+            del self._fprows[fp]
+            self._absent_fps.add(fp)
 
     def hold(self, ev: Event, until: datetime) -> None:
         self._held.lower(until)
@@ -214,8 +292,9 @@ class SqlRepo:
 
     def merge_away(self, inc: Incident) -> None:
         self.save(inc, None)
+        self._write(inc.id)
         self.retire(inc)
-        row = self.s.get(IncidentRow, inc.id)
+        row = self._row(inc.id)
         if row is not None:
             row.status = "merged"
             row.board_rank = 1
@@ -223,6 +302,13 @@ class SqlRepo:
 
     def new_id(self, ev: Event) -> str:
         return incident_id_for(ev)
+
+
+def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
+    """`what` (rows or a column) where `column` is in `values`, a bounded number of parameters at a time."""
+    values = sorted(values)
+    for i in range(0, len(values), _IN_CHUNK):
+        yield from session.scalars(select(what).where(column.in_(values[i : i + _IN_CHUNK])))
 
 
 class _Earliest:
