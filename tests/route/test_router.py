@@ -237,3 +237,43 @@ def test_outbox_on_postgresql_owes_the_trigger_of_an_incident_that_came_and_went
         assert router.outbox() == []
         assert [b["event_action"] for b in sink.taken_bodies("/v2/enqueue")] == ["trigger", "resolve"]
         router.engine.dispose()
+
+
+@pytest.mark.parametrize("row_exists", [False, True], ids=["no-ledger-row", "ledger-row-exists"])
+def test_instances_racing_on_one_opening_page_it_once_on_postgresql(sink: Sink, row_exists: bool):
+    """One opening handled at once by several route instances (each its own engine), whether its
+    ledger rows are yet to be created or exist untold: each receiver is told once."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from eventmgmt.route.ledger import LedgerRow
+
+    with pg_schema() as url:
+        routers = [make_router(sink, url) for _ in range(4)]
+        opened, *_ = story()
+        if row_exists:
+            with Session(routers[0].engine) as s, s.begin():
+                for name in ("pagerduty", "slack", "change"):
+                    s.add(LedgerRow(receiver=name, incident_id=opened[-1].incident_id, state="none", version=0, sent=0))
+        start = threading.Barrier(len(routers) * 2)
+        errors: list[BaseException] = []
+
+        def run(r: Router) -> None:
+            try:
+                start.wait(10)
+                for m in opened:
+                    r.route(m)
+            except BaseException as err:  # reported by the assertion below
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(r,)) for r in routers for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert [b["event_action"] for b in sink.taken_bodies("/v2/enqueue")] == ["trigger"]
+        assert len(sink.taken_bodies("/slack")) == 1
+        for r in routers:
+            r.engine.dispose()

@@ -278,34 +278,44 @@ class Router:
             ]
 
     # --- one receiver ---------------------------------------------------------------------------
-    def _claim(self, receiver: str, incident_id: str) -> None:
+    def _claim(self, s: Session, receiver: str, incident_id: str) -> None:
+        """The ledger row of a pair never routed before (another instance may be creating it too)."""
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        with Session(self.engine) as s, s.begin():
-            s.execute(
-                insert(LedgerRow)
-                .values(receiver=receiver, incident_id=incident_id, state="none", version=0, sent=0)
-                .on_conflict_do_nothing()
-            )
+        s.execute(
+            insert(LedgerRow)
+            .values(receiver=receiver, incident_id=incident_id, state="none", version=0, sent=0)
+            .on_conflict_do_nothing()
+        )
 
     def _deliver(self, receiver: Receiver, snap: IncidentSnapshot, state: str, retrier: Retrier | None = None) -> bool:
         """Send `state` unless the ledger says this receiver already knows it (or knows newer)."""
-        self._claim(receiver.name, snap.id)
         if self.engine.dialect.name == "postgresql":
             # NOTE: the ledger row stays locked (FOR UPDATE) while the request is in flight, so two
             # instances handling the same incident cannot both send. A crash after sending and before
             # commit resends on redelivery, which PagerDuty folds by dedup_key (Slack shows it twice).
             with Session(self.engine) as s, s.begin():
-                row = s.scalars(self._row(receiver.name, snap.id).with_for_update()).one()
+                query = self._row(receiver.name, snap.id).with_for_update()
+                row = s.scalars(query).one_or_none()
+                if row is None:
+                    self._claim(s, receiver.name, snap.id)
+                    row = s.scalars(query).one()
                 return self._decide_send_record(row, receiver, snap, state, retrier)
         # SQLite (one process): a process-local lock per ledger row instead of a database write lock
         # held across HTTP calls, which would stall correlation while a sink is slow.
         with self._row_lock(receiver.name, snap.id), Session(self.engine) as s:
             with s.begin():
-                row = s.scalars(self._row(receiver.name, snap.id)).one()
+                row = s.scalars(self._row(receiver.name, snap.id)).one_or_none()
+                if row is None:
+                    self._claim(s, receiver.name, snap.id)
+                    row = s.scalars(self._row(receiver.name, snap.id)).one()
                 s.expunge(row)
+            before = _recorded(row)
             sent = self._decide_send_record(row, receiver, snap, state, retrier)
-            with s.begin():
-                s.merge(row)
+            if _recorded(row) != before:
+                # NOTE: most messages change nothing a receiver is told (an alert joining an open
+                # incident): those cost one read, not a write transaction.
+                with s.begin():
+                    s.merge(row)
             return sent
 
     @staticmethod
@@ -366,6 +376,10 @@ class Router:
         if receiver.type == "slack":
             return slack.request(snap, state, url, self.dashboard_url)
         return webhook.request(snap, state, url, self.dashboard_url)
+
+
+def _recorded(row: LedgerRow) -> tuple[Any, ...]:
+    return (row.state, row.version, row.sent, row.last_error, row.updated_at)
 
 
 def ledger(engine: Engine) -> list[dict[str, Any]]:
