@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, event, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ..config import Chain, Response
 from ..incident import IncidentSnapshot
@@ -25,6 +25,9 @@ from .state import Incident
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits for any webhook size.
 _IN_CHUNK = 500
+# Correlation reads an incident's state; the stored snapshot (for the board and API) is only written,
+# so loading a row does not decode it.
+_STATE_ONLY = (defer(IncidentRow.snapshot),)
 
 
 @contextmanager
@@ -132,7 +135,7 @@ class SqlRepo:
     def _row(self, incident_id: str) -> IncidentRow | None:
         row = self._rows.get(incident_id)
         if row is None and incident_id not in self._absent_incidents:
-            row = self.s.get(IncidentRow, incident_id)
+            row = self.s.get(IncidentRow, incident_id, options=_STATE_ONLY)
             if row is not None:
                 self._rows[incident_id] = row
         return row
@@ -252,7 +255,8 @@ class SqlRepo:
         # incidents have one); filtering on `live` in SQL made them scan every live incident.
         if not self._due.reached(now, lambda: self.s.scalar(select(func.min(IncidentRow.due_at)))):
             return []
-        rows = self.s.scalars(select(IncidentRow).where(IncidentRow.due_at <= now).order_by(IncidentRow.due_at))
+        query = select(IncidentRow).options(*_STATE_ONLY).where(IncidentRow.due_at <= now)
+        rows = self.s.scalars(query.order_by(IncidentRow.due_at))
         out = []
         for row in rows:
             row.due_at = None
@@ -307,8 +311,9 @@ class SqlRepo:
 def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
     """`what` (rows or a column) where `column` is in `values`, a bounded number of parameters at a time."""
     values = sorted(values)
+    query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
     for i in range(0, len(values), _IN_CHUNK):
-        yield from session.scalars(select(what).where(column.in_(values[i : i + _IN_CHUNK])))
+        yield from session.scalars(query.where(column.in_(values[i : i + _IN_CHUNK])))
 
 
 class _Earliest:

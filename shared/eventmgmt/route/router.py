@@ -120,12 +120,16 @@ class Router:
                 log.debug("info event %s logged, no action", msg.event.id)
             return []
         sent = []
-        for name in receivers_for(self.routing, msg.incident):
-            receiver = self.receivers[name]
-            state = desired_state(msg.incident, receiver)
+        wanted = [
+            (self.receivers[n], desired_state(msg.incident, self.receivers[n]))
+            for n in receivers_for(self.routing, msg.incident)
+        ]
+        down = self._down() if any(state for _, state in wanted) else set()
+        for receiver, state in wanted:
+            name = receiver.name
             if state is None:
                 continue
-            if self._is_down(name):
+            if name in down:
                 # NOTE: the receiver is known to be down: queue behind its outbox at once rather than
                 # spend the in-line retries on every message (and keep its states in order).
                 self._enqueue(receiver, msg.incident, state, None)
@@ -155,10 +159,10 @@ class Router:
         )
 
     # --- the outbox -----------------------------------------------------------------------------
-    def _is_down(self, receiver: str) -> bool:
+    def _down(self) -> set[str]:
+        """Receivers with anything in the outbox (one query per message, whatever the receivers)."""
         with Session(self.engine) as s:
-            found = s.scalar(select(PendingRow.incident_id).where(PendingRow.receiver == receiver).limit(1))
-            return found is not None
+            return set(s.scalars(select(PendingRow.receiver).distinct()))
 
     def _enqueue(self, receiver: Receiver, snap: IncidentSnapshot, state: str, error: str | None) -> None:
         """Keep the newest state owed to `receiver` for this incident until it can be delivered."""
