@@ -120,15 +120,14 @@ class Router:
                 log.debug("info event %s logged, no action", msg.event.id)
             return []
         sent = []
-        wanted = [
-            (self.receivers[n], desired_state(msg.incident, self.receivers[n]))
-            for n in receivers_for(self.routing, msg.incident)
-        ]
-        down = self._down() if any(state for _, state in wanted) else set()
-        for receiver, state in wanted:
+        owed = []
+        for name in receivers_for(self.routing, msg.incident):
+            state = desired_state(msg.incident, self.receivers[name])
+            if state is not None:
+                owed.append((self.receivers[name], state))
+        down = self._down() if owed else set()
+        for receiver, state in owed:
             name = receiver.name
-            if state is None:
-                continue
             if name in down:
                 # NOTE: the receiver is known to be down: queue behind its outbox at once rather than
                 # spend the in-line retries on every message (and keep its states in order).
