@@ -20,6 +20,7 @@ import httpx
 from google.cloud import pubsub_v1
 
 from eventmgmt.emulator.stack import Stack
+from tests.support.incidents import BACKFILL_TOKEN, capture_headers
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT.parent / "shared" / "scenarios" / "public-1" / "captures.jsonl"
@@ -32,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     caps = [json.loads(x) for x in CAPTURES.read_text().splitlines()][: args.captures]
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(home=Path(tmp)).start()
+        stack = Stack(home=Path(tmp), extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN}).start()
         try:
             sub = pubsub_v1.SubscriberClient()
             path = sub.subscription_path(stack.project, "bench")
@@ -69,7 +70,7 @@ def main() -> None:
                     r = http.post(
                         f"/ingest/{cap['source']}",
                         json=cap["body"],
-                        headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
+                        headers=capture_headers(cap),
                     )
                     for eid in r.json()["ids"]:
                         posted[eid] = sent

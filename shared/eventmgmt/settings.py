@@ -11,6 +11,7 @@ CONFIG = "EVENTMGMT_CONFIG"
 DATABASE_URL = "EVENTMGMT_DATABASE_URL"
 ARCHIVE_URL = "EVENTMGMT_ARCHIVE_URL"
 INGEST_TOKEN = "EVENTMGMT_INGEST_TOKEN"
+BACKFILL_TOKEN = "EVENTMGMT_BACKFILL_TOKEN"
 MAX_BODY_BYTES = "EVENTMGMT_MAX_BODY_BYTES"
 RECORD_PATH = "EVENTMGMT_RECORD"
 CLUSTER = "EVENTMGMT_CLUSTER"
@@ -38,6 +39,9 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: _env(DATABASE_URL))
     archive_url: str | None = field(default_factory=lambda: _env(ARCHIVE_URL))
     ingest_token: str | None = field(default_factory=lambda: _env(INGEST_TOKEN))
+    # NOTE: only a sender holding this token may date its deliveries (`X-Received-At`): a backfill
+    # of old captures. Nobody may date one ahead of the server's clock.
+    backfill_token: str | None = field(default_factory=lambda: _env(BACKFILL_TOKEN))
     max_body_bytes: int = field(default_factory=lambda: int(_env(MAX_BODY_BYTES, str(5 * 1024 * 1024)) or 0))
     record_path: str | None = field(default_factory=lambda: _env(RECORD_PATH))
     cluster: str | None = field(default_factory=lambda: _env(CLUSTER))

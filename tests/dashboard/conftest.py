@@ -7,6 +7,7 @@ import pytest
 
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
+from tests.support.incidents import BACKFILL_TOKEN, capture_headers
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 
@@ -20,7 +21,7 @@ def post_captures(client, name: str = "public-1", headers: dict | None = None) -
         r = client.post(
             f"/ingest/{cap['source']}",
             json=cap["body"],
-            headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"], **(headers or {})},
+            headers={**capture_headers(cap), **(headers or {})},
         )
         assert r.status_code == 202, r.json
     return caps
@@ -29,7 +30,7 @@ def post_captures(client, name: str = "public-1", headers: dict | None = None) -
 @pytest.fixture
 def runtime(tmp_path, monkeypatch):
     monkeypatch.delenv("EVENTMGMT_INGEST_TOKEN", raising=False)
-    rt = build_runtime(Settings(home=tmp_path))
+    rt = build_runtime(Settings(home=tmp_path, backfill_token=BACKFILL_TOKEN))
     yield rt
     rt.stop()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.incidents import capture_headers
 from tests.support.serve import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
                 r = http.post(
                     f"/ingest/{cap['source']}",
                     json=cap["body"],
-                    headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
+                    headers=capture_headers(cap),
                 )
                 assert r.status_code == 202
         with sync_api.sync_playwright() as pw:

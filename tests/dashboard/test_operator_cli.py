@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.incidents import capture_headers
 from tests.support.serve import serve
 
 EXE = str(Path(sys.executable).parent / "eventmgmt")
@@ -26,7 +27,7 @@ def test_incident_and_maintenance_commands(tmp_path):
             httpx.post(
                 f"{url}/ingest/{cap['source']}",
                 json=cap["body"],
-                headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
+                headers=capture_headers(cap),
             ).raise_for_status()
         listed = run("incidents", "list", "--url", url, "--json")
         assert listed.returncode == 0, listed.stderr

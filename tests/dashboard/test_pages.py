@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
+from tests.support.incidents import BACKFILL_TOKEN
 
 
 def oom_incident(client) -> dict:
@@ -52,12 +53,12 @@ def test_acknowledge_and_resolve(loaded):
 
 def test_writes_need_the_token(tmp_path, monkeypatch):
     monkeypatch.setenv("EVENTMGMT_INGEST_TOKEN", "s3cret")
-    rt = build_runtime(Settings(home=tmp_path))
+    rt = build_runtime(Settings(home=tmp_path, backfill_token=BACKFILL_TOKEN))
     try:
         client = create_app(rt).test_client()
         from tests.dashboard.conftest import post_captures
 
-        post_captures(client, headers={"Authorization": "Bearer s3cret"})
+        post_captures(client)  # the backfill token authorises ingest too
         inc = client.get("/api/incidents").json["incidents"][0]
         for auth in (None, "Bearer wrong"):
             r = client.post(f"/api/incidents/{inc['id']}/ack", json={}, headers={"Authorization": auth} if auth else {})

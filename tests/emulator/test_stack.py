@@ -21,6 +21,7 @@ from eventmgmt.config import default_config
 from eventmgmt.emulator.stack import Stack
 from eventmgmt.replay import run_replay
 from eventmgmt.store.tables import EventRow, IncidentRow
+from tests.support.incidents import BACKFILL_TOKEN, capture_headers
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 CAPTURES = SCENARIOS / "public-1" / "captures.jsonl"
@@ -40,7 +41,7 @@ def post_all(stack: Stack, caps: list[dict]) -> None:
             r = http.post(
                 f"/ingest/{cap['source']}",
                 json=cap["body"],
-                headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
+                headers=capture_headers(cap),
             )
             assert r.status_code == 202, r.text
 
@@ -82,7 +83,9 @@ def test_emulator_stack_matches_replay_and_survives_a_killed_function(tmp_path, 
     caps = [json.loads(line) for line in CAPTURES.read_text().splitlines()]
     expected = run_replay(str(CAPTURES), default_config(), None)
     kept = sum(v for k, v in expected.by_class.items() if k != "filtered")
-    stack = Stack(home=tmp_path, max_attempts=5, backoff=1.0).start()
+    stack = Stack(
+        home=tmp_path, max_attempts=5, backoff=1.0, extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN}
+    ).start()
     try:
         half = len(caps) // 2
         post_all(stack, caps[:half])
@@ -126,7 +129,13 @@ def test_bridge_subscriber_restarted_mid_stream(tmp_path, have_go):
     caps = [json.loads(line) for line in CAPTURES.read_text().splitlines()]
     expected = run_replay(str(CAPTURES), default_config(), None)
     kept = sum(v for k, v in expected.by_class.items() if k != "filtered")
-    stack = Stack(home=tmp_path, max_attempts=5, backoff=1.0, ack_deadline=10).start()
+    stack = Stack(
+        home=tmp_path,
+        max_attempts=5,
+        backoff=1.0,
+        ack_deadline=10,
+        extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN},
+    ).start()
     try:
         third = len(caps) // 3
         post_all(stack, caps[:third])

@@ -21,7 +21,7 @@ def payload(name: str) -> bytes:
     return (PAYLOADS / name).read_bytes()
 
 
-def make(token: str | None = None, max_body: int = 64 * 1024, record: Path | None = None):
+def make(token: str | None = None, max_body: int = 64 * 1024, record: Path | None = None, backfill: str | None = None):
     from eventmgmt.ingest.recorder import Recorder
 
     pub = RecordingPublisher()
@@ -30,6 +30,7 @@ def make(token: str | None = None, max_body: int = 64 * 1024, record: Path | Non
         pub,
         lambda: NOW,
         token=token,
+        backfill_token=backfill,
         max_body_bytes=max_body,
         recorder=Recorder(str(record)) if record else None,
     )
@@ -145,12 +146,12 @@ def test_retried_webhook_yields_identical_ids(tmp_path):
 
 
 def test_capture_headers_set_origin_and_receipt():
-    client, pub, _ = make()
+    client, pub, _ = make(backfill="bf")
     r = client.post(
         "/ingest/k8s-event",
         data=payload("k8s_core_event.json"),
         content_type="application/json",
-        headers={"X-Capture-Id": "c42", "X-Received-At": "2026-11-20T10:00:32Z"},
+        headers={"X-Capture-Id": "c42", "X-Received-At": "2026-11-20T10:00:32Z", "Authorization": "Bearer bf"},
     )
     (ev,) = events(pub)
     assert ev["origin"] == {"capture": "c42", "index": 0} and ev["received_at"] == "2026-11-20T10:00:32Z"
@@ -221,7 +222,15 @@ BAD = [
         "Content-Type",
         "application/xml",
     ),
-    ("bad received-at", "/ingest/k8s-event", b"{}", {"X-Received-At": "soon"}, 400, "X-Received-At", "soon"),
+    (
+        "received-at without backfill token",
+        "/ingest/k8s-event",
+        b"{}",
+        {"X-Received-At": "soon"},
+        403,
+        "X-Received-At",
+        "backfill",
+    ),
 ]
 
 

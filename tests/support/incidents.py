@@ -35,12 +35,22 @@ def load_captures(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+# NOTE: dating a delivery (X-Received-At) is a backfill sender's privilege; test servers started by
+# tests/support/serve.py and the dashboard fixtures hold this token.
+BACKFILL_TOKEN = "test-backfill-token"
+
+
+def capture_headers(cap: dict[str, Any]) -> dict[str, str]:
+    """Headers that post a capture as the backfill sender: its own id and receipt time."""
+    return {
+        "X-Capture-Id": cap["id"],
+        "X-Received-At": cap["received_at"],
+        "Authorization": f"Bearer {BACKFILL_TOKEN}",
+    }
+
+
 def post_capture(http: httpx.Client, cap: dict[str, Any]) -> httpx.Response:
-    return http.post(
-        f"/ingest/{cap['source']}",
-        json=cap["body"],
-        headers={"X-Capture-Id": cap["id"], "X-Received-At": cap["received_at"]},
-    )
+    return http.post(f"/ingest/{cap['source']}", json=cap["body"], headers=capture_headers(cap))
 
 
 def fetch_incidents(http: httpx.Client, limit: int = 50) -> tuple[list[dict], list[dict]]:

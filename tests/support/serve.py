@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from .incidents import BACKFILL_TOKEN
+
 ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).parent / "eventmgmt"
 
@@ -37,7 +39,7 @@ def stop(proc: subprocess.Popen) -> None:
 def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
     """Yields the base URL once /healthz answers; kills the server afterwards."""
     port = free_port()
-    full_env = {**os.environ, "EVENTMGMT_HOME": str(home), **(env or {})}
+    full_env = {**os.environ, "EVENTMGMT_HOME": str(home), "EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN, **(env or {})}
     log = (home / "serve.log").open("w") if home.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [str(EXE), "serve", "--host", "127.0.0.1", "--port", str(port)],

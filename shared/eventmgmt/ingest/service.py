@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from ..classify import classify, filter_reason
+from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
 from ..errors import InputError
-from ..settings import Settings
+from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, detect, parse
 from ..timeutil import iso, parse_ts
 from ..transport import Outgoing, Publisher, publish_all
@@ -47,6 +48,7 @@ class IngestService:
         clock: Callable[[], datetime],
         *,
         token: str | None = None,
+        backfill_token: str | None = None,
         max_body_bytes: int = 5 * 1024 * 1024,
         recorder: Recorder | None = None,
         cluster: str | None = None,
@@ -55,6 +57,7 @@ class IngestService:
         self.publisher = publisher
         self.clock = clock
         self.token = token
+        self.backfill_token = backfill_token
         self.max_body_bytes = max_body_bytes
         self.recorder = recorder
         self.cluster = cluster
@@ -73,6 +76,7 @@ class IngestService:
             publisher,
             clock,
             token=settings.ingest_token,
+            backfill_token=settings.backfill_token,
             max_body_bytes=settings.max_body_bytes,
             recorder=recorder,
             cluster=settings.cluster,
@@ -82,11 +86,10 @@ class IngestService:
     def authorize(self, headers: Mapping[str, str]) -> None:
         if not self.token:
             return
-        auth = _get(headers, "authorization") or ""
-        scheme, _, given = auth.partition(" ")
-        if scheme.lower() != "bearer" or not given:
+        given = _bearer(headers)
+        if given is None:
             raise InputError("missing bearer token: send `Authorization: Bearer <token>`", "Authorization", 401)
-        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+        if not (_same(given, self.token) or (self.backfill_token and _same(given, self.backfill_token))):
             raise InputError("invalid bearer token", "Authorization", 401)
 
     def _decode(self, headers: Mapping[str, str], body: bytes) -> Any:
@@ -176,15 +179,30 @@ class IngestService:
         )
 
     def _received_at(self, headers: Mapping[str, str]) -> datetime:
+        """Server time; or, for a backfill sender only, the time the delivery was first received,
+        never ahead of server time (a forged date must not resolve or break anything)."""
+        now = self.clock()
         given = _get(headers, "x-received-at")
         if not given:
-            return self.clock()
+            return now
+        bearer = _bearer(headers)
+        if not self.backfill_token or bearer is None or not _same(bearer, self.backfill_token):
+            raise InputError(
+                "X-Received-At is honoured only for a sender holding the backfill token "
+                f"(`Authorization: Bearer <{BACKFILL_TOKEN}>`); send the delivery without it",
+                "X-Received-At",
+                403,
+            )
         try:
             when = parse_ts(given)
-        except ValueError:
+        except (ValueError, OverflowError):
             when = None
         if when is None:
             raise InputError(f"X-Received-At {given!r} is not an RFC 3339 timestamp", "X-Received-At")
+        if when < EPOCH or when > now + MAX_SKEW:
+            raise InputError(
+                f"X-Received-At {given!r} is before 1970 or ahead of the server clock ({iso(now)})", "X-Received-At"
+            )
         return when
 
     def stats(self) -> dict[str, Any]:
@@ -195,6 +213,15 @@ class IngestService:
                 "rejected": dict(self.rejected),
                 "as_of": iso(self.clock()),
             }
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, given = (_get(headers, "authorization") or "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" and given.strip() else None
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:

@@ -16,13 +16,13 @@ from flask import Flask, jsonify, request
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from ..clock import StreamClock
+from ..clock import StreamClock, utcnow
 from ..config import Config, load_config
 from ..dashboard.windows import WindowProvider
 from ..settings import Settings
 from ..stages import CorrelateStage, EnrichStage
 from ..store import ensure_schema, make_engine
-from ..timeutil import parse_ts
+from ..timeutil import iso, parse_ts
 from ..transport import InProcessPublisher
 from . import queries
 from .worker import BackgroundSubscriber
@@ -162,7 +162,8 @@ def create_app(rt: Runtime) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
     from ..ingest import IngestService, create_ingest_blueprint
 
-    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, rt.clock)
+    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
+    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, utcnow)
     app.register_blueprint(create_ingest_blueprint(service))
     rt.extras["ingest"] = service
 
@@ -176,7 +177,9 @@ def create_app(rt: Runtime) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> Any:
-        return jsonify({"status": "ok"})
+        # NOTE: `clock` is correlation's stream clock: far behind the wall clock during a backfill,
+        # never more than a minute ahead of it.
+        return jsonify({"status": "ok", "clock": iso(rt.clock())})
 
     @app.get("/api/outbox")
     def outbox() -> Any:

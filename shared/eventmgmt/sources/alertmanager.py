@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..clock import sane
 from ..model import Event, Resources, Status, stable_hash
 from ..naming import deployment_of_pod
 from ..timeutil import parse_ts
@@ -91,6 +92,6 @@ def parse(body: Any, ctx: ParseContext) -> list[Event]:
                 labels=labels,
                 summary=summary,
                 status=status,
-            ).model_copy(update={"started_at": starts})
+            ).model_copy(update={"started_at": sane(starts, ctx.received_at)[0] if starts else None})
         )
     return out

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..clock import sane
 from ..errors import InputError, from_validation
 from ..model import Event, Origin, Resources, Status, stable_hash
 
@@ -47,14 +48,18 @@ def draft(
     status: Status = Status.firing,
 ) -> Event:
     """An unclassified event; `identity` is the source's own notion of one fact, so a retried
-    delivery of the same fact gets the same id."""
+    delivery of the same fact gets the same id. An absurd event time (far future, before 1970) is
+    replaced by the receipt time and flagged in `time_clamped`, so it cannot poison the delivery."""
+    occurred, clamped = sane(occurred_at, ctx.received_at)
+    if clamped:
+        labels = {**labels, "time_clamped": occurred_at.isoformat() if occurred_at else ""}
     return Event(
         id=f"{source}:{stable_hash(source, *identity, length=24)}",
         fingerprint=fingerprint,
         source=source,
         signal=signal,
         status=status,
-        occurred_at=occurred_at or ctx.received_at,
+        occurred_at=occurred,
         received_at=ctx.received_at,
         resources=resources,
         labels=labels,
