@@ -11,8 +11,8 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from eventmgmt.clock import StreamClock
+from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.settings import Settings
-from eventmgmt.stages import CorrelateStage
 from eventmgmt.wiring import config_for, engine_for, publisher_for
 
 

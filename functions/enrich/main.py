@@ -7,8 +7,8 @@ from functools import lru_cache
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from eventmgmt.enrich.stage import EnrichStage
 from eventmgmt.settings import Settings
-from eventmgmt.stages import EnrichStage
 from eventmgmt.wiring import config_for, publisher_for
 
 

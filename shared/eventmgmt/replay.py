@@ -16,10 +16,11 @@ from cloudevents.http import CloudEvent
 from .classify import classify, filter_reason
 from .config import Config
 from .correlate.repo import MemoryRepo
+from .correlate.stage import CorrelateStage
 from .correlate.state import Incident
+from .enrich.stage import EnrichStage
 from .errors import InputError
 from .sources import ParseContext, parse
-from .stages import CorrelateStage, EnrichStage
 from .timeutil import parse_ts
 from .transport import InProcessPublisher, decode
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from eventmgmt.archive import age_out_state, retention_config
 from eventmgmt.config import default_config
-from eventmgmt.stages import CorrelateStage
+from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentRow
 from eventmgmt.transport import RecordingPublisher

@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from eventmgmt import stages
 from eventmgmt.classify import classify, filter_reason
 from eventmgmt.config import default_config
+from eventmgmt.correlate import stage as stages
 from eventmgmt.correlate.sqlrepo import SqlRepo
+from eventmgmt.correlate.stage import CorrelateStage
+from eventmgmt.enrich.stage import EnrichStage
 from eventmgmt.model import Event
 from eventmgmt.replay import SimClock, read_captures, run_replay
 from eventmgmt.sources import ParseContext, parse
-from eventmgmt.stages import CorrelateStage, EnrichStage
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentFingerprintRow, IncidentRow
 from eventmgmt.timeutil import parse_ts

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eventmgmt.config import default_config
-from eventmgmt.stages import CorrelateStage
+from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentRow
 from eventmgmt.transport import RecordingPublisher

@@ -9,7 +9,8 @@ import functions_framework
 from cloudevents.conversion import to_binary
 
 from eventmgmt.config import default_config
-from eventmgmt.stages import CorrelateStage, EnrichStage
+from eventmgmt.correlate.stage import CorrelateStage
+from eventmgmt.enrich.stage import EnrichStage
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.transport import RecordingPublisher, encode_message, to_cloudevent
 from eventmgmt.transport.publisher import dumps

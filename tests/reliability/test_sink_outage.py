@@ -16,7 +16,7 @@ from eventmgmt.config import default_config
 from eventmgmt.incident import CorrelatedMessage
 from eventmgmt.replay import replay
 from eventmgmt.route.router import Router
-from eventmgmt.stages import decode_correlated
+from eventmgmt.transport.messages import decode_correlated
 from tests.route.test_router import make_router
 from tests.support.httpsink import Sink, http_sink
 from tests.support.incidents import SCENARIOS

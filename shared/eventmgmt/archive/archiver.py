@@ -13,7 +13,7 @@ from cloudevents.http import CloudEvent
 from ..config import Config
 from ..incident import CorrelatedMessage
 from ..settings import Settings
-from ..stages import decode_correlated
+from ..transport.messages import decode_correlated
 from .writer import ArchiveWriter, records
 
 log = logging.getLogger("eventmgmt.archive")

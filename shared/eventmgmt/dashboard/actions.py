@@ -11,8 +11,8 @@ from ..correlate.sqlrepo import SqlRepo, locked_session
 from ..errors import InputError
 from ..incident import CorrelatedMessage, IncidentAction, IncidentStatus
 from ..model import Event, EventClass, Severity, Status
-from ..stages import publish_messages
 from ..transport import Publisher
+from ..transport.messages import publish_messages
 
 
 def _operator_event(incident_id: str, version: int, action: str, by: str, now: datetime) -> Event:

@@ -21,7 +21,7 @@ from .. import settings as env
 from ..config import Config
 from ..incident import CorrelatedMessage, IncidentSnapshot, IncidentStatus
 from ..settings import Settings
-from ..stages import decode_correlated
+from ..transport.messages import decode_correlated
 from .config import Receiver, Route, RoutingConfig, routing_config
 from .ledger import LedgerRow, PendingRow
 from .match import receivers_for

@@ -18,9 +18,10 @@ from sqlalchemy.exc import DBAPIError
 
 from ..clock import StreamClock, utcnow
 from ..config import Config, load_config
+from ..correlate.stage import CorrelateStage
 from ..dashboard.windows import WindowProvider
+from ..enrich.stage import EnrichStage
 from ..settings import Settings
-from ..stages import CorrelateStage, EnrichStage
 from ..store import ensure_schema, make_engine
 from ..timeutil import iso, parse_ts
 from ..transport import InProcessPublisher

@@ -1,0 +1,1 @@
+"""Correlate: which incident an event belongs to, its root cause, and the incident lifecycle."""
