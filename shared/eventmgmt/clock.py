@@ -30,6 +30,26 @@ def sane(t: datetime | None, received: datetime, skew: timedelta = MAX_SKEW) -> 
     return t, False
 
 
+class EventClock:
+    """Event time alone: the latest event time observed (replay, and tests). `observe` returns it."""
+
+    def __init__(self) -> None:
+        self._watermark: datetime | None = None
+
+    def observe(self, t: datetime) -> datetime:
+        if self._watermark is None or t > self._watermark:
+            self._watermark = t
+        return self._watermark
+
+    @property
+    def watermark(self) -> datetime | None:
+        return self._watermark
+
+    def __call__(self) -> datetime:
+        assert self._watermark is not None, "event time starts with the first event"
+        return self._watermark
+
+
 class StreamClock:
     """Time as the event stream tells it: the latest event time seen, advancing at wall-clock speed
     since it was seen. For live traffic that follows the wall clock; for captures posted with their
@@ -37,21 +57,35 @@ class StreamClock:
     did that day, instead of all at once because the wall clock is days ahead.
 
     It never runs ahead of the wall clock by more than `skew`, and never backwards: no sender can
-    move it into the future, whatever it claims."""
+    move it into the future, whatever it claims.
+
+    `observe` returns the watermark: the latest event time seen, without the wall-clock drift.
+    Correlating an event uses that, so which incident an event joins depends on the events alone,
+    never on when they happened to arrive (the served path equals replay). Only the ticker, which
+    resolves incidents while nothing arrives, uses the drifting time."""
 
     def __init__(self, wall: Callable[[], datetime] = utcnow, skew: timedelta = MAX_SKEW) -> None:
         self._wall = wall
         self._skew = skew
         self._mark: datetime | None = None
         self._mark_mono = 0.0
+        self._watermark: datetime | None = None
         self._lock = threading.Lock()
 
-    def observe(self, t: datetime) -> None:
+    def observe(self, t: datetime) -> datetime:
         with self._lock:
             t = min(t, self._wall() + self._skew)
+            if self._watermark is None or t > self._watermark:
+                self._watermark = t
             if self._mark is None or t > self.now_locked():
                 self._mark = t
                 self._mark_mono = time.monotonic()
+            return self._watermark
+
+    @property
+    def watermark(self) -> datetime | None:
+        with self._lock:
+            return self._watermark
 
     def now_locked(self) -> datetime:
         wall = self._wall()

@@ -91,8 +91,10 @@ class Correlation(_Strict):
     window: Duration = timedelta(minutes=15)
     quiet_period: Duration = timedelta(minutes=10)
     reopen_window: Duration = timedelta(minutes=30)
+    recurrence_window: Duration = timedelta(hours=2)
     stale_after: Duration = timedelta(hours=6)
     node_window: Duration = timedelta(minutes=5)
+    onset_window: Duration = timedelta(minutes=5)
     join_only: list[str] = Field(default_factory=list)
 
 

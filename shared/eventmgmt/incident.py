@@ -67,6 +67,8 @@ class IncidentSnapshot(BaseModel):
     runbook: str | None = None
     acknowledged_by: str | None = None
     merged_into: str | None = Field(default=None, description="set when this incident was folded into another")
+    recurrence_of: str | None = Field(default=None, description="the resolved incident of an earlier episode")
+    recurrences: int = Field(default=0, description="earlier episodes of this problem in the last 24 hours")
 
 
 class CorrelatedMessage(BaseModel):

@@ -60,6 +60,7 @@ class Resources(BaseModel):
     cluster: str | None = None
     namespace: str | None = None
     node: str | None = None
+    nodepool: str | None = None
     pod: str | None = None
     container: str | None = None
     deployment: str | None = None
@@ -81,6 +82,8 @@ class Resources(BaseModel):
             out.append(f"model:{ns}/{self.model}")
         if self.gpu:
             out.append(f"gpu:{self.node or ''}/{self.gpu}")
+        if self.nodepool:
+            out.append(f"nodepool:{self.nodepool}")
         return out
 
 

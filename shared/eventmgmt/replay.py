@@ -14,6 +14,7 @@ from typing import IO, Any, TextIO
 from cloudevents.http import CloudEvent
 
 from .classify import classify, filter_reason
+from .clock import EventClock
 from .config import Config
 from .correlate.repo import MemoryRepo
 from .correlate.stage import CorrelateStage
@@ -23,15 +24,6 @@ from .errors import InputError
 from .sources import ParseContext, parse
 from .timeutil import parse_ts
 from .transport import InProcessPublisher, decode
-
-
-@dataclass
-class SimClock:
-    now: datetime | None = None
-
-    def __call__(self) -> datetime:
-        assert self.now is not None, "the simulated clock starts at the first capture"
-        return self.now
 
 
 @dataclass
@@ -120,7 +112,7 @@ def replay(
     the clock at each capture's `received_at`. Memory holds only live incidents. `listen` also
     receives every message published to events-correlated (what route and archive would get)."""
     result = ReplayResult()
-    clock = SimClock()
+    clock = EventClock()
     publisher = InProcessPublisher()
     repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
     enrich_stage = EnrichStage(config, publisher)
@@ -142,7 +134,6 @@ def replay(
         if received is None:
             result.rejected.append({"line": lineno, "error": "received_at missing"})
             continue
-        clock.now = received if clock.now is None else max(clock.now, received)
         result.first = result.first or received
         result.last = received
         try:
@@ -162,8 +153,8 @@ def replay(
             publisher.publish("events-raw", ev.to_json(), {"event_id": ev.id})
         if progress is not None:
             progress.update(1)
-    if clock.now is not None:
-        correlate_stage.tick(clock.now)
+    if clock.watermark is not None:
+        correlate_stage.tick(clock.watermark)
     for inc in sorted(repo.live(), key=lambda i: i.opened_at):
         result.add_incident(incident_entry(inc, config))
     return result

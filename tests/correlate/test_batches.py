@@ -17,7 +17,8 @@ from eventmgmt.correlate.sqlrepo import SqlRepo
 from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.enrich.stage import EnrichStage
 from eventmgmt.model import Event
-from eventmgmt.replay import SimClock, read_captures, run_replay
+from eventmgmt.clock import EventClock
+from eventmgmt.replay import read_captures, run_replay
 from eventmgmt.sources import ParseContext, parse
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentFingerprintRow, IncidentRow
@@ -187,13 +188,11 @@ def test_scenarios_correlated_in_batches_on_sql_match_replay(name, tmp_path):
     stream = enriched_stream(captures)
     for size in (1, 7, 64):
         engine = engine_at(tmp_path / f"b{size}.db")
-        clock = SimClock()
+        clock = EventClock()
         stage = CorrelateStage(default_config(), RecordingPublisher(), clock, engine=engine)
         for i in range(0, len(stream), size):
-            batch = stream[i : i + size]
-            clock.now = batch[0].received_at if clock.now is None else max(clock.now, batch[0].received_at)
-            stage.process_many(batch)
-        stage.tick(max(e.received_at for e in stream))
+            stage.process_many(stream[i : i + size])
+        stage.tick(clock.watermark)
         assert sql_partition(engine) == expected, f"deliveries of {size}"
         engine.dispose()
 

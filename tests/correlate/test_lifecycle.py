@@ -36,7 +36,9 @@ def test_resolves_after_quiet_period_then_retires():
     done = corr.tick(at(5) + cfg.correlation.quiet_period)
     assert actions(done) == [(iid, IncidentAction.resolved)]
     assert done[0].incident.status is IncidentStatus.resolved
-    corr.tick(at(5) + cfg.correlation.quiet_period + cfg.correlation.reopen_window)
+    corr.tick(at(5) + cfg.correlation.quiet_period + cfg.correlation.recurrence_window - timedelta(seconds=1))
+    assert retired == []
+    corr.tick(at(5) + cfg.correlation.quiet_period + cfg.correlation.recurrence_window)
     assert [i.id for i in retired] == [iid]
 
 
@@ -47,14 +49,54 @@ def test_firing_incident_never_resolves():
     assert corr.repo.get(iid).status is IncidentStatus.open
 
 
-def test_reopens_within_window_and_pages_as_reopened():
+def test_a_new_episode_after_resolution_is_a_recurrence_naming_the_earlier_incident():
     corr, _, cfg = make()
     iid = actions(corr.process(ev("high_error_rate", 0, pod=POD, fp="e"), at(0)).messages)[0][0]
     corr.process(ev("high_error_rate", 2, pod=POD, fp="e", status="resolved"), at(2))
     corr.tick(at(30))
-    assert corr.repo.get(iid).is_resolved
+    assert corr.repo.get(iid).is_resolved and corr.repo.get(iid).resolved_at == at(2) + cfg.correlation.quiet_period
     again = corr.process(ev("high_error_rate", 35, pod=POD, fp="e", name="again"), at(35))
-    assert actions(again.messages) == [(iid, IncidentAction.reopened)]
+    ((new_id, action),) = actions(again.messages)
+    assert action is IncidentAction.opened and new_id != iid
+    assert again.messages[-1].incident.recurrence_of == iid and again.messages[-1].incident.recurrences == 1
+    # a third episode counts both earlier ones
+    corr.process(ev("high_error_rate", 36, pod=POD, fp="e", name="again", status="resolved"), at(36))
+    corr.tick(at(60))
+    third = corr.process(ev("high_error_rate", 70, pod=POD, fp="e", name="third"), at(70))
+    snap = third.messages[-1].incident
+    assert snap.recurrence_of == new_id and snap.recurrences == 2
+
+
+def test_an_oom_of_the_same_pod_after_resolution_is_a_new_incident_even_by_another_alert():
+    corr, _, _ = make()
+    first = actions(corr.process(ev("pod_oom", 0, pod=POD, fp="oom1"), at(0)).messages)[0][0]
+    corr.process(ev("pod_oom", 3, pod=POD, fp="oom1", status="resolved"), at(3))
+    corr.tick(at(20))
+    msgs = corr.process(ev("triton_crash", 45, pod=POD, fp="crash2"), at(45)).messages
+    ((second, action),) = actions(msgs)
+    assert action is IncidentAction.opened and second != first
+    assert msgs[-1].incident.recurrence_of == first
+
+
+def test_flapping_within_the_quiet_period_stays_one_incident():
+    corr, _, cfg = make()
+    iid = actions(corr.process(ev("high_error_rate", 0, pod=POD, fp="e"), at(0)).messages)[0][0]
+    corr.process(ev("high_error_rate", 2, pod=POD, fp="e", status="resolved"), at(2))
+    quiet = cfg.correlation.quiet_period.total_seconds() / 60
+    corr.tick(at(2 + quiet - 1))
+    again = corr.process(ev("high_error_rate", 2 + quiet - 1, pod=POD, fp="e", name="again"), at(2 + quiet - 1))
+    assert actions(again.messages) == [(iid, IncidentAction.updated)]
+
+
+def test_an_event_from_before_the_resolution_finds_the_incident_open_however_late_it_arrives():
+    """Whether the ticker resolved the incident before a late event arrived (served, on the wall
+    clock) or not (replay): the event joins, so membership depends on event times alone."""
+    corr, _, _ = make()
+    iid = actions(corr.process(ev("high_error_rate", 0, pod=POD, fp="e"), at(0)).messages)[0][0]
+    corr.process(ev("high_error_rate", 2, pod=POD, fp="e", status="resolved"), at(2))
+    corr.tick(at(40))  # resolved at 12
+    late = corr.process(ev("model_unavailable", 11, pod=POD, fp="u"), at(40))
+    assert actions(late.messages) == [(iid, IncidentAction.reopened)]
 
 
 def test_after_reopen_window_a_new_incident_opens():

@@ -13,7 +13,7 @@ from ..incident import CorrelatedMessage, IncidentAction, IncidentStatus
 from ..model import Event, EventClass, Status
 from ..timeutil import parse_ts
 from .repo import IncidentRepo
-from .state import Incident, key_weight
+from .state import RECURRENCE_HORIZON, Incident, key_weight
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,10 @@ class Correlator:
         return any(kinds <= ck for ck in self._chain_kinds)
 
     def _conflicts(self, ev: Event, inc: Incident) -> bool:
-        """Two different pods on different nodes share only a model or deployment: only a
-        deployment-wide or model-wide event (no pod of its own) may join them."""
+        """Two different pods on different nodes share only a model or deployment. They are one
+        problem when they began together (onset grouping: a fleet-wide outage, a storm), two when
+        they began apart (independent failures of one model at different times). A deployment-wide
+        or model-wide event (no pod of its own) may always join."""
         if not ev.resources.pod:
             return False
         ns = ev.resources.namespace or ""
@@ -51,7 +53,13 @@ class Correlator:
         if not inc_pods or pod_key in inc_pods:
             return False
         node_key = f"node:{ev.resources.node}" if ev.resources.node else None
-        return node_key is None or node_key not in inc.keys
+        if node_key is not None and node_key in inc.keys:
+            return False
+        return not self._began_together(ev, inc)
+
+    def _began_together(self, ev: Event, inc: Incident) -> bool:
+        onset = ev.started_at or ev.occurred_at
+        return abs(onset - inc.opened_at) <= self.config.correlation.onset_window
 
     def _same_episode_live(self, inc: Incident, ev: Event) -> bool:
         """Whether `inc` is where another event of the same alert (fingerprint) belongs.
@@ -61,9 +69,11 @@ class Correlator:
         state = inc.fingerprints.get(ev.fingerprint)
         if state is not None and state.started is not None and state.started == ev.started_at:
             return True
+        if not inc.open_at(ev.occurred_at):
+            # NOTE: once an incident has resolved, a new episode of the same alert is a recurrence
+            # (a new incident naming this one), and the end of an episode it never saw reopens nothing.
+            return False
         if ev.status is Status.resolved:
-            if inc.is_resolved:
-                return False  # NOTE: the end of an episode this incident never saw reopens nothing
             if state is None or state.started is None:
                 return True  # sources without episodes: a resolution closes the alert it names
             return self._live_at(inc, ev.occurred_at)
@@ -88,14 +98,12 @@ class Correlator:
     def _live_at(self, inc: Incident, at: datetime, same_alert: bool = False) -> bool:
         """Whether an event at `at` may still join `inc`.
 
-        A new episode of an alert already in the incident joins within the reopen window (a resolved
-        incident reopens); other events must come within the correlation window of the incident's
-        activity. An alert left firing, or whose resolution was lost, must not make its incident
-        swallow every later problem on the same pod, node or deployment hours later."""
+        A new episode of an alert already in the open incident (flapping) joins within the reopen
+        window of its activity; other events must come within the correlation window. An alert left
+        firing, or whose resolution was lost, must not make its incident swallow every later problem
+        on the same pod, node or deployment hours later."""
         c = self.config.correlation
         if same_alert:
-            if inc.is_resolved and inc.resolved_at is not None:
-                return at <= inc.resolved_at + c.reopen_window
             return inc.opened_at - c.reopen_window <= at <= inc.last_seen + c.reopen_window
         return inc.opened_at - c.window <= at <= inc.last_seen + c.window
 
@@ -132,8 +140,13 @@ class Correlator:
             return Outcome(messages)
         if inc is None:
             inc = Incident(id=self.repo.new_id(ev), opened_at=ev.occurred_at, last_seen=ev.occurred_at)
+            self._link_recurrence(inc, ev)
             action = IncidentAction.opened
-        elif inc.is_resolved and ev.cls is EventClass.alert and ev.status is Status.firing:
+        elif inc.is_resolved and (
+            inc.open_at(ev.occurred_at) or (ev.cls is EventClass.alert and ev.status is Status.firing)
+        ):
+            # NOTE: an event from before the resolution (late in transit) shows it came too early;
+            # the same episode still firing (after going stale) shows it is not over.
             inc.status = IncidentStatus.open
             inc.resolved_at = None
             action = IncidentAction.reopened
@@ -153,39 +166,78 @@ class Correlator:
         return Outcome(messages)
 
     def _candidates(self, ev: Event) -> list[Incident]:
-        """Live incidents `ev` may join, best first."""
+        """Incidents `ev` may join, best first: incidents open at the event's time, or the resolved
+        incident of the very episode it continues."""
         same = self.repo.by_fingerprint(ev.fingerprint)
         if same is not None and not self._same_episode_live(same, ev):
             same = None
-        if same is not None and not same.is_resolved:
+        if same is not None and same.open_at(ev.occurred_at):
             return [same]
-        keys = ev.resources.keys()
         scored: list[tuple[tuple[int, ...], Incident]] = []
         if same is not None:
-            # NOTE: the same alert firing again reopens its resolved incident, unless an open incident
-            # on the same resources explains it better (a node failure after a load failure healed).
-            scored.append(((0, 0, 0, 0, 0), same))
-        for inc in self.repo.by_keys(keys):
-            if inc is same or not self._live_at(inc, ev.occurred_at) or not self.compatible(ev.kind, inc):
-                continue
-            if self._conflicts(ev, inc):
-                continue
-            if inc.is_resolved and not (ev.cls is EventClass.alert and ev.status is Status.firing):
-                continue
-            shared = [k for k in keys if k in inc.keys]
-            if all(k.startswith("node:") for k in shared) and not self._node_event_near(inc, ev):
+            # NOTE: the same episode continues its resolved incident, unless an open incident on the
+            # same resources explains it better (a node failure after a load failure healed).
+            scored.append(((0, 0, 0, 0, 0, 0), same))
+        for inc, shared in self._related(ev, exclude=same):
+            if not inc.open_at(ev.occurred_at):
                 continue
             resolving = inc.has_alerts and inc.firing == 0
             score = (
-                0 if inc.is_resolved else 1,
+                1,
                 0 if resolving else 1,
                 max(key_weight(k) for k in shared),
                 len(shared),
                 int(inc.last_seen.timestamp()),
+                -int(inc.opened_at.timestamp()),
             )
             scored.append((score, inc))
-        scored.sort(key=lambda x: x[0], reverse=True)
+        # NOTE: the incident id breaks ties, so the choice never depends on lookup order.
+        scored.sort(key=lambda x: (x[0], x[1].id), reverse=True)
         return [inc for _, inc in scored]
+
+    def _related(
+        self, ev: Event, exclude: Incident | None = None, *, anytime: bool = False
+    ) -> list[tuple[Incident, list[str]]]:
+        """Live incidents sharing resources with `ev` that one problem could explain together with
+        it, each with the keys they share; near the event in time unless `anytime`."""
+        keys = ev.resources.keys()
+        out = []
+        for inc in self.repo.by_keys(keys):
+            if inc is exclude or not (anytime or self._live_at(inc, ev.occurred_at)):
+                continue
+            if not self.compatible(ev.kind, inc):
+                continue
+            if self._conflicts(ev, inc):
+                continue
+            shared = [k for k in keys if k in inc.keys]
+            if all(k.startswith(("node:", "nodepool:")) for k in shared) and not self._infra_near(inc, ev, shared):
+                continue
+            out.append((inc, shared))
+        return out
+
+    def _infra_near(self, inc: Incident, ev: Event, shared: list[str]) -> bool:
+        """Sharing only a node (or node pool) joins near a node-scoped member; a node pool whose nodes
+        fail together (NotReady within the onset window) is one problem."""
+        if any(k.startswith("node:") for k in shared) and self._node_event_near(inc, ev):
+            return True
+        node_scoped = not ev.resources.pod and all(not m.resources.get("pod") for m in inc.members)
+        return node_scoped and any(k.startswith("nodepool:") for k in shared) and self._began_together(ev, inc)
+
+    def _link_recurrence(self, inc: Incident, ev: Event) -> None:
+        """A new episode of a problem whose incident has resolved names that incident, and counts the
+        episodes before it within the last 24 hours."""
+        t = ev.occurred_at
+        prior = self.repo.by_fingerprint(ev.fingerprint)
+        if prior is None or prior.open_at(t):
+            resolved = [(i, s) for i, s in self._related(ev, anytime=True) if not i.open_at(t)]
+            # NOTE: the same pod, deployment or model, not merely the same node.
+            resolved = [(i, s) for i, s in resolved if any(not k.startswith(("node:", "nodepool:")) for k in s)]
+            prior = max(resolved, key=lambda x: (x[0].resolved_at or x[0].last_seen, x[0].id))[0] if resolved else None
+        if prior is None or prior.open_at(t):
+            return
+        inc.recurrence_of = prior.id
+        since = t - RECURRENCE_HORIZON
+        inc.earlier_episodes = [e for e in (*prior.earlier_episodes, prior.opened_at) if e >= since][-50:]
 
     def _merge(self, ev: Event, candidates: list[Incident]) -> list[CorrelatedMessage]:
         """An event tying several open incidents together, when one chain explains them all, shows
@@ -219,17 +271,21 @@ class Correlator:
     def _next_check(self, inc: Incident) -> datetime:
         c = self.config.correlation
         if inc.is_resolved and inc.resolved_at is not None:
-            return inc.resolved_at + c.reopen_window
+            return inc.resolved_at + c.recurrence_window
         if inc.firing > 0:
             # NOTE: nothing can change a firing incident but a new event (which reschedules it) or
             # going stale, so it is not looked at every quiet period.
             return inc.last_seen + c.stale_after
         return inc.last_seen + c.quiet_period
 
-    def tick(self, now: datetime) -> list[CorrelatedMessage]:
-        """Resolve incidents that went quiet and retire those past their reopen window."""
+    def tick(self, now: datetime, settle: datetime | None = None) -> list[CorrelatedMessage]:
+        """Resolve incidents that went quiet by `now`, and retire those past their reopen window by
+        `settle` (event time; `now` by default).
+
+        NOTE: an incident resolves *at* the time it went quiet (its due time), not at the time this
+        tick happens to run, so whether a later event finds it open depends on event times alone."""
         out: list[CorrelatedMessage] = []
-        c = self.config.correlation
+        settle = now if settle is None else min(settle, now)
         for held in self.repo.held_due(now):
             # NOTE: still firing when its maintenance window ended: it is a real problem now.
             labels = {k: v for k, v in held.labels.items() if not k.startswith("maintenance")}
@@ -239,32 +295,26 @@ class Correlator:
             )
             out.extend(self.process(revived, now).messages)
         for inc in self.repo.due(now):
+            due = self._next_check(inc)
             if inc.is_resolved:
-                if inc.resolved_at is not None and now >= inc.resolved_at + c.reopen_window:
+                if settle >= due:
                     self.repo.retire(inc)
                 else:
-                    self.repo.reschedule(inc, self._next_check(inc))
+                    self.repo.reschedule(inc, due)
                 continue
-            stale = inc.firing > 0 and now >= inc.last_seen + c.stale_after
-            if (inc.firing > 0 and not stale) or now < inc.last_seen + c.quiet_period:
-                firing = inc.firing > 0
-                self.repo.reschedule(inc, self._next_check(inc) if firing else max(now, inc.last_seen) + c.quiet_period)
+            if now < due:
+                self.repo.reschedule(inc, due)
                 continue
             inc.status = IncidentStatus.resolved
-            inc.resolved_at = now
+            inc.resolved_at = due
             inc.version += 1
             snap = inc.snapshot(self.chains, self.config.response)
             self.repo.save(inc, self._next_check(inc), snap)
             out.append(
                 CorrelatedMessage(
-                    event=_lifecycle_event(inc, now), incident_id=inc.id, action=IncidentAction.resolved, incident=snap
+                    event=_lifecycle_event(inc, due), incident_id=inc.id, action=IncidentAction.resolved, incident=snap
                 )
             )
-        return out
-
-    def flush(self, now: datetime) -> list[CorrelatedMessage]:
-        """At the end of a replay: resolve what went quiet by `now` and retire everything."""
-        out = self.tick(now)
         return out
 
 

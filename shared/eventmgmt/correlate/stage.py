@@ -72,19 +72,24 @@ class CorrelateStage:
         return messages
 
     def _now(self, ev: Event) -> datetime:
+        """Event time: the latest event time seen so far, this event's included. Never the arrival
+        time, so the same events in the same order make the same incidents however they arrive."""
         observe = getattr(self.clock, "observe", None)
         if observe is not None:
-            observe(ev.received_at)
-        return max(self.clock(), ev.received_at)
+            return observe(ev.occurred_at)
+        return max(self.clock(), ev.occurred_at)
 
     def tick(self, now: datetime | None = None) -> list[CorrelatedMessage]:
+        """Resolve what went quiet by `now` (the clock's time by default). Retiring, which decides
+        what later events can still join, follows event time alone (the clock's watermark)."""
         at = now or self.clock()
+        settle = min(at, getattr(self.clock, "watermark", None) or at)
         if self.memory is not None:
-            messages = Correlator(self.config, self.memory).tick(at)
+            messages = Correlator(self.config, self.memory).tick(at, settle)
         else:
             assert self.engine is not None
             with locked_session(self.engine) as session:
                 repo = SqlRepo(session, self.config.chains, self.config.response)
-                messages = Correlator(self.config, repo).tick(at)
+                messages = Correlator(self.config, repo).tick(at, settle)
         publish_messages(self.publisher, messages)
         return messages

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import Chain, Response
 from ..incident import EventRef, IncidentSnapshot, IncidentStatus
 from ..model import Event, EventClass, Origin, Severity, Status
 
-_KEY_SPECIFICITY = {"pod": 4, "gpu": 3, "deployment": 2, "model": 2, "node": 1}
+_KEY_SPECIFICITY = {"pod": 4, "gpu": 3, "deployment": 2, "model": 2, "node": 1, "nodepool": 0}
+# NOTE: how far back the episodes of one problem are counted (`recurrences` on the snapshot).
+RECURRENCE_HORIZON = timedelta(hours=24)
 
 
 def key_weight(key: str) -> int:
@@ -116,6 +118,8 @@ class Incident:
     keys: set[str] = field(default_factory=set)
     fingerprints: dict[str, FingerprintState] = field(default_factory=dict)
     merged_into: str | None = None
+    recurrence_of: str | None = None
+    earlier_episodes: list[datetime] = field(default_factory=list)
 
     # --- derived ---------------------------------------------------------------------------------
     @property
@@ -137,6 +141,11 @@ class Incident:
     @property
     def is_resolved(self) -> bool:
         return self.status is IncidentStatus.resolved
+
+    def open_at(self, t: datetime) -> bool:
+        """Whether the incident was still open at event time `t` (an event from before its
+        resolution, arriving late, finds it open)."""
+        return not self.is_resolved or (self.resolved_at is not None and t < self.resolved_at)
 
     def severity(self) -> Severity:
         sevs = [Severity(m.severity) for m in self.members if m.cls == EventClass.alert.value]
@@ -173,6 +182,11 @@ class Incident:
     # --- root cause and summary -----------------------------------------------------------------
     def best_chain(self, chains: list[Chain]) -> tuple[Chain | None, dict[str, int]]:
         """The chain that explains every kind here and starts earliest; with its step of each kind."""
+        chain, rank = self._chain_order(chains)
+        return chain, {k: step for k, (step, _) in rank.items()}
+
+    def _chain_order(self, chains: list[Chain]) -> tuple[Chain | None, dict[str, tuple[int, int]]]:
+        """The best chain, and each kind's (step, place within the step as the chain lists it)."""
         kinds = self.kinds
         best: tuple[int, int, Chain] | None = None
         for order, chain in enumerate(chains):
@@ -185,19 +199,22 @@ class Incident:
         if best is None:
             return None, {}
         chain = best[2]
-        return chain, {k: i for i, step in enumerate(chain.steps) for k in step}
+        return chain, {k: (i, j) for i, step in enumerate(chain.steps) for j, k in enumerate(step)}
 
     def root(self, chains: list[Chain]) -> Member:
-        """The earliest event of the earliest chain step present (firing before resolved)."""
-        _, rank = self.best_chain(chains)
+        """The earliest event of the earliest chain step present (firing before resolved). A tie in
+        time goes to the kind the chain lists first within the step (an OOM kill before the crash
+        loop it causes), then to the event id: never to arrival order."""
+        _, rank = self._chain_order(chains)
         # NOTE: outside any chain, changes precede the alerts they cause, and alerts precede info.
         cls_rank = {"change": 0, "alert": 1, "info": 2}
         return min(
             self.members,
             key=lambda m: (
-                rank.get(m.kind, len(rank) + cls_rank.get(m.cls, 3)),
+                rank.get(m.kind, (len(rank) + cls_rank.get(m.cls, 3), 0))[0],
                 m.status != Status.firing.value,
                 m.occurred_at,
+                rank.get(m.kind, (0, 0))[1],
                 m.event_id,
             ),
         )
@@ -206,20 +223,36 @@ class Incident:
         out: dict[str, set[str]] = {}
         for m in self.members:
             for name, value in m.resources.items():
-                if name in ("cluster", "namespace", "node", "pod", "deployment", "model", "gpu"):
+                if name in ("cluster", "namespace", "node", "nodepool", "pod", "deployment", "model", "gpu"):
                     out.setdefault(name + "s", set()).add(value)
         return {k: sorted(v) for k, v in sorted(out.items())}
 
     def title(self, chains: list[Chain]) -> str:
-        chain, rank = self.best_chain(chains)
+        """The chain of kinds present, in chain order, and where. An incident spanning several pods
+        (a storm, a fleet outage) says what they share and how wide it is instead."""
+        chain, rank = self._chain_order(chains)
         root = self.root(chains)
         present = sorted({m.kind for m in self.members if m.kind in rank}, key=lambda k: rank[k])
         path = " → ".join(present) if chain and len(present) > 1 else root.kind
         res = root.resources
+        pods = {m.resources["pod"] for m in self.members if m.resources.get("pod")}
+        if len(pods) > 1:
+            nodes = {m.resources["node"] for m in self.members if m.resources.get("node")}
+            shared = self._shared_name()
+            width = f"{len(pods)} pods" + (f" ({len(nodes)} nodes)" if nodes else "")
+            return f"{shared}: {kind_phrase(root.kind)} on {width} · {path}" if shared else f"{path} on {width}"
         where = res.get("model") or res.get("deployment") or res.get("pod") or res.get("node") or ""
         extra = [f"{n} {res[n]}" for n in ("pod", "node") if res.get(n) and res.get(n) != where]
         tail = f" ({', '.join(extra)})" if extra else ""
         return f"{path}: {where}{tail}" if where else path
+
+    def _shared_name(self) -> str | None:
+        """The model, deployment or node pool every member naming one shares."""
+        for name in ("model", "deployment", "nodepool"):
+            values = {m.resources[name] for m in self.members if m.resources.get(name)}
+            if len(values) == 1:
+                return values.pop()
+        return None
 
     def snapshot(self, chains: list[Chain], response: Mapping[str, Response]) -> IncidentSnapshot:
         chain, _ = self.best_chain(chains)
@@ -246,6 +279,8 @@ class Incident:
             runbook=row.runbook if row is not None else None,
             acknowledged_by=self.acknowledged_by,
             merged_into=self.merged_into,
+            recurrence_of=self.recurrence_of,
+            recurrences=len(self.earlier_episodes),
         )
 
     # --- persistence ----------------------------------------------------------------------------
@@ -259,6 +294,8 @@ class Incident:
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "acknowledged_by": self.acknowledged_by,
             "merged_into": self.merged_into,
+            "recurrence_of": self.recurrence_of,
+            "earlier_episodes": [e.isoformat() for e in self.earlier_episodes],
             "members": [m.to_json() for m in self.members],
             "keys": sorted(self.keys),
             "fingerprints": {
@@ -278,6 +315,8 @@ class Incident:
             resolved_at=datetime.fromisoformat(d["resolved_at"]) if d.get("resolved_at") else None,
             acknowledged_by=d.get("acknowledged_by"),
             merged_into=d.get("merged_into"),
+            recurrence_of=d.get("recurrence_of"),
+            earlier_episodes=[datetime.fromisoformat(e) for e in d.get("earlier_episodes", ())],
             members=[Member.from_json(m) for m in d["members"]],
             keys=set(d["keys"]),
             fingerprints={
@@ -287,3 +326,23 @@ class Incident:
                 for fp, s in d["fingerprints"].items()
             },
         )
+
+
+_PHRASES = {
+    "pod_oom": "pod OOM-killed",
+    "triton_crash": "Triton crash-looping",
+    "pod_crash_loop": "pod crash-looping",
+    "model_load_failed": "model failed to load",
+    "model_unavailable": "model unavailable",
+    "high_error_rate": "high error rate",
+    "pod_not_ready": "pod not ready",
+    "node_not_ready": "node not ready",
+    "pod_eviction": "pods evicted",
+    "node_drain": "node drained",
+    "reduced_capacity": "reduced capacity",
+    "deployment_change": "deployment changed",
+}
+
+
+def kind_phrase(kind: str) -> str:
+    return _PHRASES.get(kind, kind.replace("_", " "))

@@ -60,7 +60,7 @@ def set_status(
             inc.resolved_at = now
         inc.version += 1
         due = (
-            inc.resolved_at + config.correlation.reopen_window
+            inc.resolved_at + config.correlation.recurrence_window
             if inc.resolved_at
             else inc.last_seen + config.correlation.quiet_period
         )

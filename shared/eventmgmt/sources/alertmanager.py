@@ -42,6 +42,18 @@ class WireWebhook(BaseModel):
     alerts: list[WireAlert] = Field(min_length=1)
 
 
+# Node pool labels as kube-state-metrics exports node labels (label_*) and as rules often copy them.
+NODEPOOL_LABELS = (
+    "nodepool",
+    "node_pool",
+    "label_cloud_google_com_gke_nodepool",
+    "label_eks_amazonaws_com_nodegroup",
+    "label_karpenter_sh_nodepool",
+    "label_kubernetes_azure_com_agentpool",
+    "label_agentpool",
+)
+
+
 def _first(labels: dict[str, str], *names: str) -> str | None:
     for n in names:
         if labels.get(n):
@@ -57,6 +69,7 @@ def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resource
         cluster=_first(labels, "cluster") or cluster,
         namespace=_first(labels, "namespace", "exported_namespace", "kubernetes_namespace"),
         node=_first(labels, "node", "Hostname", "hostname", "kubernetes_node", "instance_node"),
+        nodepool=_first(labels, *NODEPOOL_LABELS),
         pod=pod,
         container=_first(labels, "container", "container_name"),
         deployment=_first(labels, "deployment") or deployment_of_pod(pod),
