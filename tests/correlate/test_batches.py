@@ -11,13 +11,13 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from eventmgmt.classify import classify, filter_reason
+from eventmgmt.clock import EventClock
 from eventmgmt.config import default_config
 from eventmgmt.correlate import stage as stages
 from eventmgmt.correlate.sqlrepo import SqlRepo
 from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.enrich.stage import EnrichStage
 from eventmgmt.model import Event
-from eventmgmt.clock import EventClock
 from eventmgmt.replay import read_captures, run_replay
 from eventmgmt.sources import ParseContext, parse
 from eventmgmt.store import ensure_schema, make_engine

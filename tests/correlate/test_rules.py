@@ -11,7 +11,7 @@ from eventmgmt.correlate.engine import Correlator
 from eventmgmt.correlate.repo import MemoryRepo
 from eventmgmt.model import Event
 
-from .helpers import ev
+from .helpers import at, ev
 
 P1, P2 = "triton-whisper-small-hhvkb7jwwk-bq896", "triton-resnet50-68kxfnbbb2-twkpk"
 N1, N2 = "gpu-node-a", "gpu-node-b"
@@ -210,3 +210,45 @@ def test_rules(case: Case) -> None:
         inc = corr.repo.get(placed[case.events[group[0]].id])
         assert inc is not None
         assert inc.root(corr.chains).event_id == case.events[root].id
+
+
+def test_root_cause_on_a_timestamp_tie_follows_the_chain_not_arrival_order():
+    """An OOM kill and the crash loop it causes, stamped the same second, in either arrival order:
+    the OOM kill is the root, and the title lists kinds in chain order."""
+    from eventmgmt.config import default_config
+    from eventmgmt.correlate.engine import Correlator
+    from eventmgmt.correlate.repo import MemoryRepo
+
+    pod = "triton-resnet50-68kxfnbbb2-wbq4j"
+    for order in (("triton_crash", "pod_oom"), ("pod_oom", "triton_crash")):
+        corr = Correlator(default_config(), MemoryRepo())
+        snap = None
+        for kind in order:
+            snap = corr.process(ev(kind, 0, pod=pod, fp=kind), at(0)).messages[-1].incident
+        assert snap is not None and snap.root_kind == "pod_oom", order
+        assert snap.title.startswith("pod_oom → triton_crash"), snap.title
+
+
+def test_pods_of_one_model_on_different_nodes_are_one_incident_only_when_they_begin_together():
+    from eventmgmt.config import default_config
+    from eventmgmt.correlate.engine import Correlator
+    from eventmgmt.correlate.repo import MemoryRepo
+
+    def run(gap: float) -> set[str]:
+        corr = Correlator(default_config(), MemoryRepo())
+        ids = set()
+        for i in range(4):
+            e = ev(
+                "model_load_failed",
+                i * gap,
+                pod=f"triton-gpt2-xl-8qjhxpknt7-{'bcdfg'[i] * 5}",
+                node=f"gpu-node-{i}",
+                model="gpt2-xl",
+                source="log",
+                fp=f"l{i}",
+            )
+            ids.add(corr.process(e, at(i * gap)).messages[-1].incident_id)
+        return ids
+
+    assert len(run(0.5)) == 1  # a fleet outage: every replica fails within two minutes
+    assert len(run(30)) == 4  # the same failure half an hour apart each time: four problems

@@ -241,14 +241,16 @@ class Correlator:
 
     def _merge(self, ev: Event, candidates: list[Incident]) -> list[CorrelatedMessage]:
         """An event tying several open incidents together, when one chain explains them all, shows
-        they are one problem seen from different resources first: fold them into the oldest."""
+        they are one problem seen from different resources first: fold them into one."""
         group = [i for i in candidates if not i.is_resolved]
         kinds = {ev.kind}
         for inc in group:
             kinds |= inc.kinds
         if len(group) < 2 or not any(kinds <= ck for ck in self._chain_kinds):
             return []
-        group.sort(key=lambda i: (i.opened_at, i.id))
+        # NOTE: the biggest survives (then the oldest): in a storm, the incident already announced
+        # absorbs the one a new pod just opened, so no page is sent for a moment's fragment.
+        group.sort(key=lambda i: (-len(i.members), i.opened_at, i.id))
         keep, rest = group[0], group[1:]
         out = []
         for other in rest:

@@ -13,6 +13,7 @@ from ..incident import CorrelatedMessage
 from ..model import Event
 from ..transport import Publisher
 from ..transport.messages import decode_events, publish_messages
+from .coalesce import coalesce
 from .engine import Correlator
 from .repo import MemoryRepo
 from .sqlrepo import SqlRepo, locked_session
@@ -68,6 +69,7 @@ class CorrelateStage:
                     messages.extend(correlator.process(ev, self._now(ev)).messages)
         # NOTE: publish after commit: a crash in between redelivers the events, which are then
         # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.
+        messages = coalesce(messages)
         publish_messages(self.publisher, messages)
         return messages
 
