@@ -62,7 +62,10 @@ class IncidentSnapshot(BaseModel):
     changes: list[EventRef] = Field(default_factory=list)
     member_count: int
     firing: int = Field(description="member alerts still firing")
-    resources: dict[str, list[str]] = Field(default_factory=dict, description="nodes, pods, models, ...")
+    resources: dict[str, list[str]] = Field(
+        default_factory=dict, description="nodes, pods, models, ...: at most 50 names each, most recent first"
+    )
+    resource_counts: dict[str, int] = Field(default_factory=dict, description="how many of each, listed or not")
     action: str | None = None
     runbook: str | None = None
     acknowledged_by: str | None = None

@@ -8,28 +8,42 @@ Every event keeps its own message (archive stores each one)."""
 
 from __future__ import annotations
 
-from ..incident import CorrelatedMessage, IncidentAction
+from collections.abc import Callable
+
+from ..incident import CorrelatedMessage, IncidentAction, IncidentSnapshot
 
 # NOTE: what a delivery did to an incident, strongest first: a page is owed for an opening even when
 # later events of the same delivery only updated it.
 _STRENGTH = [IncidentAction.opened, IncidentAction.reopened, IncidentAction.merged, IncidentAction.resolved]
 
 
-def coalesce(messages: list[CorrelatedMessage]) -> list[CorrelatedMessage]:
+def coalesce(
+    messages: list[CorrelatedMessage], snapshot: Callable[[str], IncidentSnapshot] | None = None
+) -> list[CorrelatedMessage]:
+    """`snapshot(id)` gives the final snapshot of an incident whose messages carry an action but no
+    snapshot (a lazy correlator's)."""
+
+    def snap_of(m: CorrelatedMessage) -> IncidentSnapshot | None:
+        if m.incident is not None or m.incident_id is None or m.action is None or snapshot is None:
+            return m.incident
+        return snapshot(m.incident_id)
+
     merged_into: dict[str, str] = {}
     opened_here: set[str] = set()
     actions: dict[str, set[IncidentAction]] = {}
     last: dict[str, int] = {}
     for i, m in enumerate(messages):
-        if m.incident_id is None or m.incident is None:
+        if m.incident_id is None or (m.incident is None and m.action is None):
             continue
         last[m.incident_id] = i
         if m.action is not None:
             actions.setdefault(m.incident_id, set()).add(m.action)
             if m.action is IncidentAction.opened:
                 opened_here.add(m.incident_id)
-        if m.incident.merged_into:
-            merged_into[m.incident_id] = m.incident.merged_into
+        if m.action is IncidentAction.merged:
+            merged = snap_of(m)
+            if merged is not None and merged.merged_into:
+                merged_into[m.incident_id] = merged.merged_into
     vanished = {iid for iid in merged_into if iid in opened_here}
     out = []
     for i, m in enumerate(messages):
@@ -43,7 +57,12 @@ def coalesce(messages: list[CorrelatedMessage]) -> list[CorrelatedMessage]:
             continue
         done = actions.get(iid, set())
         action = next((a for a in _STRENGTH if a in done), m.action)
-        out.append(m if action is m.action else m.model_copy(update={"action": action}))
+        snap = snap_of(m)
+        out.append(
+            m
+            if action is m.action and snap is m.incident
+            else m.model_copy(update={"action": action, "incident": snap})
+        )
     return out
 
 

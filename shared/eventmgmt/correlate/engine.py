@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..config import Config
-from ..incident import CorrelatedMessage, IncidentAction, IncidentStatus
+from ..incident import CorrelatedMessage, IncidentAction, IncidentSnapshot, IncidentStatus
 from ..model import Event, EventClass, Status
 from ..timeutil import parse_ts
 from .repo import IncidentRepo
@@ -25,9 +25,14 @@ class Outcome:
 
 
 class Correlator:
-    def __init__(self, config: Config, repo: IncidentRepo) -> None:
+    """`lazy`: messages that change an incident carry its action but no snapshot; `snapshot(id)`
+    builds it once, for the last message of each incident in a delivery (see coalesce.py)."""
+
+    def __init__(self, config: Config, repo: IncidentRepo, *, lazy: bool = False) -> None:
         self.config = config
         self.repo = repo
+        self.lazy = lazy
+        self.touched: dict[str, Incident] = {}
         self.chains = config.chains
         self._chain_kinds = [{k for step in c.steps for k in step} for c in config.chains]
 
@@ -49,8 +54,7 @@ class Correlator:
             return False
         ns = ev.resources.namespace or ""
         pod_key = f"pod:{ns}/{ev.resources.pod}"
-        inc_pods = {k for k in inc.keys if k.startswith("pod:")}
-        if not inc_pods or pod_key in inc_pods:
+        if inc.agg.pod_members == 0 or pod_key in inc.keys:
             return False
         node_key = f"node:{ev.resources.node}" if ev.resources.node else None
         if node_key is not None and node_key in inc.keys:
@@ -83,17 +87,11 @@ class Correlator:
         """A node is shared by many pods: sharing only the node joins an incident only when the
         incident is about the node itself (a node-scoped member: NotReady, cordon, kernel OOM kill)
         at about the same time. Two pods failing on one node an hour apart are two problems."""
-        near = self.config.correlation.node_window
+        near = self.config.correlation.node_window.total_seconds()
         node = ev.resources.node
-        node_scoped = not ev.resources.pod
         # NOTE: symmetric, so arrival order does not matter: a pod event joins a node event nearby,
         # and a node event joins the pod events on that node nearby.
-        return any(
-            m.resources.get("node") == node
-            and (node_scoped or not m.resources.get("pod"))
-            and abs(m.occurred_at - ev.occurred_at) <= near
-            for m in inc.members
-        )
+        return node is not None and inc.agg.near(node, ev.occurred_at, near, node_scoped_only=bool(ev.resources.pod))
 
     def _live_at(self, inc: Incident, at: datetime, same_alert: bool = False) -> bool:
         """Whether an event at `at` may still join `inc`.
@@ -154,16 +152,28 @@ class Correlator:
             action = IncidentAction.updated
         was_change = not inc.has_alerts
         inc.add(ev)
-        inc.keys |= set(ev.resources.keys())
+        inc.note_keys(ev.resources.keys())
         if action is IncidentAction.updated and was_change and inc.has_alerts:
             # NOTE: a change record that alerts join becomes an incident: that is the moment to page.
             action = IncidentAction.opened
         inc.version += 1
-        snap = inc.snapshot(self.chains, self.config.response)
+        snap = self._snap(inc)
         self.repo.save(inc, self._next_check(inc), snap)
         self.repo.record_event(ev, inc.id)
         messages.append(CorrelatedMessage(event=ev, incident_id=inc.id, action=action, incident=snap))
         return Outcome(messages)
+
+    def _snap(self, inc: Incident) -> IncidentSnapshot | None:
+        self.touched[inc.id] = inc
+        return None if self.lazy else inc.snapshot(self.chains, self.config.response)
+
+    def snapshot(self, incident_id: str) -> IncidentSnapshot:
+        """The snapshot of an incident this correlator changed, as it stands now."""
+        inc = self.touched[incident_id]
+        built = getattr(self.repo, "built", {}).get(incident_id)
+        if built is not None and built.version == inc.version:
+            return built
+        return inc.snapshot(self.chains, self.config.response)
 
     def _candidates(self, ev: Event) -> list[Incident]:
         """Incidents `ev` may join, best first: incidents open at the event's time, or the resolved
@@ -220,7 +230,7 @@ class Correlator:
         fail together (NotReady within the onset window) is one problem."""
         if any(k.startswith("node:") for k in shared) and self._node_event_near(inc, ev):
             return True
-        node_scoped = not ev.resources.pod and all(not m.resources.get("pod") for m in inc.members)
+        node_scoped = not ev.resources.pod and inc.agg.pod_members == 0
         return node_scoped and any(k.startswith("nodepool:") for k in shared) and self._began_together(ev, inc)
 
     def _link_recurrence(self, inc: Incident, ev: Event) -> None:
@@ -260,10 +270,7 @@ class Correlator:
             self.repo.merge_away(other)
             out.append(
                 CorrelatedMessage(
-                    event=ev,
-                    incident_id=other.id,
-                    action=IncidentAction.merged,
-                    incident=other.snapshot(self.chains, self.config.response),
+                    event=ev, incident_id=other.id, action=IncidentAction.merged, incident=self._snap(other)
                 )
             )
         candidates[:] = [keep]
@@ -310,7 +317,7 @@ class Correlator:
             inc.status = IncidentStatus.resolved
             inc.resolved_at = due
             inc.version += 1
-            snap = inc.snapshot(self.chains, self.config.response)
+            snap = self._snap(inc)
             self.repo.save(inc, self._next_check(inc), snap)
             out.append(
                 CorrelatedMessage(

@@ -125,10 +125,11 @@ class MemoryRepo:
 
     def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
         self.incidents[inc.id] = inc
-        for k in inc.keys:
+        for k in inc.fresh_keys:
             self._by_key[k].add(inc.id)
-        for fp in inc.fingerprints:
+        for fp in inc.fresh_fps:
             self._by_fp[fp] = inc.id
+        inc.fresh_keys, inc.fresh_fps = set(), set()
         self.reschedule(inc, due)
 
     def reschedule(self, inc: Incident, due: datetime | None) -> None:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, func, select, text, update
+from sqlalchemy import Engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.orm import Session, defer
 
 from ..config import Chain, Response
@@ -27,7 +27,30 @@ _LOCK_ID = 0x6576656E746D67  # "eventmg"
 _IN_CHUNK = 500
 # Correlation reads an incident's state; the stored snapshot (for the board and API) is only written,
 # so loading a row does not decode it.
-_STATE_ONLY = (defer(IncidentRow.snapshot),)
+# NOTE: the state column is read only when the process's cached copy is not at the row's version.
+_STATE_ONLY = (defer(IncidentRow.snapshot), defer(IncidentRow.state))
+
+
+class IncidentCache:
+    """Live incidents as this process last committed them, by id with their version: a storm
+    incident of thousands of members is not decoded again for every delivery. A row whose version
+    differs (another instance changed it) is read again; a failed transaction empties the cache."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[int, Incident]] = {}
+
+    def get(self, incident_id: str, version: int) -> Incident | None:
+        hit = self._items.get(incident_id)
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def committed(self, incidents: Iterable[Incident], retired: Iterable[str]) -> None:
+        for inc in incidents:
+            self._items[inc.id] = (inc.version, inc)
+        for iid in retired:
+            self._items.pop(iid, None)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 @contextmanager
@@ -38,9 +61,11 @@ def locked_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def event_row(ev: Event, incident_id: str | None) -> EventRow:
+def event_values(ev: Event, incident_id: str | None) -> dict[str, Any]:
+    """An event's row as column values (inserted in bulk: an ORM object per event costs more than
+    correlating it)."""
     r = ev.resources
-    return EventRow(
+    return dict(
         id=ev.id,
         fingerprint=ev.fingerprint,
         source=ev.source,
@@ -64,15 +89,18 @@ def event_row(ev: Event, incident_id: str | None) -> EventRow:
 
 
 class SqlRepo:
-    def __init__(self, session: Session, chains: list[Chain], response: Mapping[str, Response]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        chains: list[Chain],
+        response: Mapping[str, Response],
+        shared: IncidentCache | None = None,
+    ) -> None:
         self.s = session
+        self.shared = shared
         self.chains = chains
         self.response = response
         self._cache: dict[str, Incident] = {}
-        # NOTE: the index rows an incident has in the store (its keys and fingerprints when loaded,
-        # written in the same transaction as its state), so a save writes only what is new: a storm
-        # of distinct alerts in one incident would otherwise cost a read per fingerprint per event.
-        self._indexed: dict[str, tuple[set[str], set[str]]] = {}
         # What `prefetch` found absent, and the earliest lifecycle check and hold end in the store:
         # inside the locked transaction nothing else writes, so these save a query per event.
         self._absent_events: set[str] = set()
@@ -90,6 +118,20 @@ class SqlRepo:
         # Incidents saved since the last flush: their state and snapshot are serialised once, when
         # the session flushes, however many events of the batch changed them.
         self._dirty: dict[str, tuple[Incident, IncidentSnapshot | None]] = {}
+        # The snapshot written at the last flush of each incident: the correlated message reuses it.
+        self.built: dict[str, IncidentSnapshot] = {}
+        # Events recorded in this transaction, and their rows and new key rows, written in bulk by
+        # `finish` (a query would not see them before).
+        self._recorded: dict[str, str | None] = {}
+        self._event_values: dict[str, dict[str, Any]] = {}
+        self._key_values: dict[str, list[dict[str, str]]] = {}
+        # Incidents whose row this transaction created: folded away before commit, they leave nothing.
+        self._created: set[str] = set()
+        # Index rows to drop and member events to move once the transaction's rows are flushed.
+        self._retired: list[str] = []
+        self._orphans: dict[str, IncidentFingerprintRow] = {}
+        self._moved: list[tuple[str, str]] = []
+        self.gone: list[str] = []  # every incident retired in this transaction
         event.listen(session, "before_flush", self._before_flush)
 
     def prefetch(self, events: Iterable[Event]) -> None:
@@ -127,10 +169,16 @@ class SqlRepo:
             return None
         self._rows[row.id] = row
         if row.id not in self._cache:
-            inc = Incident.from_json(row.state)
+            cached = self.shared.get(row.id, row.version) if self.shared is not None and row.live else None
+            inc = cached or self._decode(row)
             self._cache[row.id] = inc
-            self._indexed[row.id] = (set(inc.keys), set(inc.fingerprints)) if row.live else (set(), set())
         return self._cache[row.id]
+
+    def _decode(self, row: IncidentRow) -> Incident:
+        inc = Incident.from_json(row.state)
+        if "members" not in row.state:
+            inc.rebuild(Event.from_json(e.data) for e in member_events(self.s, row.id))
+        return inc
 
     def _row(self, incident_id: str) -> IncidentRow | None:
         row = self._rows.get(incident_id)
@@ -141,17 +189,22 @@ class SqlRepo:
         return row
 
     def seen(self, event_id: str) -> bool:
+        if event_id in self._recorded:
+            return True
         if event_id in self._absent_events:
             return False
         return self.s.get(EventRow, event_id) is not None
 
     def incident_of(self, event_id: str) -> str | None:
+        if event_id in self._recorded:
+            return self._recorded[event_id]
         row = self.s.get(EventRow, event_id)
         return row.incident_id if row else None
 
     def record_event(self, ev: Event, incident_id: str | None) -> None:
         self._absent_events.discard(ev.id)
-        self.s.add(event_row(ev, incident_id))
+        self._recorded[ev.id] = incident_id
+        self._event_values[ev.id] = event_values(ev, incident_id)
 
     def _fprow(self, fingerprint: str) -> IncidentFingerprintRow | None:
         if fingerprint in self._absent_fps:
@@ -197,27 +250,29 @@ class SqlRepo:
             self.s.add(row)
             self._rows[inc.id] = row
             self._absent_incidents.discard(inc.id)
+            self._created.add(inc.id)
         # NOTE: what the lifecycle queries read is written now; state and snapshot at flush.
         row.live = True
         row.due_at = due
         self._dirty[inc.id] = (inc, snap)
-        keys, fps = self._indexed.setdefault(inc.id, (set(), set()))
-        for k in inc.keys - keys:
-            self.s.add(IncidentKeyRow(key=k, incident_id=inc.id))
-            if k in self._by_key:
-                self._by_key[k].add(inc.id)
-        for fp in inc.fingerprints.keys() - fps:
+        new_keys, new_fps = inc.fresh_keys, inc.fresh_fps
+        inc.fresh_keys, inc.fresh_fps = set(), set()
+        # NOTE: know who else holds a key before adding a row a query would not see until flushed.
+        self._index_keys(new_keys)
+        rows = self._key_values.setdefault(inc.id, [])
+        for k in new_keys:
+            rows.append({"key": k, "incident_id": inc.id})
+            self._by_key[k].add(inc.id)
+        for fp in new_fps:
             # NOTE: a fingerprint may still point at an older episode's incident: take it over.
-            fprow = self._fprow(fp)
+            fprow = self._fprow(fp) or self._orphans.pop(fp, None)
             if fprow is None:
                 fprow = IncidentFingerprintRow(fingerprint=fp, incident_id=inc.id)
                 self.s.add(fprow)
-                self._fprows[fp] = fprow
-                self._absent_fps.discard(fp)
             else:
                 fprow.incident_id = inc.id
-        keys |= inc.keys
-        fps |= inc.fingerprints.keys()
+            self._fprows[fp] = fprow
+            self._absent_fps.discard(fp)
 
     def _before_flush(self, *_args: object) -> None:
         for iid in list(self._dirty):
@@ -242,7 +297,8 @@ class SqlRepo:
         row.member_count = len(inc.members)
         row.firing = inc.firing
         row.snapshot = snap.model_dump(mode="json")
-        row.state = inc.to_json()
+        row.state = inc.to_json(flat=True)
+        self.built[incident_id] = snap
 
     def reschedule(self, inc: Incident, due: datetime | None) -> None:
         self._due.lower(due)
@@ -255,6 +311,7 @@ class SqlRepo:
         # incidents have one); filtering on `live` in SQL made them scan every live incident.
         if not self._due.reached(now, lambda: self.s.scalar(select(func.min(IncidentRow.due_at)))):
             return []
+        self.s.flush()  # what this transaction rescheduled must be what the query sees
         query = select(IncidentRow).options(*_STATE_ONLY).where(IncidentRow.due_at <= now)
         rows = self.s.scalars(query.order_by(IncidentRow.due_at))
         out = []
@@ -270,25 +327,70 @@ class SqlRepo:
         if row is not None:
             row.live = False
             row.due_at = None
-        self.s.execute(delete(IncidentKeyRow).where(IncidentKeyRow.incident_id == inc.id))
-        self.s.execute(delete(IncidentFingerprintRow).where(IncidentFingerprintRow.incident_id == inc.id))
-        self._indexed[inc.id] = (set(), set())
-        for ids in self._by_key.values():
-            ids.discard(inc.id)
-        for fp in [fp for fp, r in self._fprows.items() if r.incident_id == inc.id]:
-            del self._fprows[fp]
-            self._absent_fps.add(fp)
+        # NOTE: its index rows go in `finish`, after this transaction's own rows are flushed; the
+        # lookups below forget it now.
+        self._retired.append(inc.id)
+        for k in inc.keys:
+            ids = self._by_key.get(k)
+            if ids is not None:
+                ids.discard(inc.id)
+        held = inc.fingerprints.keys()
+        unknown = [fp for fp in held if fp not in self._fprows and fp not in self._absent_fps]
+        for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.fingerprint, unknown):
+            self._fprows[r.fingerprint] = r
+        for fp in held:
+            r = self._fprows.get(fp)
+            if r is not None and r.incident_id == inc.id:
+                # NOTE: kept aside, not deleted yet: an incident taking the fingerprint over later in
+                # this transaction reuses the row (its key is the fingerprint).
+                del self._fprows[fp]
+                self._orphans[fp] = r
+                self._absent_fps.add(fp)
+
+    def finish(self) -> None:
+        """End of the transaction's work: write everything, then drop what retired incidents held
+        in the lookup indexes and move merged-away incidents' events to their new incident."""
+        self.s.flush()
+        if self._event_values:
+            self.s.execute(insert(EventRow), list(self._event_values.values()))
+        keys = [k for rows in self._key_values.values() for k in rows]
+        if keys:
+            self.s.execute(insert(IncidentKeyRow), keys)
+        self._event_values, self._key_values = {}, {}
+        self.gone.extend(self._retired)
+        if self._retired:
+            gone = self._retired
+            for i in range(0, len(gone), 500):
+                part = gone[i : i + 500]
+                self.s.execute(delete(IncidentKeyRow).where(IncidentKeyRow.incident_id.in_(part)))
+                self.s.execute(delete(IncidentFingerprintRow).where(IncidentFingerprintRow.incident_id.in_(part)))
+        final: dict[str, str] = {}
+        for old, new in self._moved:
+            final[old] = new
+            for k, v in final.items():
+                if v == old:
+                    final[k] = new
+        by_target: dict[str, list[str]] = {}
+        for old, new in final.items():
+            by_target.setdefault(new, []).append(old)
+        for new, olds in by_target.items():
+            for i in range(0, len(olds), 500):
+                part = olds[i : i + 500]
+                self.s.execute(update(EventRow).where(EventRow.incident_id.in_(part)).values(incident_id=new))
+        self._retired, self._moved, self._orphans = [], [], {}
 
     def hold(self, ev: Event, until: datetime) -> None:
         self._held.lower(until)
         self.s.merge(HeldEventRow(fingerprint=ev.fingerprint, until=until, data=ev.to_json()))
 
     def release(self, fingerprint: str) -> None:
+        self.s.flush()  # a hold earlier in this transaction must be in the table to be released
         self.s.execute(delete(HeldEventRow).where(HeldEventRow.fingerprint == fingerprint))
 
     def held_due(self, now: datetime) -> list[Event]:
         if not self._held.reached(now, lambda: self.s.scalar(select(func.min(HeldEventRow.until)))):
             return []
+        self.s.flush()
         rows = list(self.s.scalars(select(HeldEventRow).where(HeldEventRow.until <= now)))
         for r in rows:
             self.s.delete(r)
@@ -302,7 +404,25 @@ class SqlRepo:
         if row is not None:
             row.status = "merged"
             row.board_rank = 1
-        self.s.execute(update(EventRow).where(EventRow.incident_id == inc.id).values(incident_id=inc.merged_into))
+        if not inc.merged_into:
+            return
+        for eid, iid in self._recorded.items():
+            if iid == inc.id:
+                self._recorded[eid] = inc.merged_into
+                self._event_values[eid]["incident_id"] = inc.merged_into
+        if inc.id in self._created:
+            # NOTE: opened and folded away within this transaction (a pod's fragment in a storm):
+            # nobody was told of it, so it leaves no row, no index rows and no events to move.
+            self._key_values.pop(inc.id, None)
+            row = self._rows.pop(inc.id)
+            if inspect(row).persistent:  # flushed by a lifecycle query earlier in the transaction
+                self.s.delete(row)
+            else:
+                self.s.expunge(row)
+            self._cache.pop(inc.id, None)
+            self._created.discard(inc.id)
+            return
+        self._moved.append((inc.id, inc.merged_into))
 
     def new_id(self, ev: Event) -> str:
         return incident_id_for(ev)
@@ -350,4 +470,10 @@ def member_events(session: Session, incident_id: str) -> list[EventRow]:
     )
 
 
-__all__ = ["EventClass", "SqlRepo", "locked_session", "member_events"]
+def remember(shared: IncidentCache | None, repo: SqlRepo) -> None:
+    """After commit: what this transaction left is what the store has."""
+    if shared is not None:
+        shared.committed((i for i in repo._cache.values() if i.id not in repo.gone), repo.gone)
+
+
+__all__ = ["EventClass", "IncidentCache", "SqlRepo", "locked_session", "member_events", "remember"]

@@ -16,7 +16,7 @@ from ..transport.messages import decode_events, publish_messages
 from .coalesce import coalesce
 from .engine import Correlator
 from .repo import MemoryRepo
-from .sqlrepo import SqlRepo, locked_session
+from .sqlrepo import IncidentCache, SqlRepo, locked_session, remember
 
 Clock = Callable[[], datetime]
 
@@ -38,6 +38,7 @@ class CorrelateStage:
         self.clock = clock
         self.engine = engine
         self.memory = repo if repo is not None else (None if engine is not None else MemoryRepo())
+        self.cache = IncidentCache()
 
     def handle(self, ce: CloudEvent) -> None:
         self.handle_batch([ce])
@@ -56,21 +57,34 @@ class CorrelateStage:
         the whole delivery is retried (ids are stable, so nothing is counted twice)."""
         messages: list[CorrelatedMessage] = []
         if self.memory is not None:
-            correlator = Correlator(self.config, self.memory)
+            correlator = Correlator(self.config, self.memory, lazy=True)
             for ev in events:
                 messages.extend(correlator.process(ev, self._now(ev)).messages)
+            messages = coalesce(messages, correlator.snapshot)
         else:
-            assert self.engine is not None
-            with locked_session(self.engine) as session:
-                repo = SqlRepo(session, self.config.chains, self.config.response)
-                repo.prefetch(events)
-                correlator = Correlator(self.config, repo)
-                for ev in events:
-                    messages.extend(correlator.process(ev, self._now(ev)).messages)
+            messages = self._correlate_sql(events)
         # NOTE: publish after commit: a crash in between redelivers the events, which are then
         # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.
-        messages = coalesce(messages)
         publish_messages(self.publisher, messages)
+        return messages
+
+    def _correlate_sql(self, events: list[Event]) -> list[CorrelatedMessage]:
+        assert self.engine is not None
+        try:
+            with locked_session(self.engine) as session:
+                repo = SqlRepo(session, self.config.chains, self.config.response, self.cache)
+                repo.prefetch(events)
+                correlator = Correlator(self.config, repo, lazy=True)
+                # NOTE: nothing is written until the end of the delivery: each changed incident is
+                # serialised once, not at every query an event's lookups make.
+                with session.no_autoflush:
+                    messages = [m for ev in events for m in correlator.process(ev, self._now(ev)).messages]
+                repo.finish()
+                messages = coalesce(messages, correlator.snapshot)
+        except BaseException:
+            self.cache.clear()  # objects changed by a transaction that did not commit
+            raise
+        remember(self.cache, repo)
         return messages
 
     def _now(self, ev: Event) -> datetime:
@@ -90,8 +104,14 @@ class CorrelateStage:
             messages = Correlator(self.config, self.memory).tick(at, settle)
         else:
             assert self.engine is not None
-            with locked_session(self.engine) as session:
-                repo = SqlRepo(session, self.config.chains, self.config.response)
-                messages = Correlator(self.config, repo).tick(at, settle)
+            try:
+                with locked_session(self.engine) as session:
+                    repo = SqlRepo(session, self.config.chains, self.config.response, self.cache)
+                    messages = Correlator(self.config, repo).tick(at, settle)
+                    repo.finish()
+            except BaseException:
+                self.cache.clear()
+                raise
+            remember(self.cache, repo)
         publish_messages(self.publisher, messages)
         return messages

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from ..config import Chain, Response
 from ..incident import EventRef, IncidentSnapshot, IncidentStatus
 from ..model import Event, EventClass, Origin, Severity, Status
+from .aggregates import Aggregates
 
 _KEY_SPECIFICITY = {"pod": 4, "gpu": 3, "deployment": 2, "model": 2, "node": 1, "nodepool": 0}
 # NOTE: how far back the episodes of one problem are counted (`recurrences` on the snapshot).
@@ -18,6 +19,10 @@ RECURRENCE_HORIZON = timedelta(hours=24)
 
 def key_weight(key: str) -> int:
     return _KEY_SPECIFICITY.get(key.split(":", 1)[0], 0)
+
+
+def _fires(s: FingerprintState) -> bool:
+    return s.stateful and s.status == Status.firing.value
 
 
 def is_stateful(ev: Event) -> bool:
@@ -120,23 +125,32 @@ class Incident:
     merged_into: str | None = None
     recurrence_of: str | None = None
     earlier_episodes: list[datetime] = field(default_factory=list)
+    # Keys and fingerprints gained since the repository last indexed this incident (not persisted).
+    fresh_keys: set[str] = field(default_factory=set, repr=False, compare=False)
+    fresh_fps: set[str] = field(default_factory=set, repr=False, compare=False)
+    _agg: Aggregates | None = field(default=None, repr=False, compare=False)
+    _firing: int | None = field(default=None, repr=False, compare=False)
 
     # --- derived ---------------------------------------------------------------------------------
     @property
-    def kinds(self) -> set[str]:
-        return {m.kind for m in self.members}
+    def agg(self) -> Aggregates:
+        if self._agg is None:
+            self._agg = Aggregates.of(self.members)
+        return self._agg
 
     @property
-    def alert_kinds(self) -> set[str]:
-        return {m.kind for m in self.members if m.cls == EventClass.alert.value}
+    def kinds(self) -> set[str]:
+        return set(self.agg.kinds)
 
     @property
     def has_alerts(self) -> bool:
-        return any(m.cls == EventClass.alert.value for m in self.members)
+        return self.agg.alerts > 0
 
     @property
     def firing(self) -> int:
-        return sum(1 for s in self.fingerprints.values() if s.stateful and s.status == Status.firing.value)
+        if self._firing is None:
+            self._firing = sum(1 for s in self.fingerprints.values() if _fires(s))
+        return self._firing
 
     @property
     def is_resolved(self) -> bool:
@@ -148,11 +162,18 @@ class Incident:
         return not self.is_resolved or (self.resolved_at is not None and t < self.resolved_at)
 
     def severity(self) -> Severity:
-        sevs = [Severity(m.severity) for m in self.members if m.cls == EventClass.alert.value]
-        return max(sevs, key=lambda s: s.rank) if sevs else Severity.info
+        return self.agg.severity
+
+    def note_keys(self, keys: Iterable[str]) -> None:
+        new = set(keys) - self.keys
+        self.keys |= new
+        self.fresh_keys |= new
 
     def add(self, ev: Event) -> None:
-        self.members.append(Member.of(ev))
+        member = Member.of(ev)
+        self.members.append(member)
+        if self._agg is not None:
+            self._agg.add(member)
         if ev.occurred_at > self.last_seen:
             self.last_seen = ev.occurred_at
         if ev.occurred_at < self.opened_at:
@@ -161,21 +182,29 @@ class Incident:
             prev = self.fingerprints.get(ev.fingerprint)
             # NOTE: the latest state by event time wins, so a resolved that overtook its firing
             # in transit still ends the alert.
+            if prev is None:
+                self.fresh_fps.add(ev.fingerprint)
             if prev is None or ev.occurred_at >= prev.at:
-                self.fingerprints[ev.fingerprint] = FingerprintState(
-                    ev.status.value, ev.occurred_at, is_stateful(ev), ev.started_at
-                )
+                new = FingerprintState(ev.status.value, ev.occurred_at, is_stateful(ev), ev.started_at)
+                self.fingerprints[ev.fingerprint] = new
+                if self._firing is not None:
+                    self._firing += int(_fires(new)) - int(prev is not None and _fires(prev))
 
     def absorb(self, other: Incident) -> None:
         """Take over every member of `other` (an incident found to be part of this one)."""
-        for m in other.members:
-            self.members.append(m)
-        self.members.sort(key=lambda m: (m.occurred_at, m.event_id))
-        self.keys |= other.keys
+        self.members.extend(other.members)
+        if self._agg is not None:
+            for m in other.members:
+                self._agg.add(m)
+        self.note_keys(other.keys)
         for fp, st in other.fingerprints.items():
             mine = self.fingerprints.get(fp)
+            if mine is None:
+                self.fresh_fps.add(fp)
             if mine is None or st.at >= mine.at:
                 self.fingerprints[fp] = st
+                if self._firing is not None:
+                    self._firing += int(_fires(st)) - int(mine is not None and _fires(mine))
         self.opened_at = min(self.opened_at, other.opened_at)
         self.last_seen = max(self.last_seen, other.last_seen)
 
@@ -209,7 +238,7 @@ class Incident:
         # NOTE: outside any chain, changes precede the alerts they cause, and alerts precede info.
         cls_rank = {"change": 0, "alert": 1, "info": 2}
         return min(
-            self.members,
+            self.agg.first.values(),
             key=lambda m: (
                 rank.get(m.kind, (len(rank) + cls_rank.get(m.cls, 3), 0))[0],
                 m.status != Status.firing.value,
@@ -220,26 +249,22 @@ class Incident:
         )
 
     def resources(self) -> dict[str, list[str]]:
-        out: dict[str, set[str]] = {}
-        for m in self.members:
-            for name, value in m.resources.items():
-                if name in ("cluster", "namespace", "node", "nodepool", "pod", "deployment", "model", "gpu"):
-                    out.setdefault(name + "s", set()).add(value)
-        return {k: sorted(v) for k, v in sorted(out.items())}
+        """At most 50 names per resource kind, most recent first (`resource_counts` has the totals)."""
+        return self.agg.listed()
 
     def title(self, chains: list[Chain]) -> str:
         """The chain of kinds present, in chain order, and where. An incident spanning several pods
         (a storm, a fleet outage) says what they share and how wide it is instead."""
         chain, rank = self._chain_order(chains)
         root = self.root(chains)
-        present = sorted({m.kind for m in self.members if m.kind in rank}, key=lambda k: rank[k])
+        present = sorted((k for k in self.agg.kinds if k in rank), key=lambda k: rank[k])
         path = " → ".join(present) if chain and len(present) > 1 else root.kind
         res = root.resources
-        pods = {m.resources["pod"] for m in self.members if m.resources.get("pod")}
-        if len(pods) > 1:
-            nodes = {m.resources["node"] for m in self.members if m.resources.get("node")}
+        pods = self.agg.count("pod")
+        if pods > 1:
+            nodes = self.agg.count("node")
             shared = self._shared_name()
-            width = f"{len(pods)} pods" + (f" ({len(nodes)} nodes)" if nodes else "")
+            width = f"{pods} pods" + (f" ({nodes} nodes)" if nodes else "")
             return f"{shared}: {kind_phrase(root.kind)} on {width} · {path}" if shared else f"{path} on {width}"
         where = res.get("model") or res.get("deployment") or res.get("pod") or res.get("node") or ""
         extra = [f"{n} {res[n]}" for n in ("pod", "node") if res.get(n) and res.get(n) != where]
@@ -249,9 +274,9 @@ class Incident:
     def _shared_name(self) -> str | None:
         """The model, deployment or node pool every member naming one shares."""
         for name in ("model", "deployment", "nodepool"):
-            values = {m.resources[name] for m in self.members if m.resources.get(name)}
-            if len(values) == 1:
-                return values.pop()
+            value = self.agg.only(name)
+            if value is not None:
+                return value
         return None
 
     def snapshot(self, chains: list[Chain], response: Mapping[str, Response]) -> IncidentSnapshot:
@@ -271,10 +296,11 @@ class Incident:
             updated_at=self.last_seen,
             resolved_at=self.resolved_at,
             root_cause=root.ref(),
-            changes=[m.ref() for m in self.members if m.cls == EventClass.change.value],
+            changes=[m.ref() for m in self.agg.changes],
             member_count=len(self.members),
             firing=self.firing,
             resources=self.resources(),
+            resource_counts=self.agg.counts(),
             action=row.action if row is not None else None,
             runbook=row.runbook if row is not None else None,
             acknowledged_by=self.acknowledged_by,
@@ -284,8 +310,11 @@ class Incident:
         )
 
     # --- persistence ----------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, flat: bool = False) -> dict[str, Any]:
+        """The incident's state. `flat` leaves out what grows with the incident (members, keys,
+        fingerprints): the SQL store keeps members as event rows and rebuilds the rest from them
+        (`rebuild`), so writing a 10,000-member incident costs what writing a 10-member one does."""
+        out: dict[str, Any] = {
             "id": self.id,
             "opened_at": self.opened_at.isoformat(),
             "last_seen": self.last_seen.isoformat(),
@@ -296,6 +325,11 @@ class Incident:
             "merged_into": self.merged_into,
             "recurrence_of": self.recurrence_of,
             "earlier_episodes": [e.isoformat() for e in self.earlier_episodes],
+        }
+        if flat:
+            return out
+        return {
+            **out,
             "members": [m.to_json() for m in self.members],
             "keys": sorted(self.keys),
             "fingerprints": {
@@ -317,15 +351,24 @@ class Incident:
             merged_into=d.get("merged_into"),
             recurrence_of=d.get("recurrence_of"),
             earlier_episodes=[datetime.fromisoformat(e) for e in d.get("earlier_episodes", ())],
-            members=[Member.from_json(m) for m in d["members"]],
-            keys=set(d["keys"]),
+            members=[Member.from_json(m) for m in d.get("members", ())],
+            keys=set(d.get("keys", ())),
             fingerprints={
                 fp: FingerprintState(
                     s[0], datetime.fromisoformat(s[1]), bool(s[2]), datetime.fromisoformat(s[3]) if s[3] else None
                 )
-                for fp, s in d["fingerprints"].items()
+                for fp, s in d.get("fingerprints", {}).items()
             },
         )
+
+    def rebuild(self, events: Iterable[Event]) -> None:
+        """Members, keys and alert states from the member events (flat state), oldest first."""
+        opened, last = self.opened_at, self.last_seen
+        for ev in events:
+            self.add(ev)
+            self.note_keys(ev.resources.keys())
+        self.opened_at, self.last_seen = opened, last
+        self.fresh_keys, self.fresh_fps = set(), set()
 
 
 _PHRASES = {
