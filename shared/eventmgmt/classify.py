@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 
 from .config import Config, FilterRule, KindRule
 from .model import Event, EventClass, Severity
@@ -76,6 +78,21 @@ def classify(ev: Event, config: Config) -> Event:
         )
     cls = EventClass(ev.labels["class"]) if ev.labels.get("class") in ("change", "info") else EventClass.info
     return ev.model_copy(update={"kind": _snake(ev.signal), "cls": cls, "severity": Severity.info})
+
+
+def admit(events: Iterable[Event], config: Config) -> tuple[list[Event], Counter[str]]:
+    """Classify a delivery's events and drop what the filters name: the events kept, in order, and
+    how many each filter dropped. Ingest, replay and the collector all admit events this way."""
+    kept: list[Event] = []
+    dropped: Counter[str] = Counter()
+    for ev in events:
+        ev = classify(ev, config)
+        reason = filter_reason(ev, config)
+        if reason is None:
+            kept.append(ev)
+        else:
+            dropped[reason] += 1
+    return kept, dropped
 
 
 def filter_reason(ev: Event, config: Config) -> str | None:

@@ -13,17 +13,19 @@ from typing import IO, Any, TextIO
 
 from cloudevents.http import CloudEvent
 
-from .classify import classify, filter_reason
+from .classify import admit
 from .clock import EventClock
 from .config import Config
 from .correlate.repo import MemoryRepo
 from .correlate.stage import CorrelateStage
 from .correlate.state import Incident
-from .enrich.stage import EnrichStage
+from .enrich import TopologyGraph, enrich
 from .errors import InputError
+from .incident import CorrelatedMessage, IncidentAction
 from .sources import ParseContext, parse
 from .timeutil import parse_ts
-from .transport import InProcessPublisher, decode
+from .transport import InProcessPublisher
+from .transport.messages import publish_messages
 
 
 @dataclass
@@ -108,27 +110,21 @@ def incident_entry(inc: Incident, config: Config) -> dict[str, Any]:
 def replay(
     lines: Iterable[str], config: Config, progress: Any = None, listen: Callable[[CloudEvent], Any] | None = None
 ) -> ReplayResult:
-    """Run every capture through parse, classify, filter, enrich and correlate, in capture order, with
-    the clock at each capture's `received_at`. Memory holds only live incidents. `listen` also
-    receives every message published to events-correlated (what route and archive would get)."""
+    """Run every capture through parse, classify, filter, enrich and correlate, in capture order, one
+    capture as one delivery (as the served path takes it), on event time. Memory holds only live
+    incidents. `listen` also receives every message published to events-correlated (what route and
+    archive would get).
+
+    NOTE: the stages are called directly, not through the in-process topics: encoding each event
+    into a Pub/Sub envelope and back between stages cost more than correlating it."""
     result = ReplayResult()
     clock = EventClock()
     publisher = InProcessPublisher()
-    repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
-    enrich_stage = EnrichStage(config, publisher)
-    correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
-    publisher.subscribe("events-raw", "enrich", enrich_stage.handle)
-    publisher.subscribe("events-enriched", "correlate", correlate_stage.handle)
-
-    def on_correlated(ce: Any) -> None:
-        payload, _ = decode(ce)
-        inc = payload.get("incident") or {}
-        if payload.get("action") in ("opened", "reopened") and inc.get("kind") == "incident":
-            result.pages += 1
-
-    publisher.subscribe("events-correlated", "replay", on_correlated)
     if listen is not None:
         publisher.subscribe("events-correlated", "listener", listen)
+    repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
+    correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
+    graph = TopologyGraph()
     for lineno, cap in read_captures(lines):
         received = parse_ts(cap.get("received_at"))
         if received is None:
@@ -141,23 +137,29 @@ def replay(
         except (InputError, KeyError) as err:
             result.rejected.append({"line": lineno, "capture": cap.get("id"), "error": str(err)})
             continue
-        for ev in events:
-            result.events += 1
-            ev = classify(ev, config)
-            reason = filter_reason(ev, config)
-            if reason is not None:
-                result.by_class["filtered"] += 1
-                result.filtered[reason] += 1
-                continue
-            result.by_class[ev.cls.value] += 1
-            publisher.publish("events-raw", ev.to_json(), {"event_id": ev.id})
+        kept, dropped = admit(events, config)
+        result.events += len(events)
+        result.by_class["filtered"] += sum(dropped.values())
+        result.filtered.update(dropped)
+        result.by_class.update(ev.cls.value for ev in kept)
+        if kept:
+            messages = correlate_stage.correlate([enrich(ev, config, graph) for ev in kept])
+            result.pages += sum(1 for m in messages if _pages(m))
+            if listen is not None:
+                publish_messages(publisher, messages)
         if progress is not None:
             progress.update(1)
     if clock.watermark is not None:
-        correlate_stage.tick(clock.watermark)
+        result.pages += sum(1 for m in correlate_stage.tick(clock.watermark) if _pages(m))
     for inc in sorted(repo.live(), key=lambda i: i.opened_at):
         result.add_incident(incident_entry(inc, config))
     return result
+
+
+def _pages(m: CorrelatedMessage) -> bool:
+    return m.action in (IncidentAction.opened, IncidentAction.reopened) and (
+        m.incident is not None and m.incident.kind == "incident"
+    )
 
 
 def run_replay(path: str, config: Config, report_path: str | None, out: TextIO = sys.stderr) -> ReplayResult:

@@ -52,6 +52,14 @@ class CorrelateStage:
         return self.process_many([ev])
 
     def process_many(self, events: list[Event]) -> list[CorrelatedMessage]:
+        """Correlate a delivery (see `correlate`), then publish what it did."""
+        messages = self.correlate(events)
+        # NOTE: publish after commit: a crash in between redelivers the events, which are then
+        # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.
+        publish_messages(self.publisher, messages)
+        return messages
+
+    def correlate(self, events: list[Event]) -> list[CorrelatedMessage]:
         """Events in arrival order, in one transaction: a webhook's alerts cost one lock, one commit
         and one read of the incidents they share. All or nothing: if one fails, none is stored and
         the whole delivery is retried (ids are stable, so nothing is counted twice)."""
@@ -63,9 +71,6 @@ class CorrelateStage:
             messages = coalesce(messages, correlator.snapshot)
         else:
             messages = self._correlate_sql(events)
-        # NOTE: publish after commit: a crash in between redelivers the events, which are then
-        # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.
-        publish_messages(self.publisher, messages)
         return messages
 
     def _correlate_sql(self, events: list[Event]) -> list[CorrelatedMessage]:
