@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from benchmarks.common import machine, webhook
 from benchmarks.side_by_side_bench import alert
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
@@ -60,14 +60,11 @@ def main() -> None:
     args = ap.parse_args()
     starts = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     alerts = [dict(alert(i, starts), status="firing") for i in range(args.alerts)]
-    webhooks = [
-        {"version": "4", "status": "firing", "receiver": "bench", "alerts": alerts[i : i + args.batch]}
-        for i in range(0, len(alerts), args.batch)
-    ]
+    webhooks = [webhook(alerts[i : i + args.batch]) for i in range(0, len(alerts), args.batch)]
     per_event = run(webhooks, batches=False)
     batched = run(webhooks, batches=True)
     result = {
-        "machine": f"{platform.machine()} Python {platform.python_version()}",
+        "machine": machine(),
         "alerts": args.alerts,
         "alerts_per_webhook": args.batch,
         "per_event_transaction": per_event,

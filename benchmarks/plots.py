@@ -91,6 +91,43 @@ def emulator(d: dict[str, Any]) -> None:
     save(fig, "emulator-latency.png")
 
 
+def storm(d: dict[str, Any]) -> None:
+    panels = [k for k in ("storm", "big_webhook", "growth") if k in d]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        p = d[key]
+        if key == "storm":
+            am, ours = p["alertmanager"], p["eventmgmt"]
+            bars(
+                ax,
+                ["Alertmanager\naccepted", "ours\naccepted", "ours fully\ncorrelated"],
+                [am["alerts_per_s"], ours["alerts_per_s"], ours["correlated_alerts_per_s"]],
+                "alerts/s",
+            )
+            # NOTE: a log axis from 1, as in side-by-side.png
+            ax.set_yscale("log")
+            ax.set_ylim(1, 8 * am["alerts_per_s"])
+            ax.set_title(f"storm of {p['alerts']:,} alerts, {p['alerts_per_request']} a request (log)", fontsize=9)
+        elif key == "big_webhook":
+            ts = p["rss_timeline"]
+            ax.plot([t for t, _ in ts], [mb for _, mb in ts], color="#dd8452")
+            ax.axvline(p["response_s"], color="grey", linestyle="--", linewidth=1)
+            ax.annotate(f"answered {p['status']} at {p['response_s']:.1f} s", (p["response_s"], 0), fontsize=8)
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("s after the request left")
+            ax.set_ylabel("RSS, MB")
+            ax.set_title(f"one webhook of {p['alerts']:,} alerts ({p['body_mb']} MB)", fontsize=9)
+        else:
+            ms = p["webhook_ms"]
+            ax.plot(range(1, len(ms) + 1), ms, marker=".", color="#55a868")
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel(f"webhook ({p['alerts_per_webhook']} alerts each)")
+            ax.set_ylabel("response, ms")
+            ax.set_title(f"one incident growing to {p['largest_members'][0]:,} members", fontsize=9)
+    fig.suptitle(f"storm_bench, {d['date']}, {d['machine']}", fontsize=9)
+    save(fig, "storm.png")
+
+
 def save(fig: Any, name: str) -> None:
     OUT.mkdir(exist_ok=True)
     fig.tight_layout()
@@ -105,6 +142,7 @@ def main() -> None:
         ("correlate", replay),
         ("ingest", ingest),
         ("emulator", emulator),
+        ("storm", storm),
     ):
         data = load(name)
         if data is not None:

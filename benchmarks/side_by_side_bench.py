@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.common import machine, webhook
 from tests.support.httpsink import http_sink
 from tests.support.procs import alertmanager
 from tests.support.serve import serve
@@ -61,15 +61,12 @@ def main() -> None:
             t1 = time.perf_counter()
             with httpx.Client(timeout=60) as http:
                 for b in batches:
-                    hook = {
-                        "version": "4",
-                        "status": "firing",
-                        "receiver": "bench",
-                        "alerts": [
+                    hook = webhook(
+                        [
                             dict(a, status="firing", fingerprint=f"{hash(a['labels']['replica']) & 0xffffffff:x}")
                             for a in b
-                        ],
-                    }
+                        ]
+                    )
                     http.post(ours + "/ingest/alertmanager", json=hook).raise_for_status()
             ours_s = time.perf_counter() - t1
             _wait(lambda: sink.bodies("/v2/enqueue"), t1)
@@ -77,7 +74,7 @@ def main() -> None:
             time.sleep(3)
             am_groups, pages = len(sink.bodies("/am-webhook")), len(sink.bodies("/v2/enqueue"))
     out = {
-        "machine": f"{platform.machine()} Python {platform.python_version()}",
+        "machine": machine(),
         "alerts": args.alerts,
         "batch": args.batch,
         "alertmanager_alerts_per_s": round(args.alerts / am_s),

@@ -19,6 +19,9 @@ class Sink:
     requests: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
     script: dict[str, deque[tuple[int, Any, dict[str, str]]]] = field(default_factory=lambda: defaultdict(deque))
     times: list[tuple[str, float]] = field(default_factory=list)  # (path, time.perf_counter()) of each request
+    # (path, time.perf_counter(), body) of each request, in one tuple: `requests` and `times` are two
+    # appends, so under concurrent senders their indices need not line up.
+    timed: list[tuple[str, float, Any]] = field(default_factory=list)
     down: bool = False  # answer every request 503, as a service in an outage
     taken: list[tuple[str, Any]] = field(default_factory=list)  # (path, body) of each request answered 2xx
 
@@ -57,8 +60,10 @@ def http_sink() -> Iterator[Sink]:
                 body: Any = json.loads(raw)
             except ValueError:
                 body = raw.decode(errors="replace")
+            now = time.perf_counter()
             sink.requests.append((self.path, dict(self.headers), body))
-            sink.times.append((self.path, time.perf_counter()))
+            sink.times.append((self.path, now))
+            sink.timed.append((self.path, now, body))
             queue = sink.script.get(self.path)
             if sink.down:
                 status, answer, headers = 503, {"status": "unavailable"}, {}

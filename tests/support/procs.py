@@ -80,7 +80,16 @@ def prometheus(
 
 
 @contextmanager
-def alertmanager(workdir: Path, webhook_url: str, token: str | None = None) -> Iterator[str]:
+def alertmanager(
+    workdir: Path,
+    webhook_url: str,
+    token: str | None = None,
+    group_by: list[str] | None = None,
+    group_wait: str = "1s",
+    group_interval: str = "1s",
+) -> Iterator[str]:
+    """Alertmanager whose one route sends every group to `webhook_url` (group_by `...` unless
+    `group_by` is given)."""
     need(ALERTMANAGER)
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -90,9 +99,9 @@ def alertmanager(workdir: Path, webhook_url: str, token: str | None = None) -> I
     cfg = {
         "route": {
             "receiver": "eventmgmt",
-            "group_by": ["..."],
-            "group_wait": "1s",
-            "group_interval": "1s",
+            "group_by": group_by or ["..."],
+            "group_wait": group_wait,
+            "group_interval": group_interval,
             "repeat_interval": "1h",
         },
         "receivers": [{"name": "eventmgmt", "webhook_configs": [hook]}],
