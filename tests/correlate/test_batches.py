@@ -23,7 +23,8 @@ from eventmgmt.sources import ParseContext, parse
 from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import EventRow, IncidentFingerprintRow, IncidentRow
 from eventmgmt.timeutil import parse_ts
-from eventmgmt.transport import InProcessPublisher, RecordingPublisher, decode
+from eventmgmt.transport import InProcessPublisher, RecordingPublisher
+from eventmgmt.transport.messages import decode_batch
 from tests.support.incidents import replayed_partition
 
 from .helpers import at, ev
@@ -156,7 +157,7 @@ def enriched_stream(captures: Path) -> list[Event]:
     publisher = InProcessPublisher()
     out: list[Event] = []
     publisher.subscribe("events-raw", "enrich", EnrichStage(config, publisher).handle)
-    publisher.subscribe("events-enriched", "collect", lambda ce: out.append(Event.from_json(decode(ce)[0])))
+    publisher.subscribe("events-enriched", "collect", lambda ce: out.extend(decode_batch(ce)))
     for _, cap in read_captures(captures.read_text().splitlines()):
         received = parse_ts(cap["received_at"])
         assert received is not None

@@ -43,7 +43,7 @@ def test_enrich_then_correlate_through_http(tmp_path):
 
     e = ev("model_load_failed", 0, pod="triton-bert-large-r9w2fh26mf-6n65v", model="bert-large", source="log")
     assert post(enrich, "events-raw", e.to_json()).status_code == 200
-    enriched, _ = pub.messages["events-enriched"][0]
+    enriched = pub.events("events-enriched")[0]
     assert enriched["severity"] == "critical" and enriched["runbook"]
     for _ in range(2):  # redelivery is a no-op for the incident
         assert post(correlate, "events-enriched", enriched).status_code == 200

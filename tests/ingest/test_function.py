@@ -34,7 +34,7 @@ def test_ingest_function_publishes_and_answers_202():
         content_type="application/json",
     )
     assert r.status_code == 202 and r.json["accepted"] == 2
-    assert len(pub.messages["events-raw"]) == 2
+    assert len(pub.events("events-raw")) == 2
     r = c.post("/", data=(PAYLOADS / "k8s_core_event.json").read_bytes(), content_type="application/json")
     assert r.status_code == 202 and r.json["source"] == "k8s-event"
     assert c.get("/ingest/stats").json["accepted"] == {"alertmanager": 2, "k8s-event": 1}

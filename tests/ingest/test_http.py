@@ -40,7 +40,7 @@ def make(token: str | None = None, max_body: int = 64 * 1024, record: Path | Non
 
 
 def events(pub: RecordingPublisher) -> list[dict]:
-    return [m for m, _ in pub.messages["events-raw"]]
+    return pub.events("events-raw")
 
 
 @pytest.mark.parametrize(
@@ -297,4 +297,4 @@ def test_publish_failure_answers_503_so_the_sender_retries(caplog):
     pub.down = False
     again = svc.handle(None, {"content-type": "application/json"}, body)
     assert again.status == 202
-    assert [m["id"] for m, _ in pub.rec.messages["events-raw"]] == again.body["ids"]
+    assert [m["id"] for m in pub.rec.events("events-raw")] == again.body["ids"]

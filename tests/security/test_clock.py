@@ -65,7 +65,7 @@ def test_only_a_backfill_sender_dates_a_delivery_and_never_ahead(backfill, beare
     if status != 202:
         assert r.json["field"] == "X-Received-At" and pub.messages == {}
     else:
-        ((msg, _),) = pub.messages["events-raw"]
+        (msg,) = pub.events("events-raw")
         assert msg["received_at"] == "2026-11-01T00:00:00Z"
 
 
@@ -90,7 +90,7 @@ def test_absurd_event_times_are_clamped_to_receipt_and_flagged(starts):
     client, pub = make()
     r = client.post("/ingest/alertmanager", json=alert(starts), headers={"Authorization": "Bearer ingest"})
     assert r.status_code == 202, r.json
-    ((msg, _),) = pub.messages["events-raw"]
+    (msg,) = pub.events("events-raw")
     assert parse_ts(msg["occurred_at"]) == NOW and parse_ts(msg["started_at"]) == NOW
     assert msg["labels"]["time_clamped"].startswith(starts[:4].lstrip("0") or "0")
 

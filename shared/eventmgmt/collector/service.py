@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..classify import classify, filter_reason
+from ..classify import admit
 from ..config import Config
 from ..settings import Settings
-from ..transport import Outgoing, Publisher, publish_all
+from ..transport import Publisher
+from ..transport.messages import publish_events
 from .collect import PromQL, RunResult, run_once
 from .config import collector_config
 from .state import StateFile
@@ -80,12 +81,7 @@ class Collector:
         raises, and the next run emits the same transitions again (same ids, so no duplicates)."""
         state = self.state.load()
         result = run_once(self.clock(), self.cfg, state, self.prom, self.core_v1)
-        out = []
-        for ev in result.events:
-            ev = classify(ev, self.config)
-            if filter_reason(ev, self.config) is None:
-                attrs = {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": ev.source}
-                out.append(Outgoing(ev.to_json(), attrs, ev.ordering_key))
-        publish_all(self.publisher, "events-raw", out)
+        kept, _ = admit(result.events, self.config)
+        publish_events(self.publisher, "events-raw", kept, {"source": "collector"})
         self.state.save(state)
         return result

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..classify import classify, filter_reason
+from ..classify import admit
 from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
 from ..errors import InputError
 from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, detect, parse
 from ..timeutil import iso, parse_ts
-from ..transport import Outgoing, Publisher, publish_all
+from ..transport import Publisher
+from ..transport.messages import publish_events
 from .recorder import Recorder
 
 log = logging.getLogger("eventmgmt.ingest")
@@ -135,21 +136,11 @@ class IngestService:
                 )
             )
             return _error(err)
-        ids: list[str] = []
-        out: list[Outgoing] = []
-        dropped: Counter[str] = Counter()
-        for ev in events:
-            ev = classify(ev, self.config)
-            reason = filter_reason(ev, self.config)
-            if reason is not None:
-                dropped[reason] += 1
-                continue
-            attrs = {"event_id": ev.id, "kind": ev.kind, "class": ev.cls.value, "source": src}
-            out.append(Outgoing(ev.to_json(), attrs, ev.ordering_key))
-            ids.append(ev.id)
+        kept, dropped = admit(events, self.config)
+        ids = [ev.id for ev in kept]
         try:
             # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
-            publish_all(self.publisher, "events-raw", out)
+            publish_events(self.publisher, "events-raw", kept, {"source": src})
         except Exception as err:
             # NOTE: the sender keeps the delivery and retries on 5xx; ids are deterministic, so what
             # got through before the failure is recognised as a duplicate on the retry.
@@ -161,7 +152,7 @@ class IngestService:
                         "severity": "ERROR",
                         "message": "ingest could not hand events on",
                         "error": f"{type(err).__name__}: {str(err)[:300]}",
-                        "events": len(out),
+                        "events": len(kept),
                         "source": src,
                         "capture": capture_id,
                     }

@@ -18,10 +18,28 @@ from .publisher import Outgoing, Publisher, publish_all
 log = logging.getLogger("eventmgmt")
 
 
+# NOTE: a batch message holds at most this many events: Pub/Sub takes messages up to 10 MB, and
+# an event is about 1-2 KB on the wire.
+BATCH_EVENTS = 1000
+
+
 def decode_event(ce: CloudEvent) -> Event:
+    """The one canonical event of a message (a batch of one, or a bare event)."""
+    events = decode_batch(ce)
+    if len(events) != 1:
+        raise InputError(f"expected one event, the message holds {len(events)}", field="data.message.data")
+    return events[0]
+
+
+def decode_batch(ce: CloudEvent) -> list[Event]:
+    """The canonical events of a message: `{"events": [...]}` (a delivery's events, in order) or one
+    bare event (what earlier versions published)."""
     payload, _ = decode(ce)
+    items = payload.get("events") if isinstance(payload, dict) and "events" in payload else [payload]
+    if not isinstance(items, list):
+        raise InputError("message `events` is not a list", field="data.message.data.events")
     try:
-        return Event.from_json(payload)
+        return [Event.from_json(item) for item in items]
     except ValidationError as err:
         raise InputError(
             f"message is not a canonical event: {err.errors()[0]['msg']}", field="data.message.data"
@@ -29,11 +47,11 @@ def decode_event(ce: CloudEvent) -> Event:
 
 
 def decode_events(stage: str, ces: list[CloudEvent]) -> list[Event]:
-    """The canonical events among `ces`; the malformed ones are logged as poison and skipped."""
+    """The canonical events of `ces`, in order; a malformed message is logged as poison and skipped."""
     events = []
     for ce in ces:
         try:
-            events.append(decode_event(ce))
+            events.extend(decode_batch(ce))
         except InputError as err:
             poison(stage, err, ce)
     return events
@@ -60,10 +78,18 @@ def decode_correlated(ce: CloudEvent, stage: str) -> CorrelatedMessage | None:
 
 
 def publish_events(publisher: Publisher, topic: str, events: list[Event], attrs: dict[str, str] | None = None) -> None:
-    """Canonical events as one batch, each under its cluster's ordering key."""
-    out = [
-        Outgoing(ev.to_json(), {"event_id": ev.id, "kind": ev.kind, **(attrs or {})}, ev.ordering_key) for ev in events
-    ]
+    """A delivery's events as few messages as possible: one per cluster (its ordering key) and up
+    to BATCH_EVENTS events, in order. One Pub/Sub message, one push to the next function, one
+    correlate transaction per delivery, instead of one each per event."""
+    by_key: dict[str, list[Event]] = {}
+    for ev in events:
+        by_key.setdefault(ev.ordering_key, []).append(ev)
+    out = []
+    for key, evs in by_key.items():
+        for i in range(0, len(evs), BATCH_EVENTS):
+            part = evs[i : i + BATCH_EVENTS]
+            head = {"event_id": part[0].id, "kind": part[0].kind, "events": str(len(part)), **(attrs or {})}
+            out.append(Outgoing({"events": [ev.to_json() for ev in part]}, head, key))
     publish_all(publisher, topic, out)
 
 

@@ -118,3 +118,10 @@ class RecordingPublisher:
 
     def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
         return [self.publish(topic, m.payload, m.attributes, m.ordering_key) for m in messages]
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        """The canonical events published to `topic`, in order, batch messages taken apart."""
+        out: list[dict[str, Any]] = []
+        for payload, _ in self.messages.get(topic, []):
+            out.extend(payload["events"] if "events" in payload else [payload])
+        return out
