@@ -18,7 +18,7 @@ from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
 from ..errors import InputError
 from ..settings import BACKFILL_TOKEN, Settings
-from ..sources import ParseContext, detect, parse
+from ..sources import ParseContext, Rejection, detect, parse_delivery
 from ..timeutil import iso, parse_ts
 from ..transport import Outgoing, Publisher, publish_all
 from .recorder import Recorder
@@ -33,11 +33,6 @@ class Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def _error(err: InputError) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if err.status == 401 else {}
-    return Response(err.status, err.to_json(), headers)
 
 
 class IngestService:
@@ -65,6 +60,7 @@ class IngestService:
         self.filtered: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.rejected_records: Counter[str] = Counter()
 
     @classmethod
     def from_settings(
@@ -111,30 +107,31 @@ class IngestService:
     def handle(self, source: str | None, headers: Mapping[str, str], body: bytes) -> Response:
         """One webhook delivery. Every accepted event is published before the answer; a publishing
         failure raises, so the caller answers 5xx and the sender retries (ids are deterministic, so
-        the retry cannot duplicate what was already published)."""
+        the retry cannot duplicate what was already published). A bad record is refused alone: the
+        answer is 202 for the good ones and lists each refused record's index and reason; only a
+        delivery with no good record at all gets the 4xx of its first problem."""
         try:
             self.authorize(headers)
             payload = self._decode(headers, body)
             src = source or detect(payload, headers)
             received = self._received_at(headers)
             capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
-            events = parse(src, payload, ParseContext(capture_id, received, self.cluster), headers)
+            parsed = parse_delivery(src, payload, ParseContext(capture_id, received, self.cluster), headers)
         except InputError as err:
+            return self._refuse(err.status, err.to_json(), source)
+        if parsed.rejected:
             with self._lock:
-                self.rejected[str(err.status)] += 1
-            log.info(
-                json.dumps(
-                    {
-                        "severity": "WARNING",
-                        "message": "ingest rejected",
-                        "status": err.status,
-                        "error": err.message,
-                        "field": err.field,
-                        "source": source,
-                    }
-                )
-            )
-            return _error(err)
+                self.rejected_records[src] += len(parsed.rejected)
+            self._log_rejected(src, capture_id, parsed.rejected, len(parsed.events))
+        if parsed.rejected and not parsed.events:
+            first = parsed.rejected[0]
+            answer: dict[str, Any] = {
+                "error": first.error,
+                "field": first.field,
+                "rejected": [r.to_json() for r in parsed.rejected],
+            }
+            return self._refuse(first.status, answer, src)
+        events = parsed.events
         ids: list[str] = []
         out: list[Outgoing] = []
         dropped: Counter[str] = Counter()
@@ -167,15 +164,55 @@ class IngestService:
                     }
                 )
             )
-            answer = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
-            return Response(503, answer, {"Retry-After": "5"})
+            retry = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
+            return Response(503, retry, {"Retry-After": "5"})
         if self.recorder is not None:
             self.recorder.record(capture_id, received, src, payload)
         with self._lock:
             self.filtered.update(dropped)
             self.accepted[src] += len(ids)
-        return Response(
-            202, {"accepted": len(ids), "filtered": dict(dropped), "ids": ids, "source": src, "capture": capture_id}
+        answer = {
+            "accepted": len(ids),
+            "filtered": dict(dropped),
+            "rejected": [r.to_json() for r in parsed.rejected],
+            "ids": ids,
+            "source": src,
+            "capture": capture_id,
+        }
+        return Response(202, answer)
+
+    def _refuse(self, status: int, answer: dict[str, Any], source: str | None) -> Response:
+        """A refused delivery: counted by status, logged, answered with the problem named."""
+        with self._lock:
+            self.rejected[str(status)] += 1
+        log.info(
+            json.dumps(
+                {
+                    "severity": "WARNING",
+                    "message": "ingest rejected",
+                    "status": status,
+                    "error": answer.get("error"),
+                    "field": answer.get("field"),
+                    "source": source,
+                }
+            )
+        )
+        headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if status == 401 else {}
+        return Response(status, answer, headers)
+
+    def _log_rejected(self, source: str, capture: str, rejected: list[Rejection], accepted: int) -> None:
+        log.info(
+            json.dumps(
+                {
+                    "severity": "WARNING",
+                    "message": "ingest refused records",
+                    "source": source,
+                    "capture": capture,
+                    "refused": len(rejected),
+                    "kept": accepted,
+                    "first": rejected[0].to_json(),
+                }
+            )
         )
 
     def _received_at(self, headers: Mapping[str, str]) -> datetime:
@@ -211,6 +248,7 @@ class IngestService:
                 "accepted": dict(self.accepted),
                 "filtered": dict(self.filtered),
                 "rejected": dict(self.rejected),
+                "rejected_records": dict(self.rejected_records),
                 "as_of": iso(self.clock()),
             }
 

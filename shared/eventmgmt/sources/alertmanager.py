@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..clock import sane
 from ..model import Event, Resources, Status, stable_hash
 from ..naming import deployment_of_pod
-from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "alertmanager"
 
@@ -28,6 +27,8 @@ class WireAlert(BaseModel):
 
 
 class WireWebhook(BaseModel):
+    """The envelope; each alert is validated on its own, so one bad alert refuses only itself."""
+
     model_config = ConfigDict(extra="allow")
 
     version: str = "4"
@@ -35,11 +36,11 @@ class WireWebhook(BaseModel):
     truncatedAlerts: int = 0
     status: Literal["firing", "resolved"] | None = None
     receiver: str | None = None
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    groupLabels: dict[str, Any] = Field(default_factory=dict)
+    commonLabels: dict[str, Any] = Field(default_factory=dict)
+    commonAnnotations: dict[str, Any] = Field(default_factory=dict)
     externalURL: str | None = None
-    alerts: list[WireAlert] = Field(min_length=1)
+    alerts: list[Any] = Field(min_length=1)
 
 
 def _first(labels: dict[str, str], *names: str) -> str | None:
@@ -66,32 +67,35 @@ def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resource
     )
 
 
-def parse(body: Any, ctx: ParseContext) -> list[Event]:
+def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContext) -> list[Event]:
+    a = validate(WireAlert, raw, where)
+    starts = timestamp(a.startsAt, f"{where}.startsAt")
+    ends = timestamp(a.endsAt, f"{where}.endsAt")
+    status = Status(a.status)
+    fp = a.fingerprint or stable_hash(sorted(a.labels.items()))
+    summary = a.annotations.get("summary") or a.annotations.get("description") or a.labels.get("alertname", "")
+    labels = dict(a.labels)
+    for k in ("runbook_url", "summary", "description"):
+        if k in a.annotations:
+            labels[f"annotation_{k}"] = a.annotations[k]
+    ev = draft(
+        ctx,
+        index,
+        source=SOURCE,
+        identity=(fp, a.startsAt, status.value),
+        fingerprint=f"am:{fp}",
+        signal=a.labels.get("alertname", "unnamed"),
+        occurred_at=(ends if status is Status.resolved and ends else starts),
+        resources=resources_of(a.labels, ctx.cluster),
+        labels=labels,
+        summary=summary,
+        status=status,
+    )
+    return [ev.model_copy(update={"started_at": sane(starts, ctx.received_at)[0] if starts else None})]
+
+
+def parse(body: Any, ctx: ParseContext) -> Parsed:
     hook = validate(WireWebhook, body)
-    out: list[Event] = []
-    for i, a in enumerate(hook.alerts):
-        starts = parse_ts(a.startsAt)
-        ends = parse_ts(a.endsAt)
-        status = Status(a.status)
-        fp = a.fingerprint or stable_hash(sorted(a.labels.items()))
-        summary = a.annotations.get("summary") or a.annotations.get("description") or a.labels.get("alertname", "")
-        labels = dict(a.labels)
-        for k in ("runbook_url", "summary", "description"):
-            if k in a.annotations:
-                labels[f"annotation_{k}"] = a.annotations[k]
-        out.append(
-            draft(
-                ctx,
-                i,
-                source=SOURCE,
-                identity=(fp, a.startsAt, a.status),
-                fingerprint=f"am:{fp}",
-                signal=a.labels.get("alertname", "unnamed"),
-                occurred_at=(ends if status is Status.resolved and ends else starts),
-                resources=resources_of(a.labels, ctx.cluster),
-                labels=labels,
-                summary=summary,
-                status=status,
-            ).model_copy(update={"started_at": sane(starts, ctx.received_at)[0] if starts else None})
-        )
-    return out
+    return each_record(
+        hook.alerts, lambda i: f"body.alerts.{i}", lambda raw, i, where: _alert(raw, i, where, hook, ctx)
+    )

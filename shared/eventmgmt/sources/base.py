@@ -1,8 +1,10 @@
-"""What every wire-format parser shares: its context and the draft-event builder."""
+"""What every wire-format parser shares: its context, the draft-event builder, and the per-record
+loop that refuses one bad record without losing its neighbours."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from ..clock import sane
 from ..errors import InputError, from_validation
 from ..model import Event, Origin, Resources, Status, stable_hash
+from ..timeutil import parse_ts
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,6 +27,27 @@ class ParseContext:
     cluster: str | None = None
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """One refused record of a delivery: its position, the field at fault and why."""
+
+    index: int
+    field: str
+    error: str
+    status: int = 400
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "error": self.error}
+
+
+@dataclass
+class Parsed:
+    """What a delivery yielded: the events of its good records and the refusal of each bad one."""
+
+    events: list[Event] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
 def validate(model: type[M], body: Any, prefix: str = "body") -> M:
     if not isinstance(body, dict):
         raise InputError(f"{prefix}: expected a JSON object, got {type(body).__name__}", field=prefix)
@@ -31,6 +55,66 @@ def validate(model: type[M], body: Any, prefix: str = "body") -> M:
         return model.model_validate(body)
     except ValidationError as err:
         raise from_validation(err, prefix) from None
+
+
+def timestamp(value: str | float | None, where: str) -> datetime | None:
+    """parse_ts, with an unparseable or unrepresentable time (year 10000, epoch 1e18, NaN) refused
+    as InputError naming its field."""
+    try:
+        return parse_ts(value)
+    except (ValueError, TypeError, OverflowError, OSError) as err:
+        raise InputError(f"{where}: {err}", field=where) from None
+
+
+def check_text(value: Any, prefix: str) -> None:
+    """InputError naming the first string (key or value) that cannot be stored as UTF-8 text: a lone
+    surrogate (`\\ud800`, valid JSON but not Unicode) or a NUL character (PostgreSQL refuses it).
+    Walked without recursion, so a deep record cannot exhaust the stack."""
+    stack: list[tuple[Any, str]] = [(value, prefix)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, str):
+            _check_str(v, where)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                _check_str(k, f"{where} (a key)")
+                stack.append((x, f"{where}.{k}"))
+        elif isinstance(v, list):
+            stack.extend((x, f"{where}.{i}") for i, x in enumerate(v))
+
+
+def _check_str(s: str, where: str) -> None:
+    # NOTE: the pure-ASCII fast path keeps this check off the profile for ordinary traffic.
+    if s.isascii() and "\x00" not in s:
+        return
+    for ch in s:
+        if "\ud800" <= ch <= "\udfff":
+            raise InputError(
+                f"{where}: lone surrogate {ch.encode('unicode_escape').decode()} is not valid Unicode text",
+                field=where,
+            )
+        if ch == "\x00":
+            raise InputError(f"{where}: NUL character (\\u0000) is not allowed in text", field=where)
+
+
+def each_record(
+    records: Sequence[Any], prefix: Callable[[int], str], one: Callable[[Any, int, str], list[Event]]
+) -> Parsed:
+    """Map each record with `one(record, index, field prefix)`; a record that is bad input (wrong
+    shape, text that cannot be stored, a timestamp or number out of range) is refused alone."""
+    out = Parsed()
+    for i, raw in enumerate(records):
+        where = prefix(i)
+        try:
+            check_text(raw, where)
+            out.events.extend(one(raw, i, where))
+        except InputError as err:
+            out.rejected.append(Rejection(i, err.field or where, err.message, err.status))
+        except (ValueError, TypeError, OverflowError, OSError) as err:
+            # NOTE: timestamps and numbers are converted after validation (datetime raises OSError
+            # for epoch seconds beyond the platform's time_t); their errors are still bad input.
+            out.rejected.append(Rejection(i, where, f"{where}: {err}"))
+    return out
 
 
 def draft(

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
 from ..model import Event, Resources, Status, stable_hash
-from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "cloudevent"
 _RESOURCE_FIELDS = ("cluster", "namespace", "node", "pod", "container", "deployment", "model", "version", "gpu")
@@ -43,10 +42,10 @@ def from_binary(headers: Mapping[str, str], data: Any) -> dict[str, Any]:
     return attrs
 
 
-def parse(body: Any, ctx: ParseContext) -> list[Event]:
-    ce = validate(StructuredCloudEvent, body)
+def _event(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    ce = validate(StructuredCloudEvent, raw, where)
     if not ce.specversion.startswith("1."):
-        raise InputError(f"specversion {ce.specversion!r} is not supported (1.0 is)", field="body.specversion")
+        raise InputError(f"specversion {ce.specversion!r} is not supported (1.0 is)", field=f"{where}.specversion")
     data = ce.data if isinstance(ce.data, dict) else {}
     extras = ce.model_extra or {}
     res_src: dict[str, Any] = {k: v for k, v in extras.items() if k in _RESOURCE_FIELDS}
@@ -66,15 +65,19 @@ def parse(body: Any, ctx: ParseContext) -> list[Event]:
     return [
         draft(
             ctx,
-            0,
+            index,
             source=SOURCE,
             identity=(ce.source, ce.id),
             fingerprint="ce:" + stable_hash(ce.source, ce.type, ce.subject, sorted(resources.model_dump().items())),
             signal=ce.type,
-            occurred_at=parse_ts(ce.time),
+            occurred_at=timestamp(ce.time, f"{where}.time"),
             resources=resources,
             labels=labels,
             summary=summary,
             status=status,
         )
     ]
+
+
+def parse(body: Any, ctx: ParseContext) -> Parsed:
+    return each_record([body], lambda i: "body", lambda raw, i, where: _event(raw, i, where, ctx))

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..model import Event, Resources, stable_hash
 from ..naming import deployment_of_pod
 from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "log"
 
@@ -88,14 +88,26 @@ def _app_log(text: str) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _record(rec: Record, ctx: ParseContext, index: int) -> Event:
+def _app_time(stamp: Any) -> datetime | None:
+    # NOTE: a time inside the application's own JSON line is a hint, not the wire format: if it
+    # cannot be read, the record's time stands in and the line is kept.
+    if not isinstance(stamp, str | int | float) or isinstance(stamp, bool):
+        return None
+    try:
+        return parse_ts(stamp)
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+
+
+def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    rec = validate(Record, raw, where)
     meta = rec.kubernetes
     text = rec.log if rec.log is not None else (rec.message if rec.message is not None else rec.msg)
     if text is None:
-        raise InputError(f"body[{index}]: a log record needs `log`, `message` or `msg`", field=f"body[{index}].log")
+        raise InputError(f"{where}: a log record needs `log`, `message` or `msg`", field=f"{where}.log")
     text = text.rstrip("\n")
-    ref_time = parse_ts(rec.date) if isinstance(rec.date, (int, float)) else None
-    ref_time = ref_time or parse_ts(rec.time) or ctx.received_at
+    ref_time = timestamp(rec.date, f"{where}.date") if isinstance(rec.date, (int, float)) else None
+    ref_time = ref_time or timestamp(rec.time, f"{where}.time") or ctx.received_at
     labels: dict[str, str] = {"stream": rec.stream or ""}
     model = meta.labels.get("model")
     occurred = ref_time
@@ -119,7 +131,7 @@ def _record(rec: Record, ctx: ParseContext, index: int) -> Event:
             message = str(app.get("msg") or app.get("message") or text)
             signal = "app"
             stamp = app.get("ts") or app.get("time") or app.get("timestamp")
-            occurred = (parse_ts(stamp) if isinstance(stamp, str | int | float) else None) or ref_time
+            occurred = _app_time(stamp) or ref_time
         else:
             level = str(rec.level or rec.severity or "info").lower()
             message = text
@@ -136,27 +148,26 @@ def _record(rec: Record, ctx: ParseContext, index: int) -> Event:
         deployment=deployment_of_pod(pod) or meta.labels.get("app.kubernetes.io/instance"),
         model=model,
     )
-    return draft(
-        ctx,
-        index,
-        source=SOURCE,
-        identity=(meta.pod_id or pod, meta.container_name, rec.time, rec.date, text),
-        fingerprint="log:" + stable_hash(pod, level, _NUMBERS.sub("N", message)[:200]),
-        signal=signal,
-        occurred_at=occurred,
-        resources=resources,
-        labels=labels,
-        summary=message,
-    )
+    return [
+        draft(
+            ctx,
+            index,
+            source=SOURCE,
+            identity=(meta.pod_id or pod, meta.container_name, rec.time, rec.date, text),
+            fingerprint="log:" + stable_hash(pod, level, _NUMBERS.sub("N", message)[:200]),
+            signal=signal,
+            occurred_at=occurred,
+            resources=resources,
+            labels=labels,
+            summary=message,
+        )
+    ]
 
 
-def parse(body: Any, ctx: ParseContext) -> list[Event]:
-    """One record, or the JSON array Fluent Bit's `http` output posts."""
-    records = body if isinstance(body, list) else [body]
-    if not records:
+def parse(body: Any, ctx: ParseContext) -> Parsed:
+    """One record, or the JSON array Fluent Bit's `http` output posts (each record on its own)."""
+    if not isinstance(body, list):
+        return each_record([body], lambda i: "body", lambda raw, i, where: _record(raw, i, where, ctx))
+    if not body:
         raise InputError("body: empty list of log records", field="body")
-    out = []
-    for i, raw in enumerate(records):
-        prefix = "body" if not isinstance(body, list) else f"body[{i}]"
-        out.append(_record(validate(Record, raw, prefix), ctx, i))
-    return out
+    return each_record(body, lambda i: f"body[{i}]", lambda raw, i, where: _record(raw, i, where, ctx))
