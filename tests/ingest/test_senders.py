@@ -1,0 +1,69 @@
+"""Real senders' payloads, built from each sender's documented format (tests/ingest/payloads/): each
+is accepted and read as the sender meant it (issue 12). An upstream format change shows up here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eventmgmt.config import default_config
+from eventmgmt.ingest import IngestService
+from eventmgmt.transport import RecordingPublisher
+
+PAYLOADS = Path(__file__).parent / "payloads"
+NOW = datetime(2026, 11, 20, 10, 1, tzinfo=UTC)
+
+
+def ingest(name: str, source: str | None = None, headers: dict | None = None, body: bytes | None = None):
+    """Post a payload file through the ingest service; the answer and the published events."""
+    pub = RecordingPublisher()
+    svc = IngestService(default_config(), pub, lambda: NOW)
+    resp = svc.handle(source, headers or {"content-type": "application/json"}, body or (PAYLOADS / name).read_bytes())
+    assert resp.status == 202, resp.body
+    assert not resp.body.get("rejected"), resp.body
+    return resp.body, [m for m, _ in pub.messages.get("events-raw", [])]
+
+
+# --- Alertmanager -------------------------------------------------------------------------------
+
+
+def test_kubernetes_mixin_message_annotation_is_the_summary_and_every_annotation_is_kept():
+    _, (ev,) = ingest("alertmanager_kubernetes_mixin_message.json")
+    assert (
+        ev["summary"] == "Pod default/oom-example-5d9c6f7b8d-kq2lm (oom-example) is restarting 1.05 times / 5 minutes."
+    )
+    assert ev["labels"]["annotation_message"] == ev["summary"]
+    assert ev["labels"]["annotation_runbook_url"].endswith("#alert-name-kubepodcrashlooping")
+    assert ev["labels"]["generator_url"].startswith("https://rancher.example.com/")
+    assert ev["runbook"] == ev["labels"]["annotation_runbook_url"]
+
+
+def test_runbook_annotation_is_the_alerts_own_runbook():
+    _, (ev,) = ingest("alertmanager_runbook_annotation.json")
+    assert ev["runbook"] == "https://docs/runbooks/triton-errors"
+    assert ev["labels"]["annotation_runbook"] == "https://docs/runbooks/triton-errors"
+    assert ev["labels"]["annotation_dashboard"] == "https://grafana.example.com/d/triton"
+    assert ev["labels"]["generator_url"].startswith("http://prometheus.monitoring:9090/graph")
+
+
+def test_alert_without_its_own_status_falls_back_to_endsat_and_the_group():
+    _, events = ingest("alertmanager_trimmed_no_status.json")
+    assert [(e["resources"]["model"], e["status"]) for e in events] == [("llama", "firing"), ("bert", "resolved")]
+    assert events[1]["occurred_at"] == "2026-11-20T09:55:00Z"
+    hook = json.loads((PAYLOADS / "alertmanager_trimmed_no_status.json").read_text())
+    hook["status"] = "resolved"
+    _, events = ingest("", "alertmanager", body=json.dumps(hook).encode())
+    assert [e["status"] for e in events] == ["resolved", "resolved"]
+
+
+def test_dcgm_exporter_alert_names_the_gpu_and_the_workload_not_the_exporter():
+    _, (xid, mem) = ingest("alertmanager_dcgm_exporter.json")
+    for ev in (xid, mem):
+        r = ev["resources"]
+        assert r["pod"] == "triton-llama-7c9d8f6b5d-x2x4z" and r["namespace"] == "serving", r
+        assert r["container"] == "triton" and r["deployment"] == "triton-llama", r
+        assert r["node"] == "gpu-node-7" and r["gpu"] == "GPU-3b9a5e1c-7d2f-4a8b-9c0e-1f2a3b4c5d6e", r
+        assert r["model"] is None  # `modelName` is the GPU's model, not an inference model
+    assert (xid["kind"], xid["class"], xid["severity"]) == ("gpu_xid_error", "alert", "critical")
+    assert (mem["kind"], mem["class"]) == ("gpu_memory_high", "alert")
