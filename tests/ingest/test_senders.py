@@ -67,3 +67,67 @@ def test_dcgm_exporter_alert_names_the_gpu_and_the_workload_not_the_exporter():
         assert r["model"] is None  # `modelName` is the GPU's model, not an inference model
     assert (xid["kind"], xid["class"], xid["severity"]) == ("gpu_xid_error", "alert", "critical")
     assert (mem["kind"], mem["class"]) == ("gpu_memory_high", "alert")
+
+
+# --- CloudEvents ---------------------------------------------------------------------------------
+
+
+def http_fixture(name: str) -> tuple[dict[str, str], bytes]:
+    """Headers and body of a raw HTTP request fixture (headers, a blank line, the body)."""
+    head, _, body = (PAYLOADS / name).read_bytes().partition(b"\n\n")
+    headers = dict(line.split(": ", 1) for line in head.decode().splitlines())
+    return headers, body
+
+
+def test_cloudevents_batch_mode_each_event_its_own():
+    body, events = ingest("cloudevent_batch.json", headers={"content-type": "application/cloudevents-batch+json"})
+    assert body["source"] == "cloudevent" and body["accepted"] == 2
+    assert [(e["kind"], e["class"], e["origin"]["index"]) for e in events] == [
+        ("com_example_deploy_finished", "change", 0),
+        ("model_unavailable", "alert", 1),
+    ]
+    assert events[1]["resources"]["model"] == "llama"
+    batch = json.loads((PAYLOADS / "cloudevent_batch.json").read_text())
+    # detected without the batch media type too; an empty batch is allowed by the spec
+    assert ingest("", None, body=json.dumps(batch).encode())[0]["accepted"] == 2
+    assert ingest("", None, {"content-type": "application/cloudevents-batch+json"}, b"[]")[0]["accepted"] == 0
+
+
+def test_cloudevents_batch_bad_event_refused_alone():
+    batch = json.loads((PAYLOADS / "cloudevent_batch.json").read_text())
+    del batch[0]["id"]
+    pub = RecordingPublisher()
+    resp = IngestService(default_config(), pub, lambda: NOW).handle(
+        None, {"content-type": "application/cloudevents-batch+json"}, json.dumps(batch).encode()
+    )
+    assert resp.status == 202 and resp.body["accepted"] == 1
+    assert resp.body["rejected"] == [{"index": 0, "field": "body[0].id", "error": "body[0].id: Field required"}]
+
+
+def test_binary_cloudevent_with_xml_data_is_kept_with_its_data_as_text(tmp_path):
+    from eventmgmt.ingest.recorder import Recorder
+    from eventmgmt.sources import ParseContext, parse
+
+    headers, raw = http_fixture("cloudevent_binary_xml.http")
+    pub = RecordingPublisher()
+    svc = IngestService(default_config(), pub, lambda: NOW, recorder=Recorder(str(tmp_path / "rec.jsonl")))
+    resp = svc.handle(None, headers, raw)
+    assert resp.status == 202 and resp.body["source"] == "cloudevent", resp.body
+    ((ev, _),) = pub.messages["events-raw"]
+    assert ev["labels"]["data"] == raw.decode() and raw.startswith(b'<much wow="xml"/>')
+    assert ev["labels"]["datacontenttype"] == "application/xml; charset=utf-8"
+    assert ev["signal"] == "com.example.someevent" and ev["occurred_at"] == "2018-04-05T03:56:24Z"
+    # recorded in structured mode, so a replay of the capture reads the same event
+    (cap,) = (json.loads(line) for line in (tmp_path / "rec.jsonl").read_text().splitlines())
+    (again,) = parse(cap["source"], cap["body"], ParseContext(cap["id"], NOW))
+    assert again.id == ev["id"] and again.labels["data"] == raw.decode()
+
+
+def test_binary_cloudevent_without_data_or_with_binary_data():
+    headers, _ = http_fixture("cloudevent_binary_xml.http")
+    pub = RecordingPublisher()
+    svc = IngestService(default_config(), pub, lambda: NOW)
+    assert svc.handle(None, {k: v for k, v in headers.items() if k != "Content-Type"}, b"").status == 202
+    octets = {**headers, "Content-Type": "application/octet-stream", "ce-id": "2"}
+    assert svc.handle(None, octets, b"\xff\xfe\x00\x01").status == 202
+    assert pub.messages["events-raw"][1][0]["labels"]["data_base64"] == "true"

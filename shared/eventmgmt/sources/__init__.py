@@ -29,6 +29,8 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
     if "ce-specversion" in h or h.get("content-type", "").startswith("application/cloudevents"):
         return "cloudevent"
     if isinstance(body, list):
+        if body and all(isinstance(r, dict) and "specversion" in r for r in body):
+            return "cloudevent"
         if body and all(isinstance(r, dict) and ("log" in r or "message" in r) for r in body):
             return "log"
     elif isinstance(body, dict):
