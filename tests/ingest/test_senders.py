@@ -131,3 +131,54 @@ def test_binary_cloudevent_without_data_or_with_binary_data():
     octets = {**headers, "Content-Type": "application/octet-stream", "ce-id": "2"}
     assert svc.handle(None, octets, b"\xff\xfe\x00\x01").status == 202
     assert pub.messages["events-raw"][1][0]["labels"]["data_base64"] == "true"
+
+
+# --- Fluent Bit ----------------------------------------------------------------------------------
+
+
+def test_fluentbit_systemd_input_records_are_read_from_message():
+    body, (triton, kubelet, router) = ingest("fluentbit_systemd_kubernetes.json", "log")
+    assert body["accepted"] == 3
+    assert (triton["kind"], triton["severity"], triton["resources"]["model"]) == ("model_load_failed", "high", "llama")
+    assert (
+        triton["resources"]["pod"] == "triton-llama-7c9d8f6b5d-x2x4z" and triton["labels"]["unit"] == "docker.service"
+    )
+    assert triton["occurred_at"] == "2026-11-20T10:00:00.500000Z"
+    # kubelet's own journal: no Kubernetes metadata, the node from _HOSTNAME
+    assert kubelet["resources"]["node"] == "ip-10-0-1-17" and kubelet["labels"]["identifier"] == "kubelet"
+    assert kubelet["summary"].startswith('"Error syncing pod, skipping"')
+    # Docker's journald driver: pod, namespace and container from CONTAINER_NAME; level from PRIORITY
+    r = router["resources"]
+    assert (r["pod"], r["namespace"], r["container"], r["node"]) == (
+        "router-5d8f7c9b4-abcde",
+        "serving",
+        "router",
+        "ip-10-0-1-18",
+    )
+    assert (
+        router["labels"]["level"] == "warning" and router["summary"] == "upstream triton-llama returned 503, retrying"
+    )
+    # and found by /ingest without naming the source
+    assert ingest("fluentbit_systemd_kubernetes.json")[0]["source"] == "log"
+
+
+def test_fluentbit_systemd_record_without_text_is_refused_alone():
+    records = json.loads((PAYLOADS / "fluentbit_systemd_kubernetes.json").read_text())
+    del records[1]["MESSAGE"]
+    pub = RecordingPublisher()
+    resp = IngestService(default_config(), pub, lambda: NOW).handle("log", {}, json.dumps(records).encode())
+    assert resp.status == 202 and resp.body["accepted"] == 2
+    assert [(r["index"], r["field"]) for r in resp.body["rejected"]] == [(1, "body[1].log")]
+
+
+def test_fluentbit_json_lines_and_json_stream_formats():
+    lines = (PAYLOADS / "fluentbit_json_lines.ndjson").read_bytes()
+    body, events = ingest("", "log", {"content-type": "application/x-ndjson"}, lines)
+    assert [e["kind"] for e in events] == ["model_load_failed", "log"] and body["accepted"] == 2
+    stream = b"".join(line.strip() for line in lines.splitlines())  # json_stream: objects back to back
+    assert ingest("", None, {"content-type": "application/json"}, stream)[1][0]["id"] == events[0]["id"]
+    pub = RecordingPublisher()
+    resp = IngestService(default_config(), pub, lambda: NOW).handle(
+        "log", {"content-type": "application/x-ndjson"}, lines + b'{"log": "cut short\n'
+    )
+    assert resp.status == 202 and [r["index"] for r in resp.body["rejected"]] == [2]

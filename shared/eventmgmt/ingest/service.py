@@ -27,6 +27,8 @@ from .recorder import Recorder
 log = logging.getLogger("eventmgmt.ingest")
 
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
+# One JSON value a line: Fluent Bit's http output with `Format json_lines` sends application/x-ndjson.
+_JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "application/jsonlines")
 
 
 @dataclass(frozen=True)
@@ -98,15 +100,20 @@ class IngestService:
             # NOTE: a binary-mode CloudEvent's body is its data, in any media type (XML, text,
             # protobuf), or nothing at all; the parser keeps it as text.
             return body
-        if not json_type:
+        if not json_type and ctype not in _JSON_LINES_TYPES:
             raise InputError(f"unsupported content type {ctype!r}; send application/json", "Content-Type", 415)
         if not body.strip():
             raise InputError("empty body: expected a JSON payload", "body")
         try:
+            if ctype in _JSON_LINES_TYPES:
+                return _json_lines(body.decode("utf-8"))
             return json.loads(body)
         except UnicodeDecodeError:
             raise InputError("body is not UTF-8 JSON", "body") from None
         except ValueError as err:
+            stream = _json_stream(body.decode("utf-8", errors="replace"))
+            if stream is not None:
+                return stream
             raise InputError(f"malformed JSON: {err}", "body") from None
 
     # --- the request ----------------------------------------------------------------------------
@@ -260,6 +267,40 @@ class IngestService:
                 "rejected_records": dict(self.rejected_records),
                 "as_of": iso(self.clock()),
             }
+
+
+def _json_lines(text: str) -> list[Any]:
+    """Each non-blank line's JSON value; a line that is not JSON stays a string, so its record alone
+    is refused."""
+    out: list[Any] = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append(line)
+    return out
+
+
+def _json_stream(text: str) -> list[Any] | None:
+    """JSON objects written back to back (Fluent Bit's `Format json_stream`), or None if `text` is not
+    that."""
+    decoder = json.JSONDecoder()
+    out: list[Any] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i == n:
+            break
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        out.append(value)
+    return out if len(out) > 1 else None
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

@@ -21,6 +21,9 @@ PARSERS: dict[str, Parser] = {
     "cloudevent": cloudevent.parse,
 }
 SOURCES = tuple(PARSERS)
+# The keys a Fluent Bit record keeps its text under: tail (`log`), the CRI parser (`message`),
+# Merge_Log (`msg`, `message`), the systemd input (`MESSAGE`).
+_LOG_TEXT = frozenset(("log", "message", "msg", "MESSAGE"))
 
 
 def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
@@ -31,7 +34,7 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
     if isinstance(body, list):
         if body and all(isinstance(r, dict) and "specversion" in r for r in body):
             return "cloudevent"
-        if body and all(isinstance(r, dict) and ("log" in r or "message" in r) for r in body):
+        if body and all(isinstance(r, dict) and _LOG_TEXT.intersection(r) for r in body):
             return "log"
     elif isinstance(body, dict):
         if "alerts" in body and ("version" in body or "groupKey" in body or "receiver" in body):
@@ -44,7 +47,7 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
             return "k8s-event"
         if "specversion" in body:
             return "cloudevent"
-        if "log" in body or ("kubernetes" in body and ("message" in body or "msg" in body)):
+        if "log" in body or "MESSAGE" in body or ("kubernetes" in body and ("message" in body or "msg" in body)):
             return "log"
     raise InputError(
         "cannot tell the source of this payload; post it to /ingest/{source} with one of: " + ", ".join(SOURCES),

@@ -1,4 +1,6 @@
-"""Fluent Bit records: Triton's glog lines and JSON application logs, with Kubernetes metadata."""
+"""Fluent Bit records: Triton's glog lines and JSON application logs, with Kubernetes metadata, from
+the tail input (`log`), the CRI parser (`message`), Merge_Log (the application's fields at the top)
+and the systemd input (journald fields: `MESSAGE`, `PRIORITY`, `_HOSTNAME`, ...)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,14 @@ _MODEL_IN_MSG = re.compile(
     r"(?:failed to load|successfully loaded|loading:?|for model|unloading:?|model) '?(?P<model>[A-Za-z0-9_.\-]+)'?"
 )
 _GLOG_LEVEL = {"I": "info", "W": "warning", "E": "error", "F": "fatal"}
+# journald PRIORITY (syslog levels 0 emerg .. 7 debug) as the log levels classification reads.
+_PRIORITY = {"0": "critical", "1": "critical", "2": "critical", "3": "error", "4": "warning"}
+_PRIORITY.update({"5": "info", "6": "info", "7": "debug"})
+# Docker's journald log driver names a Kubernetes container "k8s_<container>_<pod>_<namespace>_<uid>_<n>"
+# (the pattern Fluent Bit's kubernetes filter uses with Use_Journal).
+_JOURNAL_CONTAINER = re.compile(
+    r"^k8s_(?P<container>[^._]+)(?:\.[^_]+)?_(?P<pod>[^_]+)_(?P<namespace>[^_]+)_[^_]+_[^_]+$"
+)
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -48,7 +58,8 @@ class KubernetesMeta(BaseModel):
 class Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    log: str | None = None
+    # NOTE: a map when the runtime already parsed the line (Docker's JSON, Merge_Log into `log`).
+    log: str | dict[str, Any] | None = None
     message: str | None = None
     msg: str | None = None
     level: str | None = None
@@ -99,19 +110,53 @@ def _app_time(stamp: Any) -> datetime | None:
         return None
 
 
+def _journal(rec: Record) -> dict[str, str]:
+    """journald fields of a systemd-input record, by their name without leading underscores and in
+    upper case, whether the input ran with Strip_Underscores or Lowercase or not."""
+    out: dict[str, str] = {}
+    for k, v in (rec.model_extra or {}).items():
+        if isinstance(v, str | int) and not isinstance(v, bool):
+            out[k.lstrip("_").upper()] = str(v)
+    return out
+
+
+def _date(value: float | str | None, where: str) -> datetime | None:
+    """The record time Fluent Bit's http output writes under `date`: epoch seconds (`double`, the
+    default, or `epoch`), epoch milliseconds (`epoch_ms`), or an ISO 8601 / java_sql_timestamp
+    string. A number out of range refuses the record; a string that is not a time is ignored, as
+    it always was."""
+    if isinstance(value, str):
+        return _app_time(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 1e11:
+        value = value / 1000  # NOTE: no epoch in seconds reaches 1e11 before the year 5138.
+    return timestamp(value, where)
+
+
+def _text(rec: Record, journal: dict[str, str], where: str) -> str | dict[str, Any]:
+    for value in (rec.log, rec.message, rec.msg, journal.get("MESSAGE")):
+        if value is not None:
+            return value
+    raise InputError(f"{where}: a log record needs `log`, `message`, `msg` or `MESSAGE`", field=f"{where}.log")
+
+
 def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    if isinstance(raw, str):
+        raise InputError(f"{where}: expected a JSON object (a malformed JSON line?)", field=where)
     rec = validate(Record, raw, where)
     meta = rec.kubernetes
-    text = rec.log if rec.log is not None else (rec.message if rec.message is not None else rec.msg)
-    if text is None:
-        raise InputError(f"{where}: a log record needs `log`, `message` or `msg`", field=f"{where}.log")
-    text = text.rstrip("\n")
-    ref_time = timestamp(rec.date, f"{where}.date") if isinstance(rec.date, (int, float)) else None
-    ref_time = ref_time or timestamp(rec.time, f"{where}.time") or ctx.received_at
+    journal = _journal(rec)
+    found = _text(rec, journal, where)
+    app: dict[str, Any] | None = found if isinstance(found, dict) else None
+    text = json.dumps(found) if app is not None else str(found).rstrip("\n")
+    ref_time = _date(rec.date, f"{where}.date") or timestamp(rec.time, f"{where}.time")
+    realtime = journal.get("SOURCE_REALTIME_TIMESTAMP") or journal.get("REALTIME_TIMESTAMP")
+    if ref_time is None and realtime and realtime.isdigit():
+        ref_time = timestamp(int(realtime) / 1_000_000, f"{where}._SOURCE_REALTIME_TIMESTAMP")
+    ref_time = ref_time or ctx.received_at
     labels: dict[str, str] = {"stream": rec.stream or ""}
     model = meta.labels.get("model")
     occurred = ref_time
-    m = GLOG.match(text)
+    m = GLOG.match(text) if app is None else None
     if m:
         level = _GLOG_LEVEL[m.group("sev")]
         message = m.group("msg")
@@ -125,7 +170,7 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
         if mm:
             model = mm.group("model")
     else:
-        app = _app_log(text)
+        app = app or _app_log(text)
         if app is not None:
             level = str(app.get("level") or app.get("severity") or rec.level or "info").lower()
             message = str(app.get("msg") or app.get("message") or text)
@@ -133,27 +178,36 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             stamp = app.get("ts") or app.get("time") or app.get("timestamp")
             occurred = _app_time(stamp) or ref_time
         else:
-            level = str(rec.level or rec.severity or "info").lower()
+            level = str(rec.level or rec.severity or _PRIORITY.get(journal.get("PRIORITY", ""), "info")).lower()
             message = text
             signal = "text"
     labels["level"] = level
+    labels["unit"] = journal.get("SYSTEMD_UNIT", "")
+    labels["identifier"] = journal.get("SYSLOG_IDENTIFIER", "")
     labels = {k: v for k, v in labels.items() if v}
-    pod = meta.pod_name
+    pod, namespace, container = meta.pod_name, meta.namespace_name, meta.container_name
+    cm = _JOURNAL_CONTAINER.match(journal.get("CONTAINER_NAME", ""))
+    if cm and not pod:
+        pod, namespace, container = cm.group("pod"), cm.group("namespace"), cm.group("container")
     resources = Resources(
         cluster=ctx.cluster,
-        namespace=meta.namespace_name,
-        node=meta.host,
+        namespace=namespace,
+        node=meta.host or journal.get("HOSTNAME"),
         pod=pod,
-        container=meta.container_name,
+        container=container,
         deployment=deployment_of_pod(pod) or meta.labels.get("app.kubernetes.io/instance"),
         model=model,
     )
+    identity: tuple[Any, ...] = (meta.pod_id or pod, container, rec.time, rec.date, text)
+    if journal.get("HOSTNAME") or journal.get("SYSTEMD_UNIT") or realtime:
+        # NOTE: journald records without Kubernetes metadata are told apart by host, unit and time.
+        identity += (journal.get("HOSTNAME"), journal.get("SYSTEMD_UNIT"), realtime)
     return [
         draft(
             ctx,
             index,
             source=SOURCE,
-            identity=(meta.pod_id or pod, meta.container_name, rec.time, rec.date, text),
+            identity=identity,
             fingerprint="log:" + stable_hash(pod, level, _NUMBERS.sub("N", message)[:200]),
             signal=signal,
             occurred_at=occurred,
