@@ -146,7 +146,7 @@ def test_fluentbit_systemd_input_records_are_read_from_message():
     assert triton["occurred_at"] == "2026-11-20T10:00:00.500000Z"
     # kubelet's own journal: no Kubernetes metadata, the node from _HOSTNAME
     assert kubelet["resources"]["node"] == "ip-10-0-1-17" and kubelet["labels"]["identifier"] == "kubelet"
-    assert kubelet["summary"].startswith('"Error syncing pod, skipping"')
+    assert kubelet["summary"].startswith('Error syncing pod, skipping err="failed to \\"StartContainer\\"')
     # Docker's journald driver: pod, namespace and container from CONTAINER_NAME; level from PRIORITY
     r = router["resources"]
     assert (r["pod"], r["namespace"], r["container"], r["node"]) == (
@@ -182,3 +182,31 @@ def test_fluentbit_json_lines_and_json_stream_formats():
         "log", {"content-type": "application/x-ndjson"}, lines + b'{"log": "cut short\n'
     )
     assert resp.status == 202 and [r["index"] for r in resp.body["rejected"]] == [2]
+
+
+# --- Triton's log lines (through Fluent Bit) -----------------------------------------------------
+
+
+def test_triton_log_formats_are_read():
+    """Triton's default and --log-format=ISO8601 lines, with messages JSON-escaped (24.06 on) or not,
+    a multi-line table entry, and tritonserver's exit line (docs/protocol/extension_logging.md)."""
+    _, events = ingest("triton_log_formats.json", "log")
+    want = [
+        ("model_loaded", "info", "llama", "loading: llama:3"),
+        ("model_load_failed", "error", "llama", "failed to load 'llama' version 3: Internal"),
+        ("model_load_failed", "error", "llama", "failed to load 'llama' version 3: Internal"),
+        ("model_load_failed", "error", "bert", "failed to poll model 'bert': model not foun"),
+        ("model_load_failed", "error", "whisper", "Poll failed for model directory 'whisper':"),
+        ("log", "info", None, "\n+--------+---------+--------------------"),
+        ("triton_crash", "fatal", None, "error: creating server: Internal - failed"),
+        ("model_unloaded", "info", "resnet50", "successfully unloaded 'resnet50' version 1"),
+    ]
+    got = [(e["kind"], e["labels"]["level"], e["resources"]["model"], e["summary"]) for e in events]
+    assert len(got) == len(want)
+    for g, (kind, level, model, start) in zip(got, want, strict=True):
+        assert g[:3] == (kind, level, model) and g[3].startswith(start), (g, start)
+    assert events[1]["occurred_at"] == "2026-11-20T10:00:01Z" and events[1]["labels"]["file"] == "model_lifecycle.cc"
+    assert events[4]["labels"]["file"] == "model_repository_manager.cc"
+    assert (events[6]["class"], events[6]["resources"]["pod"]) == ("alert", "triton-llama-7c9d8f6b5d-x2x4z")
+    # a quoted and an unquoted line of the same failure are the same problem
+    assert events[1]["fingerprint"] == events[2]["fingerprint"]

@@ -19,15 +19,37 @@ from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "log"
 
-# glog, as Triton prints it: "E1123 12:00:00.123456 1 model_lifecycle.cc:654] message"
+# Triton's log lines (triton-inference-server/common logging.cc; klog and glog print the same shape).
+# Default format: "E1123 12:00:00.123456 1 model_lifecycle.cc:654] message"
 GLOG = re.compile(
     r"^(?P<sev>[IWEF])(?P<month>\d\d)(?P<day>\d\d) (?P<time>\d\d:\d\d:\d\d(?:\.\d+)?)\s+"
-    r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] (?P<msg>.*)$",
+    r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] ?(?P<msg>.*)$",
     re.DOTALL,
 )
-_MODEL_IN_MSG = re.compile(
-    r"(?:failed to load|successfully loaded|loading:?|for model|unloading:?|model) '?(?P<model>[A-Za-z0-9_.\-]+)'?"
+# --log-format=ISO8601: "2024-05-20T20:03:26Z I 3415 model_lifecycle.cc:441] message"
+ISO8601 = re.compile(
+    r"^(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (?P<sev>[IWEF]) +"
+    r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] ?(?P<msg>.*)$",
+    re.DOTALL,
 )
+# tritonserver's exit on a startup failure (FAIL_IF_ERR in server/src/common.h), printed without a
+# preamble: "error: creating server: Internal - failed to load all models"
+TRITON_EXIT = re.compile(
+    r"^error: (?P<what>[^:]+): (?P<code>Unknown|Internal|Not found|Invalid argument|Unavailable|Unsupported"
+    r"|Already exists|Cancelled) - (?P<msg>.*)$",
+    re.DOTALL | re.IGNORECASE,
+)
+# The model a Triton line is about, most specific pattern first. Names are quoted in Triton's own
+# messages; `loading: name:version` is the one unquoted form.
+_MODEL_IN_MSG = (
+    re.compile(r"(?i)\bmodel directory '(?P<model>[^']+)'"),
+    re.compile(
+        r"(?i)(?:successfully (?:un)?loaded|failed to (?:un)?load|failed to poll model|(?:un)?loading model"
+        r"|Async(?:Un)?[Ll]oad\(\)|\bmodel) '(?P<model>[^']+)'"
+    ),
+    re.compile(r"(?i)\b(?:un)?loading:? (?P<model>[A-Za-z0-9_.\-]+)"),
+)
+_DECODER = json.JSONDecoder()
 _GLOG_LEVEL = {"I": "info", "W": "warning", "E": "error", "F": "fatal"}
 # journald PRIORITY (syslog levels 0 emerg .. 7 debug) as the log levels classification reads.
 _PRIORITY = {"0": "critical", "1": "critical", "2": "critical", "3": "error", "4": "warning"}
@@ -87,6 +109,27 @@ def _glog_time(m: re.Match[str], ref: datetime) -> datetime:
     if (dt - ref).days > 180:
         dt = dt.replace(year=ref.year - 1)
     return dt
+
+
+def _unquote(message: str) -> str:
+    """Triton (24.06 on, TRITON_SERVER_ESCAPE_LOG_MESSAGES unset) and klog write the message as a JSON
+    string; a multi-line entry's quoted heading is followed by its table. The text without quotes."""
+    if message.startswith('"'):
+        try:
+            value, end = _DECODER.raw_decode(message)
+        except ValueError:
+            return message
+        if isinstance(value, str):
+            return value + message[end:]
+    return message
+
+
+def _model_in(message: str) -> str | None:
+    for pattern in _MODEL_IN_MSG:
+        m = pattern.search(message)
+        if m:
+            return m.group("model")
+    return None
 
 
 def _app_log(text: str) -> dict[str, Any] | None:
@@ -156,19 +199,26 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
     labels: dict[str, str] = {"stream": rec.stream or ""}
     model = meta.labels.get("model")
     occurred = ref_time
-    m = GLOG.match(text) if app is None else None
+    m = (GLOG.match(text) or ISO8601.match(text)) if app is None else None
+    exit_line = TRITON_EXIT.match(text) if app is None and m is None else None
     if m:
         level = _GLOG_LEVEL[m.group("sev")]
-        message = m.group("msg")
+        message = _unquote(m.group("msg"))
         signal = "triton"
         labels["file"] = m.group("file")
-        try:
-            occurred = _glog_time(m, ref_time)
-        except ValueError:
-            occurred = ref_time
-        mm = _MODEL_IN_MSG.search(message)
-        if mm:
-            model = mm.group("model")
+        if m.re is ISO8601:
+            occurred = timestamp(m.group("stamp"), f"{where}.log") or ref_time
+        else:
+            try:
+                occurred = _glog_time(m, ref_time)
+            except ValueError:
+                occurred = ref_time
+        model = _model_in(message) or model
+    elif exit_line:
+        # NOTE: tritonserver prints this and exits 1: the server is down, whatever the container.
+        level = "fatal"
+        message = text
+        signal = "triton_exit"
     else:
         app = app or _app_log(text)
         if app is not None:
