@@ -232,6 +232,7 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             message = text
             signal = "text"
     labels["level"] = level
+    labels["image"] = meta.container_image or ""
     labels["unit"] = journal.get("SYSTEMD_UNIT", "")
     labels["identifier"] = journal.get("SYSLOG_IDENTIFIER", "")
     labels = {k: v for k, v in labels.items() if v}

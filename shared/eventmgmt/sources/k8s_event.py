@@ -3,6 +3,7 @@ one Event per delivery or an EventList (`kubectl get events -o json`) of them.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -96,7 +97,12 @@ class V1Event(BaseModel):
     deprecatedCount: int | None = None
 
 
-def _resources(obj: ObjectReference, host: str | None, cluster: str | None) -> Resources:
+# kubelet names the container in the message when the event is about the whole pod (no fieldPath):
+# "Back-off restarting failed container triton in pod triton-llama-..._serving(uid)".
+_BACKOFF_CONTAINER = re.compile(r"^Back-off restarting failed container (?P<container>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\b")
+
+
+def _resources(obj: ObjectReference, host: str | None, cluster: str | None, message: str | None) -> Resources:
     kind = obj.kind or ""
     pod = obj.name if kind == "Pod" else None
     deployment = None
@@ -109,6 +115,9 @@ def _resources(obj: ObjectReference, host: str | None, cluster: str | None) -> R
     container = None
     if obj.fieldPath and obj.fieldPath.startswith("spec.containers{"):
         container = obj.fieldPath[len("spec.containers{") : -1]
+    elif pod and message:
+        m = _BACKOFF_CONTAINER.match(message)
+        container = m.group("container") if m else None
     return Resources(
         cluster=cluster,
         namespace=obj.namespace,
@@ -153,7 +162,7 @@ def _core(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
             signal=reason,
             occurred_at=when,
-            resources=_resources(obj, host, ev.clusterName or ctx.cluster),
+            resources=_resources(obj, host, ev.clusterName or ctx.cluster, ev.message),
             labels=_labels(obj, ev.type, component),
             summary=ev.message or reason,
         )
@@ -181,7 +190,7 @@ def _v1(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
             signal=reason,
             occurred_at=when,
-            resources=_resources(obj, host, ctx.cluster),
+            resources=_resources(obj, host, ctx.cluster, ev.note),
             labels=_labels(obj, ev.type, component),
             summary=ev.note or reason,
         )
