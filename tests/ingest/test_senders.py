@@ -210,3 +210,56 @@ def test_triton_log_formats_are_read():
     assert (events[6]["class"], events[6]["resources"]["pod"]) == ("alert", "triton-llama-7c9d8f6b5d-x2x4z")
     # a quoted and an unquoted line of the same failure are the same problem
     assert events[1]["fingerprint"] == events[2]["fingerprint"]
+
+
+# --- Kubernetes audit records, as the API server's webhook backend posts them ------------------
+
+
+def test_kubectl_cordon_drain_scale_and_uncordon_audit_records():
+    body, events = ingest("k8s_audit_kubectl.json", "k8s-audit")
+    assert body["filtered"] == {"audit-not-complete": 1}  # the cordon's RequestReceived stage
+    got = [(e["origin"]["index"], e["kind"], e["class"]) for e in events]
+    assert got == [
+        (1, "node_drain", "change"),  # kubectl cordon
+        (2, "pod_eviction", "change"),  # kubectl drain's eviction
+        (3, "audit", "info"),  # eviction refused by a PodDisruptionBudget (429)
+        (4, "deployment_scale", "change"),  # kubectl scale --replicas=4
+        (5, "scaling", "info"),  # the HorizontalPodAutoscaler
+        (6, "audit", "info"),  # kubectl drain --dry-run=server changed nothing
+        (7, "node_uncordon", "change"),  # kubectl uncordon
+    ]
+    cordon, evict, _, scale, hpa, dry, _ = events
+    assert cordon["resources"]["node"] == "gpu-node-7" and cordon["labels"]["user"] == "alice@example.com"
+    assert cordon["occurred_at"] == "2026-11-20T10:00:00.118950Z"
+    assert (evict["resources"]["pod"], evict["resources"]["deployment"]) == (
+        "triton-llama-7c9d8f6b5d-x2x4z",
+        "triton-llama",
+    )
+    assert scale["labels"]["replicas"] == "4" and scale["summary"].endswith("to 4 replicas -> 200")
+    assert hpa["labels"]["replicas"] == "5"
+    assert dry["labels"]["dry_run"] == "true" and dry["resources"]["node"] == "gpu-node-8"
+
+
+def test_cordon_by_json_patch():
+    lst = json.loads((PAYLOADS / "k8s_audit_kubectl.json").read_text())
+    item = lst["items"][1]
+    item["requestObject"] = [{"op": "replace", "path": "/spec/unschedulable", "value": True}]
+    lst["items"] = [item]
+    _, (ev,) = ingest("", "k8s-audit", body=json.dumps(lst).encode())
+    assert (ev["signal"], ev["kind"]) == ("NodeCordon", "node_drain")
+
+
+# --- core/v1 events, as kubernetes-event-exporter posts them ------------------------------------
+
+
+def test_node_not_schedulable_oom_killing_and_evicted_events():
+    _, (unsched,) = ingest("k8s_core_event_node_not_schedulable.json", "k8s-event")
+    assert (unsched["kind"], unsched["class"], unsched["resources"]["node"]) == ("node_drain", "change", "gpu-node-7")
+    _, (oom,) = ingest("k8s_core_event_oomkilling.json", "k8s-event")
+    assert (oom["kind"], oom["class"], oom["resources"]["node"]) == ("pod_oom", "alert", "gpu-node-7")
+    assert "Killed process 4242 (tritonserver)" in oom["summary"]
+    _, (evicted,) = ingest("k8s_core_event_evicted.json", "k8s-event")
+    r = evicted["resources"]
+    assert (evicted["kind"], evicted["class"]) == ("pod_eviction", "alert")
+    assert (r["pod"], r["deployment"], r["node"]) == ("triton-llama-7c9d8f6b5d-x2x4z", "triton-llama", "gpu-node-7")
+    assert r["container"] == "triton"  # named in the eviction manager's message

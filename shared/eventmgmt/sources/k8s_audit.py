@@ -72,12 +72,29 @@ class EventList(BaseModel):
     items: list[Any]
 
 
-def _unschedulable(obj: Any) -> bool | None:
+def _spec_field(obj: Any, name: str) -> tuple[bool, Any]:
+    """(present, value) of `spec.<name>` in a request body: a strategic-merge or merge patch, a full
+    object (kubectl cordon sends {"spec":{"unschedulable":true}}, uncordon {"spec":{"unschedulable":
+    null}}), or a JSON patch (a list of operations; `remove` reads as null)."""
     if isinstance(obj, dict):
         spec = obj.get("spec")
-        if isinstance(spec, dict) and "unschedulable" in spec:
-            return bool(spec["unschedulable"])
-    return None
+        if isinstance(spec, dict) and name in spec:
+            return True, spec[name]
+    elif isinstance(obj, list):
+        for op in obj:
+            if isinstance(op, dict) and op.get("path") == f"/spec/{name}":
+                return True, None if op.get("op") == "remove" else op.get("value")
+    return False, None
+
+
+def _unschedulable(obj: Any) -> bool | None:
+    present, value = _spec_field(obj, "unschedulable")
+    return bool(value) if present else None
+
+
+def _replicas(obj: Any) -> str | None:
+    present, value = _spec_field(obj, "replicas")
+    return str(value) if present and isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _image_of(obj: Any) -> str | None:
@@ -137,8 +154,16 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
     image = _image_of(ev.requestObject)
     if image:
         labels["image"] = image
-    labels = {k: v for k, v in labels.items() if v}
     signal = _signal(ev)
+    replicas = _replicas(ev.requestObject) if signal == "DeploymentScale" else None
+    if replicas is not None:
+        labels["replicas"] = replicas
+    # NOTE: `--dry-run=server` is audited like the real request, with dryRun=All in the URI; it
+    # changed nothing, so it must not read as a drain or a rollout.
+    dry_run = "dryRun=All" in (ev.requestURI or "")
+    if dry_run:
+        labels["dry_run"] = "true"
+    labels = {k: v for k, v in labels.items() if v}
     target = f"{ref.namespace + '/' if ref.namespace else ''}{ref.name or ''}"
     return [
         draft(
@@ -154,6 +179,8 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             labels=labels,
             summary=f"{ev.user.username or 'unknown'} {ev.verb} {res}{'/' + ref.subresource if ref.subresource else ''} {target}"
             + (f" (image {image})" if image else "")
+            + (f" to {replicas} replicas" if replicas is not None else "")
+            + (" (dry run)" if dry_run else "")
             + (f" -> {code}" if code is not None else ""),
         )
     ]

@@ -98,8 +98,12 @@ class V1Event(BaseModel):
 
 
 # kubelet names the container in the message when the event is about the whole pod (no fieldPath):
-# "Back-off restarting failed container triton in pod triton-llama-..._serving(uid)".
-_BACKOFF_CONTAINER = re.compile(r"^Back-off restarting failed container (?P<container>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\b")
+# "Back-off restarting failed container triton in pod triton-llama-..._serving(uid)", and the
+# eviction manager's "... Container triton was using 30Gi, request is 16Gi, ..." (the first named).
+_CONTAINER_IN_MESSAGE = re.compile(
+    r"^Back-off restarting failed container (?P<a>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\b"
+    r"|\bContainer (?P<b>[a-z0-9]([-a-z0-9]*[a-z0-9])?) was using\b"
+)
 
 
 def _resources(obj: ObjectReference, host: str | None, cluster: str | None, message: str | None) -> Resources:
@@ -116,8 +120,8 @@ def _resources(obj: ObjectReference, host: str | None, cluster: str | None, mess
     if obj.fieldPath and obj.fieldPath.startswith("spec.containers{"):
         container = obj.fieldPath[len("spec.containers{") : -1]
     elif pod and message:
-        m = _BACKOFF_CONTAINER.match(message)
-        container = m.group("container") if m else None
+        m = _CONTAINER_IN_MESSAGE.search(message)
+        container = (m.group("a") or m.group("b")) if m else None
     return Resources(
         cluster=cluster,
         namespace=obj.namespace,
