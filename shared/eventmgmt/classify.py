@@ -61,8 +61,10 @@ def _rules_for(config: Config, source: str) -> tuple[list[KindRule], list[Filter
 
 def _heartbeat(ev: Event, config: Config) -> bool:
     """An always-firing alert the user named in the `heartbeats` list of the configuration."""
+    if ev.source not in ("alertmanager", "collector", "cloudevent"):
+        return False
     names = config.section("heartbeats")
-    return isinstance(names, list) and ev.signal in names and ev.source in ("alertmanager", "collector", "cloudevent")
+    return isinstance(names, list) and ev.signal in names
 
 
 def classify(ev: Event, config: Config) -> Event:

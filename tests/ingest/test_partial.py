@@ -167,3 +167,23 @@ def test_embedded_runtime_stores_the_good_alerts_of_a_poisoned_webhook(tmp_path,
         assert len(clamped) == 1 and clamped[0]["labels"]["time_clamped"].startswith("9999-12-31")
     finally:
         rt.stop()
+
+
+def test_surrogate_encoded_in_utf8_bytes_is_refused_like_an_escaped_one():
+    """json.loads decodes bytes with surrogatepass: ED A0 80 in a body is a lone surrogate too."""
+    hook = load("alertmanager_firing_resolved.json")
+    hook["alerts"][1]["annotations"] = {"summary": "RAW"}
+    raw = json.dumps(hook).encode().replace(b"RAW", b"bad \xed\xa0\x80 text")
+    resp, published, _ = post("alertmanager", raw)
+    assert resp.status == 202 and resp.body["accepted"] == 1, resp.body
+    assert [(r["index"], r["field"]) for r in resp.body["rejected"]] == [(1, "body.alerts.1.annotations.summary")]
+
+
+def test_surrogate_made_by_unquoting_a_log_line_is_refused_not_a_5xx():
+    """Triton JSON-escapes its messages; an escaped lone surrogate inside the line only becomes one
+    when the parser unquotes it, so the raw record is clean and the event is what is checked."""
+    line = "E1120 10:00:00.000000 1 model_lifecycle.cc:654] \"failed to load 'm\\ud800'\""
+    records = [{"log": line, "kubernetes": {"pod_name": "p"}}, {"log": "fine", "kubernetes": {"pod_name": "p"}}]
+    resp, published, _ = post("log", records)
+    assert resp.status == 202 and resp.body["accepted"] == 1, resp.body
+    assert resp.body["rejected"][0]["index"] == 0 and "lone surrogate" in resp.body["rejected"][0]["error"]

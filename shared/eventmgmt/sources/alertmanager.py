@@ -121,5 +121,5 @@ def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContex
 def parse(body: Any, ctx: ParseContext) -> Parsed:
     hook = validate(WireWebhook, body)
     return each_record(
-        hook.alerts, lambda i: f"body.alerts.{i}", lambda raw, i, where: _alert(raw, i, where, hook, ctx)
+        hook.alerts, ctx, lambda i: f"body.alerts.{i}", lambda raw, i, where: _alert(raw, i, where, hook, ctx)
     )

@@ -126,5 +126,5 @@ def _event(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
 def parse(body: Any, ctx: ParseContext) -> Parsed:
     """One structured event, or a batch (a JSON array; it may be empty), each event on its own."""
     if isinstance(body, list):
-        return each_record(body, lambda i: f"body[{i}]", lambda raw, i, where: _event(raw, i, where, ctx))
-    return each_record([body], lambda i: "body", lambda raw, i, where: _event(raw, i, where, ctx))
+        return each_record(body, ctx, lambda i: f"body[{i}]", lambda raw, i, where: _event(raw, i, where, ctx))
+    return each_record([body], ctx, lambda i: "body", lambda raw, i, where: _event(raw, i, where, ctx))

@@ -272,7 +272,7 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
 def parse(body: Any, ctx: ParseContext) -> Parsed:
     """One record, or the JSON array Fluent Bit's `http` output posts (each record on its own)."""
     if not isinstance(body, list):
-        return each_record([body], lambda i: "body", lambda raw, i, where: _record(raw, i, where, ctx))
+        return each_record([body], ctx, lambda i: "body", lambda raw, i, where: _record(raw, i, where, ctx))
     if not body:
         raise InputError("body: empty list of log records", field="body")
-    return each_record(body, lambda i: f"body[{i}]", lambda raw, i, where: _record(raw, i, where, ctx))
+    return each_record(body, ctx, lambda i: f"body[{i}]", lambda raw, i, where: _record(raw, i, where, ctx))

@@ -188,4 +188,4 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
 
 def parse(body: Any, ctx: ParseContext) -> Parsed:
     lst = validate(EventList, body)
-    return each_record(lst.items, lambda i: f"body.items.{i}", lambda raw, i, where: _record(raw, i, where, ctx))
+    return each_record(lst.items, ctx, lambda i: f"body.items.{i}", lambda raw, i, where: _record(raw, i, where, ctx))

@@ -207,8 +207,8 @@ def _each(body: Any, ctx: ParseContext, one: Callable[[Any, int, str, ParseConte
         items = body.get("items")
         if not isinstance(items, list):
             raise InputError("body.items: an EventList needs a list of items", field="body.items")
-        return each_record(items, lambda i: f"body.items.{i}", lambda raw, i, where: one(raw, i, where, ctx))
-    return each_record([body], lambda i: "body", lambda raw, i, where: one(raw, i, where, ctx))
+        return each_record(items, ctx, lambda i: f"body.items.{i}", lambda raw, i, where: one(raw, i, where, ctx))
+    return each_record([body], ctx, lambda i: "body", lambda raw, i, where: one(raw, i, where, ctx))
 
 
 def parse_core(body: Any, ctx: ParseContext) -> Parsed:
