@@ -187,3 +187,10 @@ def test_surrogate_made_by_unquoting_a_log_line_is_refused_not_a_5xx():
     resp, published, _ = post("log", records)
     assert resp.status == 202 and resp.body["accepted"] == 1, resp.body
     assert resp.body["rejected"][0]["index"] == 0 and "lone surrogate" in resp.body["rejected"][0]["error"]
+
+
+def test_json_nested_deeper_than_the_decoder_allows_is_400_not_500():
+    resp, published, _ = post("log", b"[" * 100_000 + b"]" * 100_000)
+    assert resp.status == 400 and resp.body["field"] == "body" and "nested" in resp.body["error"], resp.body
+    deep_in_record = b'[{"log": "a", "x": ' + b"[" * 5_000 + b"]" * 5_000 + b'}, {"log": "b"}]'
+    assert post("log", deep_in_record)[0].status == 400

@@ -115,6 +115,10 @@ class IngestService:
             return json.loads(body)
         except UnicodeDecodeError:
             raise InputError("body is not UTF-8 JSON", "body") from None
+        except RecursionError:
+            # NOTE: Python's JSON decoder recurses per nesting level; a body nested deeper than the
+            # interpreter allows is bad input, not our fault.
+            raise InputError("JSON nested too deeply", "body") from None
         except ValueError as err:
             stream = _json_stream(body.decode("utf-8", errors="replace"))
             if stream is not None:
@@ -283,7 +287,7 @@ def _json_lines(text: str) -> list[Any]:
         if line.strip():
             try:
                 out.append(json.loads(line))
-            except ValueError:
+            except (ValueError, RecursionError):
                 out.append(line)
     return out
 
@@ -301,7 +305,7 @@ def _json_stream(text: str) -> list[Any] | None:
             break
         try:
             value, i = decoder.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(value, dict):
             return None
