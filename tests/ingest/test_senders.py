@@ -263,3 +263,9 @@ def test_node_not_schedulable_oom_killing_and_evicted_events():
     assert (evicted["kind"], evicted["class"]) == ("pod_eviction", "alert")
     assert (r["pod"], r["deployment"], r["node"]) == ("triton-llama-7c9d8f6b5d-x2x4z", "triton-llama", "gpu-node-7")
     assert r["container"] == "triton"  # named in the eviction manager's message
+
+
+def test_triton_iso8601_line_with_an_impossible_time_keeps_the_record_time():
+    rec = {"log": "2026-13-40T10:00:00Z E 1 model_lifecycle.cc:654] \"failed to load 'm'\"", "date": 1795168800.5}
+    _, (ev,) = ingest("", "log", body=json.dumps([rec]).encode())
+    assert (ev["kind"], ev["occurred_at"]) == ("model_load_failed", "2026-11-20T10:00:00.500000Z")

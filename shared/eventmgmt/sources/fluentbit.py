@@ -143,8 +143,8 @@ def _app_log(text: str) -> dict[str, Any] | None:
 
 
 def _app_time(stamp: Any) -> datetime | None:
-    # NOTE: a time inside the application's own JSON line is a hint, not the wire format: if it
-    # cannot be read, the record's time stands in and the line is kept.
+    # NOTE: a time inside the logged line (an application's JSON, an ISO8601 Triton line) is a hint,
+    # not the wire format: if it cannot be read, the record's time stands in and the line is kept.
     if not isinstance(stamp, str | int | float) or isinstance(stamp, bool):
         return None
     try:
@@ -207,7 +207,7 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
         signal = "triton"
         labels["file"] = m.group("file")
         if m.re is ISO8601:
-            occurred = timestamp(m.group("stamp"), f"{where}.log") or ref_time
+            occurred = _app_time(m.group("stamp")) or ref_time
         else:
             try:
                 occurred = _glog_time(m, ref_time)
