@@ -61,11 +61,21 @@ def _rules_for(config: Config, source: str) -> tuple[list[KindRule], list[Filter
     return found
 
 
+def _heartbeat(ev: Event, config: Config) -> bool:
+    """An always-firing alert the user named in the `heartbeats` list of the configuration."""
+    if ev.source not in ("alertmanager", "collector", "cloudevent"):
+        return False
+    names = config.section("heartbeats")
+    return isinstance(names, list) and ev.signal in names
+
+
 def classify(ev: Event, config: Config) -> Event:
     """The event with kind, class and severity set by the first matching kind rule.
 
     Unmatched Alertmanager alerts and CloudEvents that say they are alerts keep their own name as kind
     and page as alerts: an alert someone wrote a rule for is never silently demoted."""
+    if _heartbeat(ev, config):
+        return ev.model_copy(update={"kind": "watchdog", "cls": EventClass.info, "severity": Severity.info})
     for rule in _rules_for(config, ev.source)[0]:
         if rule.when.matches(ev):
             sev = rule.severity or _source_severity(ev)

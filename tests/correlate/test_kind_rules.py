@@ -24,7 +24,7 @@ CASES = [
     (("alertmanager", "KubeStatefulSetReplicasMismatch", {}, ""), ("reduced_capacity", "alert")),
     (("alertmanager", "Watchdog", {}, ""), ("watchdog", "info")),
     (("alertmanager", "SomeTeamSpecificAlert", {"severity": "critical"}, ""), ("some_team_specific_alert", "alert")),
-    (("k8s-event", "BackOff", {"object_kind": "Pod", "type": "Warning"}, ""), ("triton_crash", "alert")),
+    (("k8s-event", "BackOff", {"object_kind": "Pod", "type": "Warning"}, ""), ("pod_crash_loop", "alert")),
     (("k8s-event", "Unhealthy", {"object_kind": "Pod", "type": "Warning"}, ""), ("pod_not_ready", "alert")),
     (("k8s-event", "SystemOOM", {"object_kind": "Node", "type": "Warning"}, ""), ("pod_oom", "alert")),
     (("k8s-event", "NodeNotReady", {"object_kind": "Node", "type": "Normal"}, ""), ("node_not_ready", "alert")),
@@ -42,7 +42,7 @@ CASES = [
         ("model_load_failed", "alert"),
     ),
     (("log", "triton", {"level": "info"}, "successfully loaded 'bert'"), ("model_loaded", "info")),
-    (("log", "triton", {"level": "fatal"}, "segfault"), ("triton_crash", "alert")),
+    (("log", "triton", {"level": "fatal"}, "segfault"), ("process_crash", "alert")),
 ]
 
 

@@ -188,7 +188,7 @@ BAD = [
         b'{"alerts": [{"status": "firing", "labels": {}, "startsAt": "yesterday"}]}',
         {},
         400,
-        "body",
+        "body.alerts.0.startsAt",
         "yesterday",
     ),
     ("no alerts", "/ingest/alertmanager", b'{"version": "4", "alerts": []}', {}, 400, "body.alerts", "at least 1"),

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -18,7 +19,8 @@ from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
 from ..errors import InputError
 from ..settings import BACKFILL_TOKEN, Settings
-from ..sources import ParseContext, detect, parse
+from ..sources import ParseContext, Rejection, detect, parse_delivery
+from ..sources.cloudevent import from_binary
 from ..timeutil import iso, parse_ts
 from ..transport import Publisher
 from ..transport.messages import publish_events
@@ -27,6 +29,12 @@ from .recorder import Recorder
 log = logging.getLogger("eventmgmt.ingest")
 
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
+# NOTE: a NUL or a lone surrogate reaches a JSON string only as a \u escape, or as a surrogate encoded
+# in UTF-8 bytes (json.loads decodes with surrogatepass), or in a UTF-16/32 body (NUL bytes). A
+# delivery with none of these needs no walk of its records for them: the common case, at full speed.
+_BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\xed[\xa0-\xbf]|\x00")
+# One JSON value a line: Fluent Bit's http output with `Format json_lines` sends application/x-ndjson.
+_JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "application/jsonlines")
 
 
 @dataclass(frozen=True)
@@ -34,11 +42,6 @@ class Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def _error(err: InputError) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if err.status == 401 else {}
-    return Response(err.status, err.to_json(), headers)
 
 
 class IngestService:
@@ -66,6 +69,7 @@ class IngestService:
         self.filtered: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.rejected_records: Counter[str] = Counter()
 
     @classmethod
     def from_settings(
@@ -97,46 +101,64 @@ class IngestService:
         if len(body) > self.max_body_bytes:
             raise InputError(f"body of {len(body)} bytes exceeds the limit of {self.max_body_bytes}", "body", 413)
         ctype = (_get(headers, "content-type") or "").split(";")[0].strip().lower()
-        if ctype and ctype not in _JSON_TYPES and not ctype.endswith("+json"):
+        json_type = not ctype or ctype in _JSON_TYPES or ctype.endswith("+json")
+        if _get(headers, "ce-specversion") is not None and (not json_type or not body.strip()):
+            # NOTE: a binary-mode CloudEvent's body is its data, in any media type (XML, text,
+            # protobuf), or nothing at all; the parser keeps it as text.
+            return body
+        if not json_type and ctype not in _JSON_LINES_TYPES:
             raise InputError(f"unsupported content type {ctype!r}; send application/json", "Content-Type", 415)
         if not body.strip():
             raise InputError("empty body: expected a JSON payload", "body")
         try:
+            if ctype in _JSON_LINES_TYPES:
+                return _json_lines(body.decode("utf-8"))
             return json.loads(body)
         except UnicodeDecodeError:
             raise InputError("body is not UTF-8 JSON", "body") from None
+        except RecursionError:
+            # NOTE: Python's JSON decoder recurses per nesting level; a body nested deeper than the
+            # interpreter allows is bad input, not our fault.
+            raise InputError("JSON nested too deeply", "body") from None
         except ValueError as err:
+            stream = _json_stream(body.decode("utf-8", errors="replace"))
+            if stream is not None:
+                return stream
             raise InputError(f"malformed JSON: {err}", "body") from None
 
     # --- the request ----------------------------------------------------------------------------
     def handle(self, source: str | None, headers: Mapping[str, str], body: bytes) -> Response:
         """One webhook delivery. Every accepted event is published before the answer; a publishing
         failure raises, so the caller answers 5xx and the sender retries (ids are deterministic, so
-        the retry cannot duplicate what was already published)."""
+        the retry cannot duplicate what was already published). A bad record is refused alone: the
+        answer is 202 for the good ones and lists each refused record's index and reason; only a
+        delivery with no good record at all gets the 4xx of its first problem."""
         try:
             self.authorize(headers)
             payload = self._decode(headers, body)
             src = source or detect(payload, headers)
+            if src == "cloudevent" and _get(headers, "ce-specversion") is not None:
+                # NOTE: binary mode becomes the structured event here, so what is recorded replays.
+                payload = from_binary(headers, payload)
             received = self._received_at(headers)
             capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
-            events = parse(src, payload, ParseContext(capture_id, received, self.cluster), headers)
+            ctx = ParseContext(capture_id, received, self.cluster, check_text=_BAD_TEXT_ESCAPE.search(body) is not None)
+            parsed = parse_delivery(src, payload, ctx)
         except InputError as err:
+            return self._refuse(err.status, err.to_json(), source)
+        if parsed.rejected:
             with self._lock:
-                self.rejected[str(err.status)] += 1
-            log.info(
-                json.dumps(
-                    {
-                        "severity": "WARNING",
-                        "message": "ingest rejected",
-                        "status": err.status,
-                        "error": err.message,
-                        "field": err.field,
-                        "source": source,
-                    }
-                )
-            )
-            return _error(err)
-        kept, dropped = admit(events, self.config)
+                self.rejected_records[src] += len(parsed.rejected)
+            self._log_rejected(src, capture_id, parsed.rejected, len(parsed.events))
+        if parsed.rejected and not parsed.events:
+            first = parsed.rejected[0]
+            answer: dict[str, Any] = {
+                "error": first.error,
+                "field": first.field,
+                "rejected": [r.to_json() for r in parsed.rejected],
+            }
+            return self._refuse(first.status, answer, src)
+        kept, dropped = admit(parsed.events, self.config)
         ids = [ev.id for ev in kept]
         try:
             # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
@@ -158,15 +180,55 @@ class IngestService:
                     }
                 )
             )
-            answer = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
-            return Response(503, answer, {"Retry-After": "5"})
+            retry = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
+            return Response(503, retry, {"Retry-After": "5"})
         if self.recorder is not None:
             self.recorder.record(capture_id, received, src, payload)
         with self._lock:
             self.filtered.update(dropped)
             self.accepted[src] += len(ids)
-        return Response(
-            202, {"accepted": len(ids), "filtered": dict(dropped), "ids": ids, "source": src, "capture": capture_id}
+        answer = {
+            "accepted": len(ids),
+            "filtered": dict(dropped),
+            "rejected": [r.to_json() for r in parsed.rejected],
+            "ids": ids,
+            "source": src,
+            "capture": capture_id,
+        }
+        return Response(202, answer)
+
+    def _refuse(self, status: int, answer: dict[str, Any], source: str | None) -> Response:
+        """A refused delivery: counted by status, logged, answered with the problem named."""
+        with self._lock:
+            self.rejected[str(status)] += 1
+        log.info(
+            json.dumps(
+                {
+                    "severity": "WARNING",
+                    "message": "ingest rejected",
+                    "status": status,
+                    "error": answer.get("error"),
+                    "field": answer.get("field"),
+                    "source": source,
+                }
+            )
+        )
+        headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if status == 401 else {}
+        return Response(status, answer, headers)
+
+    def _log_rejected(self, source: str, capture: str, rejected: list[Rejection], accepted: int) -> None:
+        log.info(
+            json.dumps(
+                {
+                    "severity": "WARNING",
+                    "message": "ingest refused records",
+                    "source": source,
+                    "capture": capture,
+                    "refused": len(rejected),
+                    "kept": accepted,
+                    "first": rejected[0].to_json(),
+                }
+            )
         )
 
     def _received_at(self, headers: Mapping[str, str]) -> datetime:
@@ -202,8 +264,43 @@ class IngestService:
                 "accepted": dict(self.accepted),
                 "filtered": dict(self.filtered),
                 "rejected": dict(self.rejected),
+                "rejected_records": dict(self.rejected_records),
                 "as_of": iso(self.clock()),
             }
+
+
+def _json_lines(text: str) -> list[Any]:
+    """Each non-blank line's JSON value; a line that is not JSON stays a string, so its record alone
+    is refused."""
+    out: list[Any] = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except (ValueError, RecursionError):
+                out.append(line)
+    return out
+
+
+def _json_stream(text: str) -> list[Any] | None:
+    """JSON objects written back to back (Fluent Bit's `Format json_stream`), or None if `text` is not
+    that."""
+    decoder = json.JSONDecoder()
+    out: list[Any] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i == n:
+            break
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(value, dict):
+            return None
+        out.append(value)
+    return out if len(out) > 1 else None
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

@@ -8,9 +8,9 @@ from typing import Any
 from ..errors import InputError
 from ..model import Event
 from . import alertmanager, cloudevent, fluentbit, k8s_audit, k8s_event
-from .base import ParseContext
+from .base import ParseContext, Parsed, Rejection
 
-Parser = Callable[[Any, ParseContext], list[Event]]
+Parser = Callable[[Any, ParseContext], Parsed]
 
 PARSERS: dict[str, Parser] = {
     "alertmanager": alertmanager.parse,
@@ -21,6 +21,9 @@ PARSERS: dict[str, Parser] = {
     "cloudevent": cloudevent.parse,
 }
 SOURCES = tuple(PARSERS)
+# The keys a Fluent Bit record keeps its text under: tail (`log`), the CRI parser (`message`),
+# Merge_Log (`msg`, `message`), the systemd input (`MESSAGE`).
+_LOG_TEXT = frozenset(("log", "message", "msg", "MESSAGE"))
 
 
 def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
@@ -29,7 +32,9 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
     if "ce-specversion" in h or h.get("content-type", "").startswith("application/cloudevents"):
         return "cloudevent"
     if isinstance(body, list):
-        if body and all(isinstance(r, dict) and ("log" in r or "message" in r) for r in body):
+        if body and all(isinstance(r, dict) and "specversion" in r for r in body):
+            return "cloudevent"
+        if body and all(isinstance(r, dict) and _LOG_TEXT.intersection(r) for r in body):
             return "log"
     elif isinstance(body, dict):
         if "alerts" in body and ("version" in body or "groupKey" in body or "receiver" in body):
@@ -42,7 +47,7 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
             return "k8s-event"
         if "specversion" in body:
             return "cloudevent"
-        if "log" in body or ("kubernetes" in body and ("message" in body or "msg" in body)):
+        if "log" in body or "MESSAGE" in body or ("kubernetes" in body and ("message" in body or "msg" in body)):
             return "log"
     raise InputError(
         "cannot tell the source of this payload; post it to /ingest/{source} with one of: " + ", ".join(SOURCES),
@@ -51,8 +56,10 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
     )
 
 
-def parse(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] | None = None) -> list[Event]:
-    """Parse one delivery of `source`; raises InputError (never anything else) on bad input."""
+def parse_delivery(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] | None = None) -> Parsed:
+    """Parse one delivery of `source`: the events of its good records and a Rejection for each bad
+    one. Raises InputError (never anything else) when the delivery as a whole is unusable: an unknown
+    source, or an envelope that does not fit the format."""
     parser = PARSERS.get(source)
     if parser is None:
         raise InputError(f"unknown source {source!r}; known: {', '.join(SOURCES)}", field="source", status=404)
@@ -62,9 +69,19 @@ def parse(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] 
         return parser(body, ctx)
     except InputError:
         raise
-    except (ValueError, TypeError, OverflowError) as err:
+    except (ValueError, TypeError, OverflowError, OSError) as err:
         # NOTE: timestamps and numbers are parsed after validation; their errors are still bad input.
         raise InputError(f"{source}: {err}", field="body") from None
 
 
-__all__ = ["PARSERS", "SOURCES", "ParseContext", "detect", "parse"]
+def parse(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] | None = None) -> list[Event]:
+    """The events of a delivery's good records, as ingest accepts them (bad records are left out);
+    InputError naming the first problem when no record is good."""
+    parsed = parse_delivery(source, body, ctx, headers)
+    if parsed.rejected and not parsed.events:
+        first = parsed.rejected[0]
+        raise InputError(first.error, field=first.field, status=first.status)
+    return parsed.events
+
+
+__all__ = ["PARSERS", "SOURCES", "ParseContext", "Parsed", "Rejection", "detect", "parse", "parse_delivery"]

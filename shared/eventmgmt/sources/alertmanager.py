@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..clock import sane
 from ..model import Event, Resources, Status, stable_hash
 from ..naming import deployment_of_pod
-from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "alertmanager"
 
@@ -18,7 +18,9 @@ SOURCE = "alertmanager"
 class WireAlert(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    status: Literal["firing", "resolved"]
+    # NOTE: optional because trimmed senders (hand-written relays, some bridges) drop the alert's own
+    # status; it then falls back to Alertmanager's own rule and the group's status.
+    status: Literal["firing", "resolved"] | None = None
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
     startsAt: str
@@ -28,6 +30,8 @@ class WireAlert(BaseModel):
 
 
 class WireWebhook(BaseModel):
+    """The envelope; each alert is validated on its own, so one bad alert refuses only itself."""
+
     model_config = ConfigDict(extra="allow")
 
     version: str = "4"
@@ -35,11 +39,11 @@ class WireWebhook(BaseModel):
     truncatedAlerts: int = 0
     status: Literal["firing", "resolved"] | None = None
     receiver: str | None = None
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    groupLabels: dict[str, Any] = Field(default_factory=dict)
+    commonLabels: dict[str, Any] = Field(default_factory=dict)
+    commonAnnotations: dict[str, Any] = Field(default_factory=dict)
     externalURL: str | None = None
-    alerts: list[WireAlert] = Field(min_length=1)
+    alerts: list[Any] = Field(min_length=1)
 
 
 # Node pool labels as kube-state-metrics exports node labels (label_*) and as rules often copy them.
@@ -55,19 +59,24 @@ NODEPOOL_LABELS = (
 
 
 def _first(labels: dict[str, str], *names: str) -> str | None:
+    # NOTE: when a scraped series carries a label the scrape target also sets (pod, namespace,
+    # container), Prometheus keeps the series' own value as `exported_<name>` (honor_labels: false,
+    # the ServiceMonitor default). DCGM exporter's `pod` then names the exporter and `exported_pod`
+    # the workload on the GPU; ingress-nginx's `exported_namespace` is the Ingress's namespace.
     for n in names:
-        if labels.get(n):
-            return labels[n]
+        value = labels.get(f"exported_{n}") or labels.get(n)
+        if value:
+            return value
     return None
 
 
 def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resources:
     """Resource references from the label names kube-prometheus, kube-state-metrics, DCGM exporter
     and Triton's metrics use."""
-    pod = _first(labels, "pod", "pod_name", "exported_pod")
+    pod = _first(labels, "pod", "pod_name")
     return Resources(
         cluster=_first(labels, "cluster") or cluster,
-        namespace=_first(labels, "namespace", "exported_namespace", "kubernetes_namespace"),
+        namespace=_first(labels, "namespace", "kubernetes_namespace"),
         node=_first(labels, "node", "Hostname", "hostname", "kubernetes_node", "instance_node"),
         nodepool=_first(labels, *NODEPOOL_LABELS),
         pod=pod,
@@ -79,32 +88,51 @@ def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resource
     )
 
 
-def parse(body: Any, ctx: ParseContext) -> list[Event]:
+def _status(alert: WireAlert, group: str | None, ends: datetime | None, received: datetime) -> Status:
+    """The alert's own status; without one, resolved if the group says so or its endsAt has passed
+    (Alertmanager's own rule), firing otherwise."""
+    if alert.status is not None:
+        return Status(alert.status)
+    if group == "resolved" or (ends is not None and ends <= received):
+        return Status.resolved
+    return Status.firing
+
+
+def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContext) -> list[Event]:
+    a = validate(WireAlert, raw, where)
+    starts = timestamp(a.startsAt, f"{where}.startsAt")
+    ends = timestamp(a.endsAt, f"{where}.endsAt")
+    status = _status(a, hook.status, ends, ctx.received_at)
+    fp = a.fingerprint or stable_hash(sorted(a.labels.items()))
+    notes = a.annotations
+    # NOTE: kubernetes-mixin before 2020, and Rancher's alerts, say it all in `message`.
+    summary = notes.get("summary") or notes.get("description") or notes.get("message") or a.labels.get("alertname", "")
+    labels = dict(a.labels)
+    labels.update({f"annotation_{k}": v for k, v in notes.items()})
+    if a.generatorURL:
+        labels["generator_url"] = a.generatorURL
+    ev = draft(
+        ctx,
+        index,
+        source=SOURCE,
+        identity=(fp, a.startsAt, status.value),
+        fingerprint=f"am:{fp}",
+        signal=a.labels.get("alertname", "unnamed"),
+        occurred_at=(ends if status is Status.resolved and ends else starts),
+        resources=resources_of(a.labels, ctx.cluster),
+        labels=labels,
+        summary=summary,
+        status=status,
+    )
+    # NOTE: the alert's own runbook (`runbook_url`, or the common spelling `runbook`) is the event's
+    # runbook, besides its `annotation_*` label; which one an incident shows is enrichment's choice.
+    runbook = notes.get("runbook_url") or notes.get("runbook")
+    started = sane(starts, ctx.received_at)[0] if starts else None
+    return [ev.model_copy(update={"started_at": started, "runbook": runbook})]
+
+
+def parse(body: Any, ctx: ParseContext) -> Parsed:
     hook = validate(WireWebhook, body)
-    out: list[Event] = []
-    for i, a in enumerate(hook.alerts):
-        starts = parse_ts(a.startsAt)
-        ends = parse_ts(a.endsAt)
-        status = Status(a.status)
-        fp = a.fingerprint or stable_hash(sorted(a.labels.items()))
-        summary = a.annotations.get("summary") or a.annotations.get("description") or a.labels.get("alertname", "")
-        labels = dict(a.labels)
-        for k in ("runbook_url", "summary", "description"):
-            if k in a.annotations:
-                labels[f"annotation_{k}"] = a.annotations[k]
-        out.append(
-            draft(
-                ctx,
-                i,
-                source=SOURCE,
-                identity=(fp, a.startsAt, a.status),
-                fingerprint=f"am:{fp}",
-                signal=a.labels.get("alertname", "unnamed"),
-                occurred_at=(ends if status is Status.resolved and ends else starts),
-                resources=resources_of(a.labels, ctx.cluster),
-                labels=labels,
-                summary=summary,
-                status=status,
-            ).model_copy(update={"started_at": sane(starts, ctx.received_at)[0] if starts else None})
-        )
-    return out
+    return each_record(
+        hook.alerts, ctx, lambda i: f"body.alerts.{i}", lambda raw, i, where: _alert(raw, i, where, hook, ctx)
+    )

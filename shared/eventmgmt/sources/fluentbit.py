@@ -1,4 +1,6 @@
-"""Fluent Bit records: Triton's glog lines and JSON application logs, with Kubernetes metadata."""
+"""Fluent Bit records: Triton's glog lines and JSON application logs, with Kubernetes metadata, from
+the tail input (`log`), the CRI parser (`message`), Merge_Log (the application's fields at the top)
+and the systemd input (journald fields: `MESSAGE`, `PRIORITY`, `_HOSTNAME`, ...)."""
 
 from __future__ import annotations
 
@@ -13,20 +15,50 @@ from ..errors import InputError
 from ..model import Event, Resources, stable_hash
 from ..naming import deployment_of_pod
 from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "log"
 
-# glog, as Triton prints it: "E1123 12:00:00.123456 1 model_lifecycle.cc:654] message"
+# Triton's log lines (triton-inference-server/common logging.cc; klog and glog print the same shape).
+# Default format: "E1123 12:00:00.123456 1 model_lifecycle.cc:654] message"
 GLOG = re.compile(
     r"^(?P<sev>[IWEF])(?P<month>\d\d)(?P<day>\d\d) (?P<time>\d\d:\d\d:\d\d(?:\.\d+)?)\s+"
-    r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] (?P<msg>.*)$",
+    r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] ?(?P<msg>.*)$",
     re.DOTALL,
 )
-_MODEL_IN_MSG = re.compile(
-    r"(?:failed to load|successfully loaded|loading:?|for model|unloading:?|model) '?(?P<model>[A-Za-z0-9_.\-]+)'?"
+# --log-format=ISO8601: "2024-05-20T20:03:26Z I 3415 model_lifecycle.cc:441] message"
+ISO8601 = re.compile(
+    r"^(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (?P<sev>[IWEF]) +"
+    r"(?P<thread>\d+) (?P<file>[^:\]\s]+):(?P<line>\d+)\] ?(?P<msg>.*)$",
+    re.DOTALL,
 )
+# tritonserver's exit on a startup failure (FAIL_IF_ERR in server/src/common.h), printed without a
+# preamble: "error: creating server: Internal - failed to load all models"
+TRITON_EXIT = re.compile(
+    r"^error: (?P<what>[^:]+): (?P<code>Unknown|Internal|Not found|Invalid argument|Unavailable|Unsupported"
+    r"|Already exists|Cancelled) - (?P<msg>.*)$",
+    re.DOTALL | re.IGNORECASE,
+)
+# The model a Triton line is about, most specific pattern first. Names are quoted in Triton's own
+# messages; `loading: name:version` is the one unquoted form.
+_MODEL_IN_MSG = (
+    re.compile(r"(?i)\bmodel directory '(?P<model>[^']+)'"),
+    re.compile(
+        r"(?i)(?:successfully (?:un)?loaded|failed to (?:un)?load|failed to poll model|(?:un)?loading model"
+        r"|Async(?:Un)?[Ll]oad\(\)|\bmodel) '(?P<model>[^']+)'"
+    ),
+    re.compile(r"(?i)\b(?:un)?loading:? (?P<model>[A-Za-z0-9_.\-]+)"),
+)
+_DECODER = json.JSONDecoder()
 _GLOG_LEVEL = {"I": "info", "W": "warning", "E": "error", "F": "fatal"}
+# journald PRIORITY (syslog levels 0 emerg .. 7 debug) as the log levels classification reads.
+_PRIORITY = {"0": "critical", "1": "critical", "2": "critical", "3": "error", "4": "warning"}
+_PRIORITY.update({"5": "info", "6": "info", "7": "debug"})
+# Docker's journald log driver names a Kubernetes container "k8s_<container>_<pod>_<namespace>_<uid>_<n>"
+# (the pattern Fluent Bit's kubernetes filter uses with Use_Journal).
+_JOURNAL_CONTAINER = re.compile(
+    r"^k8s_(?P<container>[^._]+)(?:\.[^_]+)?_(?P<pod>[^_]+)_(?P<namespace>[^_]+)_[^_]+_[^_]+$"
+)
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -48,7 +80,8 @@ class KubernetesMeta(BaseModel):
 class Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    log: str | None = None
+    # NOTE: a map when the runtime already parsed the line (Docker's JSON, Merge_Log into `log`).
+    log: str | dict[str, Any] | None = None
     message: str | None = None
     msg: str | None = None
     level: str | None = None
@@ -78,6 +111,27 @@ def _glog_time(m: re.Match[str], ref: datetime) -> datetime:
     return dt
 
 
+def _unquote(message: str) -> str:
+    """Triton (24.06 on, TRITON_SERVER_ESCAPE_LOG_MESSAGES unset) and klog write the message as a JSON
+    string; a multi-line entry's quoted heading is followed by its table. The text without quotes."""
+    if message.startswith('"'):
+        try:
+            value, end = _DECODER.raw_decode(message)
+        except ValueError:
+            return message
+        if isinstance(value, str):
+            return value + message[end:]
+    return message
+
+
+def _model_in(message: str) -> str | None:
+    for pattern in _MODEL_IN_MSG:
+        m = pattern.search(message)
+        if m:
+            return m.group("model")
+    return None
+
+
 def _app_log(text: str) -> dict[str, Any] | None:
     if not text.startswith("{"):
         return None
@@ -88,75 +142,137 @@ def _app_log(text: str) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _record(rec: Record, ctx: ParseContext, index: int) -> Event:
+def _app_time(stamp: Any) -> datetime | None:
+    # NOTE: a time inside the logged line (an application's JSON, an ISO8601 Triton line) is a hint,
+    # not the wire format: if it cannot be read, the record's time stands in and the line is kept.
+    if not isinstance(stamp, str | int | float) or isinstance(stamp, bool):
+        return None
+    try:
+        return parse_ts(stamp)
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+
+
+def _journal(rec: Record) -> dict[str, str]:
+    """journald fields of a systemd-input record, by their name without leading underscores and in
+    upper case, whether the input ran with Strip_Underscores or Lowercase or not."""
+    out: dict[str, str] = {}
+    for k, v in (rec.model_extra or {}).items():
+        if isinstance(v, str | int) and not isinstance(v, bool):
+            out[k.lstrip("_").upper()] = str(v)
+    return out
+
+
+def _date(value: float | str | None, where: str) -> datetime | None:
+    """The record time Fluent Bit's http output writes under `date`: epoch seconds (`double`, the
+    default, or `epoch`), epoch milliseconds (`epoch_ms`), or an ISO 8601 / java_sql_timestamp
+    string. A number out of range refuses the record; a string that is not a time is ignored, as
+    it always was."""
+    if isinstance(value, str):
+        return _app_time(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 1e11:
+        value = value / 1000  # NOTE: no epoch in seconds reaches 1e11 before the year 5138.
+    return timestamp(value, where)
+
+
+def _text(rec: Record, journal: dict[str, str], where: str) -> str | dict[str, Any]:
+    for value in (rec.log, rec.message, rec.msg, journal.get("MESSAGE")):
+        if value is not None:
+            return value
+    raise InputError(f"{where}: a log record needs `log`, `message`, `msg` or `MESSAGE`", field=f"{where}.log")
+
+
+def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    if isinstance(raw, str):
+        raise InputError(f"{where}: expected a JSON object (a malformed JSON line?)", field=where)
+    rec = validate(Record, raw, where)
     meta = rec.kubernetes
-    text = rec.log if rec.log is not None else (rec.message if rec.message is not None else rec.msg)
-    if text is None:
-        raise InputError(f"body[{index}]: a log record needs `log`, `message` or `msg`", field=f"body[{index}].log")
-    text = text.rstrip("\n")
-    ref_time = parse_ts(rec.date) if isinstance(rec.date, (int, float)) else None
-    ref_time = ref_time or parse_ts(rec.time) or ctx.received_at
+    journal = _journal(rec)
+    found = _text(rec, journal, where)
+    app: dict[str, Any] | None = found if isinstance(found, dict) else None
+    text = json.dumps(found) if app is not None else str(found).rstrip("\n")
+    ref_time = _date(rec.date, f"{where}.date") or timestamp(rec.time, f"{where}.time")
+    realtime = journal.get("SOURCE_REALTIME_TIMESTAMP") or journal.get("REALTIME_TIMESTAMP")
+    if ref_time is None and realtime and realtime.isdigit():
+        ref_time = timestamp(int(realtime) / 1_000_000, f"{where}._SOURCE_REALTIME_TIMESTAMP")
+    ref_time = ref_time or ctx.received_at
     labels: dict[str, str] = {"stream": rec.stream or ""}
     model = meta.labels.get("model")
     occurred = ref_time
-    m = GLOG.match(text)
+    m = (GLOG.match(text) or ISO8601.match(text)) if app is None else None
+    exit_line = TRITON_EXIT.match(text) if app is None and m is None else None
     if m:
         level = _GLOG_LEVEL[m.group("sev")]
-        message = m.group("msg")
+        message = _unquote(m.group("msg"))
         signal = "triton"
         labels["file"] = m.group("file")
-        try:
-            occurred = _glog_time(m, ref_time)
-        except ValueError:
-            occurred = ref_time
-        mm = _MODEL_IN_MSG.search(message)
-        if mm:
-            model = mm.group("model")
+        if m.re is ISO8601:
+            occurred = _app_time(m.group("stamp")) or ref_time
+        else:
+            try:
+                occurred = _glog_time(m, ref_time)
+            except ValueError:
+                occurred = ref_time
+        model = _model_in(message) or model
+    elif exit_line:
+        # NOTE: tritonserver prints this and exits 1: the server is down, whatever the container.
+        level = "fatal"
+        message = text
+        signal = "triton_exit"
     else:
-        app = _app_log(text)
+        app = app or _app_log(text)
         if app is not None:
             level = str(app.get("level") or app.get("severity") or rec.level or "info").lower()
             message = str(app.get("msg") or app.get("message") or text)
             signal = "app"
             stamp = app.get("ts") or app.get("time") or app.get("timestamp")
-            occurred = (parse_ts(stamp) if isinstance(stamp, str | int | float) else None) or ref_time
+            occurred = _app_time(stamp) or ref_time
         else:
-            level = str(rec.level or rec.severity or "info").lower()
+            level = str(rec.level or rec.severity or _PRIORITY.get(journal.get("PRIORITY", ""), "info")).lower()
             message = text
             signal = "text"
     labels["level"] = level
+    labels["image"] = meta.container_image or ""
+    labels["unit"] = journal.get("SYSTEMD_UNIT", "")
+    labels["identifier"] = journal.get("SYSLOG_IDENTIFIER", "")
     labels = {k: v for k, v in labels.items() if v}
-    pod = meta.pod_name
+    pod, namespace, container = meta.pod_name, meta.namespace_name, meta.container_name
+    cm = _JOURNAL_CONTAINER.match(journal.get("CONTAINER_NAME", ""))
+    if cm and not pod:
+        pod, namespace, container = cm.group("pod"), cm.group("namespace"), cm.group("container")
     resources = Resources(
         cluster=ctx.cluster,
-        namespace=meta.namespace_name,
-        node=meta.host,
+        namespace=namespace,
+        node=meta.host or journal.get("HOSTNAME"),
         pod=pod,
-        container=meta.container_name,
+        container=container,
         deployment=deployment_of_pod(pod) or meta.labels.get("app.kubernetes.io/instance"),
         model=model,
     )
-    return draft(
-        ctx,
-        index,
-        source=SOURCE,
-        identity=(meta.pod_id or pod, meta.container_name, rec.time, rec.date, text),
-        fingerprint="log:" + stable_hash(pod, level, _NUMBERS.sub("N", message)[:200]),
-        signal=signal,
-        occurred_at=occurred,
-        resources=resources,
-        labels=labels,
-        summary=message,
-    )
+    identity: tuple[Any, ...] = (meta.pod_id or pod, container, rec.time, rec.date, text)
+    if journal.get("HOSTNAME") or journal.get("SYSTEMD_UNIT") or realtime:
+        # NOTE: journald records without Kubernetes metadata are told apart by host, unit and time.
+        identity += (journal.get("HOSTNAME"), journal.get("SYSTEMD_UNIT"), realtime)
+    return [
+        draft(
+            ctx,
+            index,
+            source=SOURCE,
+            identity=identity,
+            fingerprint="log:" + stable_hash(pod, level, _NUMBERS.sub("N", message)[:200]),
+            signal=signal,
+            occurred_at=occurred,
+            resources=resources,
+            labels=labels,
+            summary=message,
+        )
+    ]
 
 
-def parse(body: Any, ctx: ParseContext) -> list[Event]:
-    """One record, or the JSON array Fluent Bit's `http` output posts."""
-    records = body if isinstance(body, list) else [body]
-    if not records:
+def parse(body: Any, ctx: ParseContext) -> Parsed:
+    """One record, or the JSON array Fluent Bit's `http` output posts (each record on its own)."""
+    if not isinstance(body, list):
+        return each_record([body], ctx, lambda i: "body", lambda raw, i, where: _record(raw, i, where, ctx))
+    if not body:
         raise InputError("body: empty list of log records", field="body")
-    out = []
-    for i, raw in enumerate(records):
-        prefix = "body" if not isinstance(body, list) else f"body[{i}]"
-        out.append(_record(validate(Record, raw, prefix), ctx, i))
-    return out
+    return each_record(body, ctx, lambda i: f"body[{i}]", lambda raw, i, where: _record(raw, i, where, ctx))

@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..model import Event, Resources, stable_hash
 from ..naming import deployment_of_pod
-from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE = "k8s-audit"
 _WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
@@ -64,19 +63,38 @@ class AuditEvent(BaseModel):
 
 
 class EventList(BaseModel):
+    """The envelope; each item is validated on its own, so one bad record refuses only itself."""
+
     model_config = ConfigDict(extra="allow")
 
     kind: Literal["EventList"]
     apiVersion: Literal["audit.k8s.io/v1"]
-    items: list[AuditEvent]
+    items: list[Any]
+
+
+def _spec_field(obj: Any, name: str) -> tuple[bool, Any]:
+    """(present, value) of `spec.<name>` in a request body: a strategic-merge or merge patch, a full
+    object (kubectl cordon sends {"spec":{"unschedulable":true}}, uncordon {"spec":{"unschedulable":
+    null}}), or a JSON patch (a list of operations; `remove` reads as null)."""
+    if isinstance(obj, dict):
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and name in spec:
+            return True, spec[name]
+    elif isinstance(obj, list):
+        for op in obj:
+            if isinstance(op, dict) and op.get("path") == f"/spec/{name}":
+                return True, None if op.get("op") == "remove" else op.get("value")
+    return False, None
 
 
 def _unschedulable(obj: Any) -> bool | None:
-    if isinstance(obj, dict):
-        spec = obj.get("spec")
-        if isinstance(spec, dict) and "unschedulable" in spec:
-            return bool(spec["unschedulable"])
-    return None
+    present, value = _spec_field(obj, "unschedulable")
+    return bool(value) if present else None
+
+
+def _replicas(obj: Any) -> str | None:
+    present, value = _spec_field(obj, "replicas")
+    return str(value) if present and isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _image_of(obj: Any) -> str | None:
@@ -110,51 +128,64 @@ def _signal(ev: AuditEvent) -> str:
     return f"{verb}:{res}{'/' + sub if sub else ''}"
 
 
-def parse(body: Any, ctx: ParseContext) -> list[Event]:
+def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    ev = validate(AuditEvent, raw, where)
+    ref = ev.objectRef or ObjectRef()
+    res = ref.resource or ""
+    pod = ref.name if res == "pods" else None
+    resources = Resources(
+        cluster=ctx.cluster,
+        namespace=ref.namespace,
+        node=ref.name if res == "nodes" else None,
+        pod=pod,
+        deployment=ref.name if res == "deployments" else deployment_of_pod(pod),
+    )
+    code = ev.responseStatus.code if ev.responseStatus else None
+    labels = {
+        "verb": ev.verb,
+        "resource": res,
+        "stage": ev.stage,
+        "user": ev.user.username or "",
+        "code": str(code) if code is not None else "",
+        "write": "true" if ev.verb in _WRITE_VERBS else "false",
+    }
+    if ref.subresource:
+        labels["subresource"] = ref.subresource
+    image = _image_of(ev.requestObject)
+    if image:
+        labels["image"] = image
+    signal = _signal(ev)
+    replicas = _replicas(ev.requestObject) if signal == "DeploymentScale" else None
+    if replicas is not None:
+        labels["replicas"] = replicas
+    # NOTE: `--dry-run=server` is audited like the real request, with dryRun=All in the URI; it
+    # changed nothing, so it must not read as a drain or a rollout.
+    dry_run = "dryRun=All" in (ev.requestURI or "")
+    if dry_run:
+        labels["dry_run"] = "true"
+    labels = {k: v for k, v in labels.items() if v}
+    target = f"{ref.namespace + '/' if ref.namespace else ''}{ref.name or ''}"
+    return [
+        draft(
+            ctx,
+            index,
+            source=SOURCE,
+            identity=(ev.auditID, ev.stage),
+            fingerprint="audit:" + stable_hash(signal, ref.namespace, ref.name),
+            signal=signal,
+            occurred_at=timestamp(ev.stageTimestamp, f"{where}.stageTimestamp")
+            or timestamp(ev.requestReceivedTimestamp, f"{where}.requestReceivedTimestamp"),
+            resources=resources,
+            labels=labels,
+            summary=f"{ev.user.username or 'unknown'} {ev.verb} {res}{'/' + ref.subresource if ref.subresource else ''} {target}"
+            + (f" (image {image})" if image else "")
+            + (f" to {replicas} replicas" if replicas is not None else "")
+            + (" (dry run)" if dry_run else "")
+            + (f" -> {code}" if code is not None else ""),
+        )
+    ]
+
+
+def parse(body: Any, ctx: ParseContext) -> Parsed:
     lst = validate(EventList, body)
-    out: list[Event] = []
-    for i, ev in enumerate(lst.items):
-        ref = ev.objectRef or ObjectRef()
-        res = ref.resource or ""
-        pod = ref.name if res == "pods" else None
-        resources = Resources(
-            cluster=ctx.cluster,
-            namespace=ref.namespace,
-            node=ref.name if res == "nodes" else None,
-            pod=pod,
-            deployment=ref.name if res == "deployments" else deployment_of_pod(pod),
-        )
-        code = ev.responseStatus.code if ev.responseStatus else None
-        labels = {
-            "verb": ev.verb,
-            "resource": res,
-            "stage": ev.stage,
-            "user": ev.user.username or "",
-            "code": str(code) if code is not None else "",
-            "write": "true" if ev.verb in _WRITE_VERBS else "false",
-        }
-        if ref.subresource:
-            labels["subresource"] = ref.subresource
-        image = _image_of(ev.requestObject)
-        if image:
-            labels["image"] = image
-        labels = {k: v for k, v in labels.items() if v}
-        signal = _signal(ev)
-        target = f"{ref.namespace + '/' if ref.namespace else ''}{ref.name or ''}"
-        out.append(
-            draft(
-                ctx,
-                i,
-                source=SOURCE,
-                identity=(ev.auditID, ev.stage),
-                fingerprint="audit:" + stable_hash(signal, ref.namespace, ref.name),
-                signal=signal,
-                occurred_at=parse_ts(ev.stageTimestamp) or parse_ts(ev.requestReceivedTimestamp),
-                resources=resources,
-                labels=labels,
-                summary=f"{ev.user.username or 'unknown'} {ev.verb} {res}{'/' + ref.subresource if ref.subresource else ''} {target}"
-                + (f" (image {image})" if image else "")
-                + (f" -> {code}" if code is not None else ""),
-            )
-        )
-    return out
+    return each_record(lst.items, ctx, lambda i: f"body.items.{i}", lambda raw, i, where: _record(raw, i, where, ctx))

@@ -1,15 +1,18 @@
-"""Kubernetes Events: core/v1 (as kubernetes-event-exporter's webhook posts it) and events.k8s.io/v1."""
+"""Kubernetes Events: core/v1 (as kubernetes-event-exporter's webhook posts it) and events.k8s.io/v1,
+one Event per delivery or an EventList (`kubectl get events -o json`) of them."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import InputError
 from ..model import Event, Resources, stable_hash
 from ..naming import deployment_of_pod, deployment_of_replicaset
-from ..timeutil import parse_ts
-from .base import ParseContext, draft, validate
+from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE_CORE = "k8s-event"
 SOURCE_V1 = "k8s-event-v1"
@@ -94,7 +97,16 @@ class V1Event(BaseModel):
     deprecatedCount: int | None = None
 
 
-def _resources(obj: ObjectReference, host: str | None, cluster: str | None) -> Resources:
+# kubelet names the container in the message when the event is about the whole pod (no fieldPath):
+# "Back-off restarting failed container triton in pod triton-llama-..._serving(uid)", and the
+# eviction manager's "... Container triton was using 30Gi, request is 16Gi, ..." (the first named).
+_CONTAINER_IN_MESSAGE = re.compile(
+    r"^Back-off restarting failed container (?P<a>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\b"
+    r"|\bContainer (?P<b>[a-z0-9]([-a-z0-9]*[a-z0-9])?) was using\b"
+)
+
+
+def _resources(obj: ObjectReference, host: str | None, cluster: str | None, message: str | None) -> Resources:
     kind = obj.kind or ""
     pod = obj.name if kind == "Pod" else None
     deployment = None
@@ -107,6 +119,9 @@ def _resources(obj: ObjectReference, host: str | None, cluster: str | None) -> R
     container = None
     if obj.fieldPath and obj.fieldPath.startswith("spec.containers{"):
         container = obj.fieldPath[len("spec.containers{") : -1]
+    elif pod and message:
+        m = _CONTAINER_IN_MESSAGE.search(message)
+        container = (m.group("a") or m.group("b")) if m else None
     return Resources(
         cluster=cluster,
         namespace=obj.namespace,
@@ -132,52 +147,73 @@ def _labels(obj: ObjectReference, type_: str | None, component: str | None) -> d
     return {k: v for k, v in labels.items() if v}
 
 
-def parse_core(body: Any, ctx: ParseContext) -> list[Event]:
-    ev = validate(CoreEvent, body)
+def _core(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    ev = validate(CoreEvent, raw, where)
     obj = ev.involvedObject
     host = ev.source.host if ev.source else None
     component = (ev.source.component if ev.source else None) or ev.reportingComponent
     reason = ev.reason or "Unknown"
-    when = parse_ts(ev.lastTimestamp) or parse_ts(ev.eventTime) or parse_ts(ev.firstTimestamp)
-    when = when or parse_ts(ev.metadata.creationTimestamp)
+    when = timestamp(ev.lastTimestamp, f"{where}.lastTimestamp") or timestamp(ev.eventTime, f"{where}.eventTime")
+    when = when or timestamp(ev.firstTimestamp, f"{where}.firstTimestamp")
+    when = when or timestamp(ev.metadata.creationTimestamp, f"{where}.metadata.creationTimestamp")
     uid = ev.metadata.uid or f"{ev.metadata.namespace}/{ev.metadata.name}"
     return [
         draft(
             ctx,
-            0,
+            index,
             source=SOURCE_CORE,
             identity=(uid, ev.count, ev.lastTimestamp),
             fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
             signal=reason,
             occurred_at=when,
-            resources=_resources(obj, host, ev.clusterName or ctx.cluster),
+            resources=_resources(obj, host, ev.clusterName or ctx.cluster, ev.message),
             labels=_labels(obj, ev.type, component),
             summary=ev.message or reason,
         )
     ]
 
 
-def parse_v1(body: Any, ctx: ParseContext) -> list[Event]:
-    ev = validate(V1Event, body)
+def _v1(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    ev = validate(V1Event, raw, where)
     obj = ev.regarding
     host = (ev.deprecatedSource.host if ev.deprecatedSource else None) or _host_from_instance(ev.reportingInstance)
     component = (ev.deprecatedSource.component if ev.deprecatedSource else None) or ev.reportingController
     reason = ev.reason or ev.action or "Unknown"
     count = ev.series.count if ev.series and ev.series.count else ev.deprecatedCount
-    when = (parse_ts(ev.series.lastObservedTime) if ev.series else None) or parse_ts(ev.eventTime)
-    when = when or parse_ts(ev.deprecatedLastTimestamp) or parse_ts(ev.metadata.creationTimestamp)
+    when = timestamp(ev.series.lastObservedTime, f"{where}.series.lastObservedTime") if ev.series else None
+    when = when or timestamp(ev.eventTime, f"{where}.eventTime")
+    when = when or timestamp(ev.deprecatedLastTimestamp, f"{where}.deprecatedLastTimestamp")
+    when = when or timestamp(ev.metadata.creationTimestamp, f"{where}.metadata.creationTimestamp")
     uid = ev.metadata.uid or f"{ev.metadata.namespace}/{ev.metadata.name}"
     return [
         draft(
             ctx,
-            0,
+            index,
             source=SOURCE_V1,
             identity=(uid, count, ev.eventTime),
             fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
             signal=reason,
             occurred_at=when,
-            resources=_resources(obj, host, ctx.cluster),
+            resources=_resources(obj, host, ctx.cluster, ev.note),
             labels=_labels(obj, ev.type, component),
             summary=ev.note or reason,
         )
     ]
+
+
+def _each(body: Any, ctx: ParseContext, one: Callable[[Any, int, str, ParseContext], list[Event]]) -> Parsed:
+    """One Event (index 0, field `body`), or each item of an EventList (`body.items.<i>`)."""
+    if isinstance(body, dict) and body.get("kind") == "EventList":
+        items = body.get("items")
+        if not isinstance(items, list):
+            raise InputError("body.items: an EventList needs a list of items", field="body.items")
+        return each_record(items, ctx, lambda i: f"body.items.{i}", lambda raw, i, where: one(raw, i, where, ctx))
+    return each_record([body], ctx, lambda i: "body", lambda raw, i, where: one(raw, i, where, ctx))
+
+
+def parse_core(body: Any, ctx: ParseContext) -> Parsed:
+    return _each(body, ctx, _core)
+
+
+def parse_v1(body: Any, ctx: ParseContext) -> Parsed:
+    return _each(body, ctx, _v1)
