@@ -23,7 +23,7 @@ def kinds(name: str, config=None, source: str | None = None, body: bytes | None 
     svc = IngestService(config or default_config(), pub, lambda: NOW)
     resp = svc.handle(source, {"content-type": "application/json"}, body or (PAYLOADS / name).read_bytes())
     assert resp.status == 202, resp.body
-    return [m for m, _ in pub.messages.get("events-raw", [])]
+    return pub.events("events-raw")
 
 
 def test_crash_loop_of_a_workload_that_is_not_triton_is_a_pod_crash_loop():

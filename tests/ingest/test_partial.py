@@ -32,7 +32,7 @@ def post(source: str | None, body, headers=JSON):
     svc = IngestService(default_config(), pub, lambda: NOW)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     resp = svc.handle(source, headers, raw)
-    return resp, [m for m, _ in pub.messages.get("events-raw", [])], svc
+    return resp, pub.events("events-raw"), svc
 
 
 def with_surrogate(obj) -> bytes:

@@ -22,7 +22,7 @@ def ingest(name: str, source: str | None = None, headers: dict | None = None, bo
     resp = svc.handle(source, headers or {"content-type": "application/json"}, body or (PAYLOADS / name).read_bytes())
     assert resp.status == 202, resp.body
     assert not resp.body.get("rejected"), resp.body
-    return resp.body, [m for m, _ in pub.messages.get("events-raw", [])]
+    return resp.body, pub.events("events-raw")
 
 
 # --- Alertmanager -------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_binary_cloudevent_with_xml_data_is_kept_with_its_data_as_text(tmp_path)
     svc = IngestService(default_config(), pub, lambda: NOW, recorder=Recorder(str(tmp_path / "rec.jsonl")))
     resp = svc.handle(None, headers, raw)
     assert resp.status == 202 and resp.body["source"] == "cloudevent", resp.body
-    ((ev, _),) = pub.messages["events-raw"]
+    (ev,) = pub.events("events-raw")
     assert ev["labels"]["data"] == raw.decode() and raw.startswith(b'<much wow="xml"/>')
     assert ev["labels"]["datacontenttype"] == "application/xml; charset=utf-8"
     assert ev["signal"] == "com.example.someevent" and ev["occurred_at"] == "2018-04-05T03:56:24Z"
@@ -130,7 +130,7 @@ def test_binary_cloudevent_without_data_or_with_binary_data():
     assert svc.handle(None, {k: v for k, v in headers.items() if k != "Content-Type"}, b"").status == 202
     octets = {**headers, "Content-Type": "application/octet-stream", "ce-id": "2"}
     assert svc.handle(None, octets, b"\xff\xfe\x00\x01").status == 202
-    assert pub.messages["events-raw"][1][0]["labels"]["data_base64"] == "true"
+    assert pub.events("events-raw")[1]["labels"]["data_base64"] == "true"
 
 
 # --- Fluent Bit ----------------------------------------------------------------------------------
