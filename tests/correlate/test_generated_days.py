@@ -141,6 +141,24 @@ def test_generated_day_one_page_per_incident(days: dict[int, dict[str, Any]], se
     assert day["pages"] <= incidents, (day["pages"], incidents)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="the kind rules make every successful pod delete a `pod_delete` change, whoever does it: the ReplicaSet "
+    "controller deleting pods when the HPA scales in opens change records (and pulls in the kubelet's Killing events), "
+    "where `scaling` by system users is kept routine",
+)
+def test_scale_in_pod_deletes_stay_routine() -> None:
+    """An audit policy that records every write sees the ReplicaSet controller delete the pods the HPA
+    scales in: routine, like the HPA's own scale request."""
+    day = generated_day_detail(2, controller_pod_deletes=True)
+    report = replay([json.dumps(c) for c in day.captures], default_config()).report()
+    s = score(day.truth, report)
+    assert s["noise_in_incidents"] == 0 and s["incidents_of_noise_only"] == 0, (
+        s,
+        [i["title"] for i in report["incidents"] if i["kind"] == "change"],
+    )
+
+
 # --- the generator ------------------------------------------------------------------------------
 
 
@@ -157,7 +175,7 @@ def test_generated_events_classify_as_intended() -> None:
     """Every generated event parses and classifies to the kind and class the generator meant; only
     per-request lines and audit reads are dropped at ingest."""
     config = default_config()
-    day = generated_day_detail(7)
+    day = generated_day_detail(7, controller_pod_deletes=True)
     wrong: Counter[tuple[str, ...]] = Counter()
     seen_kinds: Counter[str] = Counter()
     for cap in day.captures:
@@ -187,6 +205,7 @@ def test_generated_events_classify_as_intended() -> None:
         "node_drain",
         "pod_eviction",
         "pod_stop",
+        "pod_delete",
         "reduced_capacity",
         "pod_lifecycle",
         "scaling",

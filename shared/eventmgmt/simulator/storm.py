@@ -483,7 +483,8 @@ class GeneratedDay:
 class _Day:
     MARGIN = timedelta(minutes=40)
 
-    def __init__(self, seed: int, start: datetime, hours: float) -> None:
+    def __init__(self, seed: int, start: datetime, hours: float, controller_pod_deletes: bool = False) -> None:
+        self.controller_pod_deletes = controller_pod_deletes
         self.rng = _Rand(seed)
         rng = self.rng
         self.start = start
@@ -1532,6 +1533,19 @@ class _Day:
         scale(down_at, now, was, "All metrics below target")
         for pod in added:
             td = down_at + rng.secs(0.3, 2)
+            if self.controller_pod_deletes:
+                # audit policies that record every write see the ReplicaSet controller delete the pod
+                item = self.audit_item(
+                    td - timedelta(milliseconds=20),
+                    "delete",
+                    "pods",
+                    pod.name,
+                    namespace=self.ns,
+                    user="system:serviceaccount:kube-system:replicaset-controller",
+                    user_agent="kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/39683505/system:serviceaccount:kube-system:replicaset-controller",
+                    level="Metadata",
+                )
+                self.audit([(item, _Item(None, "change", "pod_delete", td - timedelta(milliseconds=20)))])
             self.k8s_event(
                 rs_obj,
                 td,
@@ -1753,8 +1767,13 @@ def root_cause(items: Sequence[_Item]) -> tuple[_Item, list[_Item]]:
 # --- a day: the plan ----------------------------------------------------------------------------
 
 
-def generated_day_detail(seed: int, *, start: datetime | str | None = None, hours: float = 10.0) -> GeneratedDay:
-    """A day of captures with its truth and the generator's intent (see `generated_day`)."""
+def generated_day_detail(
+    seed: int, *, start: datetime | str | None = None, hours: float = 10.0, controller_pod_deletes: bool = False
+) -> GeneratedDay:
+    """A day of captures with its truth and the generator's intent (see `generated_day`).
+
+    `controller_pod_deletes` adds what an audit policy recording every write sees when the HPA scales
+    in: the ReplicaSet controller deleting each pod (routine; off by default, see the tests)."""
     if hours < 8:
         raise ValueError("a generated day needs at least 8 hours for its incidents to stay apart")
     if start is None:
@@ -1764,7 +1783,7 @@ def generated_day_detail(seed: int, *, start: datetime | str | None = None, hour
         )
     else:
         t0 = _parse_time(start)
-    day = _Day(seed, t0, hours)
+    day = _Day(seed, t0, hours, controller_pod_deletes)
     rng = day.rng
     span = timedelta(hours=hours)
 
