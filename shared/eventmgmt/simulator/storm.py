@@ -77,7 +77,7 @@ CHAINS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
     (
         "pod_oom",
         (
-            ("pod_oom", "triton_crash"),
+            ("pod_oom", "triton_crash", "pod_crash_loop", "process_crash"),
             ("model_unavailable", "pod_not_ready"),
             ("high_error_rate",),
             ("reduced_capacity",),
@@ -98,7 +98,7 @@ CHAINS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
         "bad_rollout",
         (
             ("deployment_change",),
-            ("model_load_failed", "triton_crash", "pod_oom"),
+            ("model_load_failed", "triton_crash", "pod_crash_loop", "process_crash", "pod_oom"),
             ("model_unavailable", "pod_not_ready"),
             ("high_error_rate",),
             ("reduced_capacity",),
@@ -1442,7 +1442,7 @@ class _Day:
                                 "I",
                                 "model_lifecycle.cc:620",
                                 f"successfully unloaded '{m.name}' version 1",
-                                "log",
+                                "model_unloaded",
                             )
                 t += rng.mins(60, 180)
                 first = False
