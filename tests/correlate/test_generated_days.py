@@ -25,9 +25,6 @@ from eventmgmt.sources import ParseContext, parse
 from eventmgmt.timeutil import parse_ts
 
 SEEDS = (1, 2, 3, 4)
-# Seeds whose drain ends with an uncordon 8-14 minutes after the cordon (see test_each_group_is_one_incident);
-# which seeds these are changes whenever the generator draws differently.
-UNCORDON_SPLIT = {1, 3}
 
 
 def _refs(events: list[dict[str, Any]]) -> list[str]:
@@ -88,23 +85,7 @@ def test_generated_day_routine_never_in_an_incident(days: dict[int, dict[str, An
     assert day["score"]["noise_in_incidents"] == 0 and day["score"]["incidents_of_noise_only"] == 0, day["score"]
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        pytest.param(
-            s,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="a drain's uncordon (audit NodeUncordon and the NodeSchedulable event, node-scoped, 8-14 min "
-                "after the cordon) shares only the node with the drain incident and comes later than node_window "
-                "(5 min) after its node-scoped members, so it opens its own change record",
-            ),
-        )
-        if s in UNCORDON_SPLIT
-        else s
-        for s in SEEDS
-    ],
-)
+@pytest.mark.parametrize("seed", SEEDS)
 def test_each_group_is_one_incident(days: dict[int, dict[str, Any]], seed: int) -> None:
     """Stricter than F1: every group lands whole in one incident, with its root cause, and no incident
     holds two groups."""
@@ -141,12 +122,6 @@ def test_generated_day_one_page_per_incident(days: dict[int, dict[str, Any]], se
     assert day["pages"] <= incidents, (day["pages"], incidents)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the kind rules make every successful pod delete a `pod_delete` change, whoever does it: the ReplicaSet "
-    "controller deleting pods when the HPA scales in opens change records (and pulls in the kubelet's Killing events), "
-    "where `scaling` by system users is kept routine",
-)
 def test_scale_in_pod_deletes_stay_routine() -> None:
     """An audit policy that records every write sees the ReplicaSet controller delete the pods the HPA
     scales in: routine, like the HPA's own scale request."""
@@ -205,7 +180,6 @@ def test_generated_events_classify_as_intended() -> None:
         "node_drain",
         "pod_eviction",
         "pod_stop",
-        "pod_delete",
         "reduced_capacity",
         "pod_lifecycle",
         "scaling",

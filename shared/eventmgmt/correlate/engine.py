@@ -230,6 +230,12 @@ class Correlator:
         fail together (NotReady within the onset window) is one problem."""
         if any(k.startswith("node:") for k in shared) and self._node_event_near(inc, ev):
             return True
+        node = ev.resources.node
+        if ev.cls is EventClass.change and not ev.resources.pod and node and inc.agg.node_scoped_times.get(node):
+            # NOTE: a change to the node itself (the uncordon ending a drain) belongs to the incident
+            # about that node within the correlation window, not only within node_window; a second
+            # failure on the node (another OOM kill) is still a problem of its own.
+            return True
         node_scoped = not ev.resources.pod and inc.agg.pod_members == 0
         return node_scoped and any(k.startswith("nodepool:") for k in shared) and self._began_together(ev, inc)
 

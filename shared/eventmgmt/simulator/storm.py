@@ -1545,7 +1545,7 @@ class _Day:
                     user_agent="kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/39683505/system:serviceaccount:kube-system:replicaset-controller",
                     level="Metadata",
                 )
-                self.audit([(item, _Item(None, "change", "pod_delete", td - timedelta(milliseconds=20)))])
+                self.audit([(item, _Item(None, "info", "pod_lifecycle", td - timedelta(milliseconds=20)))])
             self.k8s_event(
                 rs_obj,
                 td,
