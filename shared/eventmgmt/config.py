@@ -28,14 +28,19 @@ _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P
 
 def parse_duration(v: Any) -> Any:
     """Prometheus-style durations ("90s", "15m", "1h30m", "30d"); numbers are seconds."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return timedelta(seconds=v)
-    if isinstance(v, str):
-        m = _DURATION.match(v.strip())
-        if m and any(m.groupdict().values()):
-            g = {k: float(x) if x else 0.0 for k, x in m.groupdict().items()}
-            return timedelta(days=g["d"], hours=g["h"], minutes=g["m"], seconds=g["s"])
-        raise ValueError(f"bad duration {v!r}: use forms like 90s, 15m, 1h30m, 30d")
+    try:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return timedelta(seconds=v)
+        if isinstance(v, str):
+            m = _DURATION.match(v.strip())
+            if m and any(m.groupdict().values()):
+                g = {k: float(x) if x else 0.0 for k, x in m.groupdict().items()}
+                return timedelta(days=g["d"], hours=g["h"], minutes=g["m"], seconds=g["s"])
+            raise ValueError(f"bad duration {v[:40]!r}: use forms like 90s, 15m, 1h30m, 30d")
+    except OverflowError:
+        # NOTE: pydantic turns ValueError into a validation error naming the field; OverflowError
+        # ("99999999999999d") would escape it as a crash.
+        raise ValueError(f"duration {str(v)[:40]!r} is too long") from None
     return v
 
 

@@ -14,7 +14,7 @@ from ..config import MaintenanceWindow, parse_duration
 from ..errors import InputError
 from ..incident import IncidentStatus
 from ..matcher import Match
-from ..runtime import queries
+from ..runtime import params, queries
 from ..store.tables import EventRow, IncidentRow
 from ..timeutil import parse_ts
 from . import svg
@@ -66,19 +66,11 @@ def create_dashboard(rt: Any) -> Blueprint:
         by = str(body.get("by") or "dashboard")[:120]
         return by
 
-    @bp.errorhandler(InputError)
-    def input_error(err: InputError) -> Any:
-        resp = jsonify(err.to_json())
-        resp.status_code = err.status
-        if err.status == 401:
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="eventmgmt"'
-        return resp
-
     # --- pages ---------------------------------------------------------------------------------
     @bp.get("/")
     def board() -> Any:
-        cursor = request.args.get("cursor")
-        data = queries.list_incidents(rt.engine, limit=50, before=cursor)
+        offset = params.offset_cursor(request.args)
+        data = queries.list_incidents(rt.engine, limit=50, offset=offset)
         now = rt.clock()
         incidents = [dict(i, age=_age(i["opened_at"], now)) for i in data["incidents"]]
         with Session(rt.engine) as s:
@@ -99,7 +91,6 @@ def create_dashboard(rt: Any) -> Blueprint:
             "resolved": rows.get("resolved", 0),
             "critical": critical or 0,
         }
-        offset = int(cursor or 0)
         prev = max(0, offset - 50) if offset else None
         router = rt.extras.get("route")
         return page(
@@ -132,7 +123,7 @@ def create_dashboard(rt: Any) -> Blueprint:
 
     @bp.get("/noise")
     def noise() -> Any:
-        hours = min(168, max(1, int(request.args.get("hours", 24) or 24)))
+        hours = params.hours(request.args)
         with Session(rt.engine) as s:
             latest = s.scalar(select(func.max(EventRow.occurred_at))) or rt.clock()
             if latest.tzinfo is None:
@@ -201,7 +192,7 @@ def create_dashboard(rt: Any) -> Blueprint:
             node=args.get("node") or None,
             model=args.get("model") or None,
             limit=100,
-            before=args.get("cursor"),
+            before=params.event_cursor(args),
         )
         nxt = None
         if data["next"]:
