@@ -39,10 +39,18 @@ def _age(opened: str, now: datetime) -> str:
     )
 
 
+def clip(value: Any, n: int = 200) -> str:
+    """At most `n` characters of `value` for display, with a marker saying how many were cut: a pod
+    name of a megabyte is stored as sent but never shown whole."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= n else f"{text[:n]}… (+{len(text) - n:,} characters)"
+
+
 def create_dashboard(rt: Any) -> Blueprint:
     bp = Blueprint(
         "dashboard", __name__, template_folder="templates", static_folder="static", static_url_path="/static/dashboard"
     )
+    bp.add_app_template_filter(clip, "clip")
 
     def page(template: str, partial: str | None = None, **ctx: Any) -> Any:
         refresh = ctx.pop("refresh", None)

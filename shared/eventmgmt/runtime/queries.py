@@ -88,7 +88,8 @@ def list_events(
             if val:
                 stmt = stmt.where(col == val)
         if q:
-            stmt = stmt.where(EventRow.summary.contains(q))
+            # NOTE: `q` is text, not a LIKE pattern: `%` and `_` match themselves.
+            stmt = stmt.where(EventRow.summary.contains(q, autoescape=True))
         if since:
             stmt = stmt.where(EventRow.occurred_at >= since)
         if before:
