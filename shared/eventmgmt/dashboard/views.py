@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +9,7 @@ from flask import Blueprint, Flask, abort, jsonify, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import auth
 from ..config import MaintenanceWindow, parse_duration
 from ..errors import InputError
 from ..incident import IncidentStatus
@@ -60,19 +60,13 @@ def create_dashboard(rt: Any) -> Blueprint:
 
     # --- authorisation of writes -------------------------------------------------------------------
     def authorize() -> str:
-        token = rt.settings.ingest_token
-        if token:
-            auth = request.headers.get("Authorization", "")
-            scheme, _, given = auth.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-                raise InputError("a valid bearer token is required for this action", field="Authorization", status=401)
-        elif request.remote_addr not in ("127.0.0.1", "::1"):
-            raise InputError(
-                "no token configured: writes are accepted from loopback only", field="Authorization", status=401
-            )
-        body = request.get_json(silent=True) or {}
-        by = str(body.get("by") or "dashboard")[:120]
-        return by
+        """The caller of a write: "token" or "loopback" (auth.authorize); 401 otherwise."""
+        return auth.authorize(dict(request.headers), request.remote_addr, rt.settings.ingest_token)
+
+    def stated_name() -> str:
+        """The name an operator gives for an acknowledgement (shown on the incident)."""
+        body = request.get_json(silent=True)
+        return str((body.get("by") if isinstance(body, dict) else None) or "dashboard")[:120]
 
     # --- pages ---------------------------------------------------------------------------------
     @bp.get("/")
@@ -228,13 +222,15 @@ def create_dashboard(rt: Any) -> Blueprint:
     # --- writes --------------------------------------------------------------------------------
     @bp.post("/api/incidents/<incident_id>/ack")
     def ack(incident_id: str) -> Any:
-        by = authorize()
+        authorize()
+        by = stated_name()
         msg = set_status(rt.engine, rt.config, rt.publisher, incident_id, IncidentStatus.acknowledged, by, rt.clock())
         return jsonify(msg.incident.model_dump(mode="json") if msg.incident else {})
 
     @bp.post("/api/incidents/<incident_id>/resolve")
     def resolve(incident_id: str) -> Any:
-        by = authorize()
+        authorize()
+        by = stated_name()
         msg = set_status(rt.engine, rt.config, rt.publisher, incident_id, IncidentStatus.resolved, by, rt.clock())
         return jsonify(msg.incident.model_dump(mode="json") if msg.incident else {})
 
@@ -244,7 +240,8 @@ def create_dashboard(rt: Any) -> Blueprint:
 
     @bp.post("/api/maintenance")
     def add_maintenance() -> Any:
-        by = authorize()
+        authorize()
+        by = stated_name()
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise InputError("expected a JSON object", field="body")
