@@ -25,7 +25,7 @@ from ..settings import Settings
 from ..store import ensure_schema, make_engine
 from ..timeutil import iso
 from ..transport import InProcessPublisher
-from . import http_errors, params, queries
+from . import guard, http_errors, params, queries
 from .worker import BackgroundSubscriber
 
 log = logging.getLogger("eventmgmt")
@@ -162,7 +162,8 @@ EVENT_FILTERS = [
 ]
 
 
-def create_app(rt: Runtime) -> Flask:
+def create_app(rt: Runtime, host: str | None = None) -> Flask:
+    """The embedded runtime's routes; `host` is the address served (its name is a Host answered)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
     from ..ingest import IngestService, create_ingest_blueprint
@@ -172,6 +173,7 @@ def create_app(rt: Runtime) -> Flask:
     app.register_blueprint(create_ingest_blueprint(service))
     rt.extras["ingest"] = service
     http_errors.install(app)
+    guard.install(app, rt.settings, host)
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -230,7 +232,7 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     # interval lets the route worker send the first page while the burst is still being taken.
     sys.setswitchinterval(0.001)
     rt = build_runtime(settings)
-    app = create_app(rt)
+    app = create_app(rt, host)
     rt.start_ticker()
     log.info(
         json.dumps(
