@@ -70,6 +70,17 @@ def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
                     shutil.copy(shot, ROOT / "docs" / "screenshot-incident.png")
                 page.goto(url + "/")
                 assert page.locator("#incidents .status.acknowledged").count() >= 1
+                # a maintenance window through the form: silencing everything must be ticked
+                page.goto(url + "/maintenance")
+                page.fill("input[name=name]", "all-nodes")
+                page.fill("input[name=start]", "2026-11-07T08:00")
+                page.fill("input[name=end]", "2026-11-07T09:00")
+                page.click("form button[type=submit]")
+                sync_api.expect(page.locator("#out")).to_contain_text("match_all", timeout=10_000)
+                page.check("input[name=match_all]")
+                page.click("form button[type=submit]")
+                sync_api.expect(page.locator("#windows")).to_contain_text("all-nodes", timeout=10_000)
+                assert "everything" in page.locator("#windows").inner_text()
                 assert not [m for m in console if "Content Security Policy" in m], console
             finally:
                 browser.close()

@@ -10,16 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import auth
-from ..config import MaintenanceWindow, parse_duration
 from ..errors import InputError
 from ..incident import IncidentStatus
-from ..matcher import Match
 from ..runtime import params, queries
 from ..store.tables import EventRow, IncidentRow
-from ..timeutil import parse_ts
+from ..timeutil import iso
+from . import maintenance as maintenance_api
 from . import svg
 from .actions import set_status
-from .windows import WindowProvider, add_window, end_window
+from .maintenance import window_json
+from .windows import WindowProvider, add_window, end_window, list_rows, when_json
 
 REFRESH_SECONDS = 15
 
@@ -205,19 +205,24 @@ def create_dashboard(rt: Any) -> Blueprint:
 
     @bp.get("/maintenance")
     def maintenance() -> Any:
-        stored = {w.name for w in windows()}
-        rows = [
+        configured = [
             {
                 "name": w.name,
-                "start": w.start.isoformat(),
-                "end": w.end.isoformat(),
-                "every": str(w.every) if w.every else "",
-                "match": w.when.model_dump(exclude_defaults=True, mode="json"),
-                "origin": "dashboard" if w.name in stored else "configuration",
+                "start": iso(w.start),
+                "end": iso(w.end),
+                "every_seconds": w.every.total_seconds() if w.every else None,
+                "match": when_json(w.when),
+                "match_all": w.match_all,
+                "origin": "configuration",
+                "created_by": "",
             }
-            for w in [*rt.config.maintenance, *windows()]
+            for w in rt.config.maintenance
         ]
-        return page("maintenance.html", nav="maintenance", windows=rows)
+        rows = [*configured, *({**r, "origin": "dashboard"} for r in list_rows(rt.engine))]
+        for r in rows:
+            r["every"] = str(timedelta(seconds=r["every_seconds"])) if r["every_seconds"] else ""
+        limit = rt.config.maintenance_limits.max_duration
+        return page("maintenance.html", nav="maintenance", windows=rows, max_duration=limit)
 
     # --- writes --------------------------------------------------------------------------------
     @bp.post("/api/incidents/<incident_id>/ack")
@@ -240,40 +245,25 @@ def create_dashboard(rt: Any) -> Blueprint:
 
     @bp.post("/api/maintenance")
     def add_maintenance() -> Any:
-        authorize()
-        by = stated_name()
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InputError("expected a JSON object", field="body")
-        for need in ("name", "start", "end"):
-            if not body.get(need):
-                raise InputError(f"{need} is required", field=need)
-        try:
-            start, end = parse_ts(str(body["start"])), parse_ts(str(body["end"]))
-        except ValueError:
-            raise InputError("start and end must be timestamps (RFC 3339)", field="start") from None
-        given = body.get("match")
-        match: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
-        resources = {k: str(body[k]) for k in ("node", "namespace", "pod", "model", "deployment") if body.get(k)}
-        if resources:
-            match = {**match, "resources": {**match.get("resources", {}), **resources}}
-        try:
-            every = parse_duration(body["every"]) if body.get("every") else None
-            window = MaintenanceWindow(
-                name=str(body["name"]), start=start, end=end, every=every, when=Match.model_validate(match)
-            )
-        except (ValueError, TypeError) as err:
-            raise InputError(f"invalid maintenance window: {err}", field="body") from None
-        add_window(rt.engine, window, match, by)
+        by = authorize()
+        window, replace = maintenance_api.parse_window(request.get_json(silent=True), rt.config.maintenance_limits)
+        if any(w.name == window.name for w in rt.config.maintenance):
+            raise InputError(f"{window.name!r} is a configured window; change it in the configuration", "name", 409)
+        before = add_window(rt.engine, window, by, replace=replace)
         windows.invalidate()
-        return jsonify(window.model_dump(mode="json")), 201
+        action = "replaced" if before else "added"
+        maintenance_api.record(rt.publisher, action, window_json(window, by), by, request.remote_addr, before)
+        return jsonify(window.model_dump(mode="json")), 200 if before else 201
 
-    @bp.post("/api/maintenance/<name>/end")
+    # NOTE: `path:` so that a name with "/" (accepted before names were checked) can still be ended.
+    @bp.post("/api/maintenance/<path:name>/end")
     def end_maintenance(name: str) -> Any:
-        authorize()
-        if not end_window(rt.engine, name, rt.clock()):
-            raise InputError(f"no maintenance window {name!r} added at run time", field="name", status=404)
+        by = authorize()
+        ended = end_window(rt.engine, name)
+        if ended is None:
+            raise InputError(f"no maintenance window {name[:120]!r} added at run time", field="name", status=404)
         windows.invalidate()
+        maintenance_api.record(rt.publisher, "ended", ended, by, request.remote_addr)
         return jsonify({"ended": name})
 
     windows: WindowProvider = rt.windows

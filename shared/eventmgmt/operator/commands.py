@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
         metavar="FIELD=REGEX",
         help="resource field to match (node, namespace, pod, model, deployment); repeatable",
     )
+    p.add_argument("--match-all", action="store_true", help="no --match: silence every alert (must be said)")
+    p.add_argument("--force", action="store_true", help="allow a window longer than the configured maximum")
+    p.add_argument("--replace", action="store_true", help="replace a window of the same name")
     p.set_defaults(func=_maintenance)
     p = msub.add_parser("end")
     _common(p)
@@ -145,6 +148,7 @@ def _maintenance(args: argparse.Namespace) -> int:
                     resources[field] = regex
                 if resources:
                     body["match"] = {"resources": resources}
+                body.update({k: True for k in ("match_all", "force", "replace") if getattr(args, k)})
                 r = http.post("/api/maintenance", json=body)
             else:
                 r = http.post(f"/api/maintenance/{args.name}/end", json={})

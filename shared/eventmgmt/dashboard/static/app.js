@@ -32,6 +32,7 @@
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const body = Object.fromEntries(new FormData(f).entries());
+      f.querySelectorAll("input[type=checkbox]").forEach((c) => { body[c.name] = c.checked; });
       send(f.dataset.post, body, document.getElementById(f.dataset.out));
     });
   });
