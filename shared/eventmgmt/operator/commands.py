@@ -32,6 +32,16 @@ def register(sub: Any) -> None:
             p.add_argument("--by", default=os.environ.get("USER", "cli"))
         p.set_defaults(func=_incidents)
 
+    _register_maintenance(sub)
+
+    rep = sub.add_parser("report", help="an HTML report of a replay (events per minute, incidents, noise reduction)")
+    rep.add_argument("report", help="replay report JSON (eventmgmt replay --report)")
+    rep.add_argument("--captures", required=True, help="the captures file that was replayed (for event times)")
+    rep.add_argument("--html", required=True, help="write the HTML report here")
+    rep.set_defaults(func=_report)
+
+
+def _register_maintenance(sub: Any) -> None:
     mw = sub.add_parser("maintenance", help="list, add and end maintenance windows on a running server")
     msub = mw.add_subparsers(dest="maintenance_command", required=True)
     p = msub.add_parser("list")
@@ -58,12 +68,6 @@ def register(sub: Any) -> None:
     _common(p)
     p.add_argument("name")
     p.set_defaults(func=_maintenance)
-
-    rep = sub.add_parser("report", help="an HTML report of a replay (events per minute, incidents, noise reduction)")
-    rep.add_argument("report", help="replay report JSON (eventmgmt replay --report)")
-    rep.add_argument("--captures", required=True, help="the captures file that was replayed (for event times)")
-    rep.add_argument("--html", required=True, help="write the HTML report here")
-    rep.set_defaults(func=_report)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

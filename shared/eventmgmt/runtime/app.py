@@ -162,18 +162,8 @@ EVENT_FILTERS = [
 ]
 
 
-def create_app(rt: Runtime, host: str | None = None) -> Flask:
-    """The embedded runtime's routes; `host` is the address served (its name is a Host answered)."""
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
-    from ..ingest import IngestService, create_ingest_blueprint
-
-    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
-    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, utcnow)
-    app.register_blueprint(create_ingest_blueprint(service))
-    rt.extras["ingest"] = service
-    http_errors.install(app)
-    guard.install(app, rt.settings, host)
+def _register_api(app: Flask, rt: Runtime) -> None:
+    """The read API: GET /healthz, /api/outbox, /api/incidents[/<id>], /api/events."""
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -213,6 +203,21 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
         )
         return jsonify(page)
 
+
+def create_app(rt: Runtime, host: str | None = None) -> Flask:
+    """The embedded runtime's routes; `host` is the address served (its name is a Host answered)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
+    from ..ingest import IngestService, create_ingest_blueprint
+
+    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
+    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, utcnow)
+    app.register_blueprint(create_ingest_blueprint(service))
+    rt.extras["ingest"] = service
+    http_errors.install(app)
+    guard.install(app, rt.settings, host)
+
+    _register_api(app, rt)
     from ..dashboard import register as register_dashboard
 
     register_dashboard(app, rt)
