@@ -160,7 +160,8 @@ class MaintenanceWindow(_Strict):
             )
         length = self.end - self.start
         if length > limits.max_duration and not self.force:
-            raise GuardRailError(f"{where}: longer than {limits.max_duration} (say `force: true` to allow it)", "end")
+            longest = limits.max_duration.total_seconds() / 3600
+            raise GuardRailError(f"{where}: longer than {longest:g} hours (say `force: true` to allow it)", "end")
         if self.every is not None and length * 2 > self.every and not self.force:
             raise GuardRailError(
                 f"{where}: active more than half of every period (say `force: true` to allow it)", "every"

@@ -71,7 +71,7 @@ def test_a_maintenance_repeat_too_long_for_a_timedelta_is_a_400(client):
         "node": "n1",
     }
     r = client.post("/api/maintenance", json=body)
-    assert is_json_error(r, 400), (r.status_code, r.data[:200])
+    assert is_json_error(r, 400, "every"), (r.status_code, r.data[:200])
     assert "too long" in r.json["error"]
 
 

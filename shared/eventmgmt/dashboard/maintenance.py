@@ -67,6 +67,9 @@ def parse_window(body: Any, limits: MaintenanceLimits) -> tuple[MaintenanceWindo
     flags = {k: _flag(body, k) for k in ("match_all", "force", "replace")}
     try:
         every = parse_duration(body["every"]) if body.get("every") else None
+    except (ValueError, TypeError) as err:
+        raise InputError(f"invalid repeat: {err}", "every") from None
+    try:
         window = MaintenanceWindow(
             name=str(body["name"]),
             start=start,
