@@ -22,20 +22,26 @@ from pydantic import (
 
 from .matcher import Match
 from .model import EventClass, Severity
+from .regexguard import unsafe_reason
 
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")
 
 
 def parse_duration(v: Any) -> Any:
     """Prometheus-style durations ("90s", "15m", "1h30m", "30d"); numbers are seconds."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return timedelta(seconds=v)
-    if isinstance(v, str):
-        m = _DURATION.match(v.strip())
-        if m and any(m.groupdict().values()):
-            g = {k: float(x) if x else 0.0 for k, x in m.groupdict().items()}
-            return timedelta(days=g["d"], hours=g["h"], minutes=g["m"], seconds=g["s"])
-        raise ValueError(f"bad duration {v!r}: use forms like 90s, 15m, 1h30m, 30d")
+    try:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return timedelta(seconds=v)
+        if isinstance(v, str):
+            m = _DURATION.match(v.strip())
+            if m and any(m.groupdict().values()):
+                g = {k: float(x) if x else 0.0 for k, x in m.groupdict().items()}
+                return timedelta(days=g["d"], hours=g["h"], minutes=g["m"], seconds=g["s"])
+            raise ValueError(f"bad duration {v[:40]!r}: use forms like 90s, 15m, 1h30m, 30d")
+    except OverflowError:
+        # NOTE: pydantic turns ValueError into a validation error naming the field; OverflowError
+        # ("99999999999999d") would escape it as a crash.
+        raise ValueError(f"duration {str(v)[:40]!r} is too long") from None
     return v
 
 
@@ -98,14 +104,28 @@ class Correlation(_Strict):
     join_only: list[str] = Field(default_factory=list)
 
 
+class GuardRailError(ValueError):
+    """A maintenance window outside the guard rails; `field` names what to change."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_WINDOW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
 class MaintenanceWindow(_Strict):
-    """Suppresses paging for matching events while active; `every` repeats it (e.g. weekly)."""
+    """Suppresses paging for matching events while active; `every` repeats it (e.g. weekly).
+    `match_all` must be said to silence everything; `force` to exceed the longest window allowed."""
 
     name: str
     start: datetime
     end: datetime
     every: Duration | None = None
     when: Match = Field(default_factory=Match)
+    match_all: bool = False
+    force: bool = False
 
     @model_validator(mode="after")
     def _order(self) -> MaintenanceWindow:
@@ -114,6 +134,49 @@ class MaintenanceWindow(_Strict):
         if self.every is not None and self.every < self.end - self.start:
             raise ValueError(f"maintenance window {self.name!r}: `every` is shorter than the window")
         return self
+
+    def unsafe_pattern(self) -> str | None:
+        """The first matcher pattern that could backtrack for too long on a hostile value."""
+        for name, pat in self.when.patterns():
+            reason = unsafe_reason(pat.pattern, search=name == "summary")
+            if reason:
+                return f"{name}: {pat.pattern[:60]!r}: {reason}"
+        return None
+
+    def check_guard_rails(self, limits: MaintenanceLimits) -> None:
+        """What a window must say to be added (from configuration or at run time): a plain name,
+        `match_all` to silence everything, `force` past the longest window, safe patterns."""
+        where = f"maintenance window {self.name[:60]!r}"
+        if not _WINDOW_NAME.match(self.name):
+            raise GuardRailError(
+                f"{where}: a name is 1-100 letters, digits, '.', '_' or '-', starting with one of the first two", "name"
+            )
+        everything = self.when.matches_everything()
+        if everything and not self.match_all:
+            raise GuardRailError(
+                f"{where}: it matches every event; say `match_all: true` to silence everything", "match_all"
+            )
+        if self.match_all and not everything:
+            raise GuardRailError(
+                f"{where}: `match_all: true` with a matcher that does not match everything", "match_all"
+            )
+        length = self.end - self.start
+        if length > limits.max_duration and not self.force:
+            longest = limits.max_duration.total_seconds() / 3600
+            raise GuardRailError(f"{where}: longer than {longest:g} hours (say `force: true` to allow it)", "end")
+        if self.every is not None and length * 2 > self.every and not self.force:
+            raise GuardRailError(
+                f"{where}: active more than half of every period (say `force: true` to allow it)", "every"
+            )
+        unsafe = self.unsafe_pattern()
+        if unsafe:
+            raise GuardRailError(f"{where}: {unsafe}", "match")
+
+
+class MaintenanceLimits(_Strict):
+    """Bounds on maintenance windows; a window saying `force: true` may exceed `max_duration`."""
+
+    max_duration: Duration = timedelta(days=7)
 
 
 class Config(_Strict):
@@ -127,8 +190,15 @@ class Config(_Strict):
     chains: list[Chain] = Field(default_factory=list)
     correlation: Correlation = Field(default_factory=Correlation)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    maintenance_limits: MaintenanceLimits = Field(default_factory=MaintenanceLimits)
 
     _rules_by_source: dict[str, tuple[list[KindRule], list[FilterRule]]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _maintenance_guard_rails(self) -> Config:
+        for w in self.maintenance:
+            w.check_guard_rails(self.maintenance_limits)
+        return self
 
     @property
     def rules_by_source(self) -> dict[str, tuple[list[KindRule], list[FilterRule]]]:

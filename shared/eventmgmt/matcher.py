@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .model import Event
+from .model import Event, EventClass, Severity, Status
 
 _RESOURCE_FIELDS = ("cluster", "namespace", "node", "pod", "container", "deployment", "model", "version", "gpu")
+# NOTE: values no real event has; a pattern matching all of them (and "") matches any value.
+_PROBES = ("", "x", "\u2400 eventmgmt probe 7f3c \u2400")
+_DOMAINS: dict[str, tuple[str, ...]] = {
+    "cls": tuple(e.value for e in EventClass),
+    "severity": tuple(e.value for e in Severity),
+    "status": tuple(e.value for e in Status),
+}
 
 
 def _compile(v: Any) -> re.Pattern[str]:
@@ -55,7 +63,29 @@ class Match(BaseModel):
             raise ValueError(f"unknown resource fields {sorted(unknown)}; known: {list(_RESOURCE_FIELDS)}")
         return v
 
-    def matches(self, ev: Event) -> bool:
+    def patterns(self) -> Iterator[tuple[str, re.Pattern[str]]]:
+        """(field path, pattern) of every field given."""
+        for name in ("source", "signal", "kind", "cls", "severity", "status", "summary"):
+            pat = getattr(self, name)
+            if pat is not None:
+                yield name, pat
+        for name, pat in self.labels.items():
+            yield f"labels.{name}", pat
+        for name, pat in self.resources.items():
+            yield f"resources.{name}", pat
+
+    def matches_everything(self) -> bool:
+        """True when no event could fail to match: nothing given, or only patterns like `.*` (or an
+        enumeration of every severity) that match any value of their field."""
+        for name, pat in self.patterns():
+            values = _DOMAINS.get(name, _PROBES)
+            test = pat.search if name == "summary" else pat.fullmatch
+            if not all(test(v) for v in values):
+                return False
+        return True
+
+    def matches(self, ev: Event, clip: int | None = None) -> bool:
+        """`clip` bounds the characters of each value a pattern sees (and so its running time)."""
         pairs = (
             (self.source, ev.source),
             (self.signal, ev.signal),
@@ -65,14 +95,14 @@ class Match(BaseModel):
             (self.status, ev.status.value),
         )
         for pat, value in pairs:
-            if pat is not None and not pat.fullmatch(value):
+            if pat is not None and not pat.fullmatch(value[:clip]):
                 return False
-        if self.summary is not None and not self.summary.search(ev.summary):
+        if self.summary is not None and not self.summary.search(ev.summary[:clip]):
             return False
         for name, pat in self.labels.items():
-            if not pat.fullmatch(ev.labels.get(name, "")):
+            if not pat.fullmatch(ev.labels.get(name, "")[:clip]):
                 return False
         for name, pat in self.resources.items():
-            if not pat.fullmatch(getattr(ev.resources, name) or ""):
+            if not pat.fullmatch((getattr(ev.resources, name) or "")[:clip]):
                 return False
         return True

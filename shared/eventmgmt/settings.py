@@ -12,6 +12,9 @@ DATABASE_URL = "EVENTMGMT_DATABASE_URL"
 ARCHIVE_URL = "EVENTMGMT_ARCHIVE_URL"
 INGEST_TOKEN = "EVENTMGMT_INGEST_TOKEN"
 BACKFILL_TOKEN = "EVENTMGMT_BACKFILL_TOKEN"
+READ_TOKEN = "EVENTMGMT_READ_TOKEN"
+ALLOWED_HOSTS = "EVENTMGMT_ALLOWED_HOSTS"
+ALLOWED_ORIGINS = "EVENTMGMT_ALLOWED_ORIGINS"
 MAX_BODY_BYTES = "EVENTMGMT_MAX_BODY_BYTES"
 RECORD_PATH = "EVENTMGMT_RECORD"
 CLUSTER = "EVENTMGMT_CLUSTER"
@@ -32,6 +35,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (_env(name) or "").split(",") if x.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(_env(HOME, "./.eventmgmt") or "./.eventmgmt"))
@@ -42,6 +49,14 @@ class Settings:
     # NOTE: only a sender holding this token may date its deliveries (`X-Received-At`): a backfill
     # of old captures. Nobody may date one ahead of the server's clock.
     backfill_token: str | None = field(default_factory=lambda: _env(BACKFILL_TOKEN))
+    # NOTE: reads (API, dashboard pages, ingest stats) are open unless this is set; then a reader
+    # presents it, or the ingest token, as a bearer token or as the password of HTTP Basic.
+    read_token: str | None = field(default_factory=lambda: _env(READ_TOKEN))
+    # NOTE: Host names answered besides loopback names, IP literals and the bound host (DNS
+    # rebinding); "*" answers any, ".example.com" any name under example.com.
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _list(ALLOWED_HOSTS))
+    # NOTE: origins other than the server's own whose pages may write (a proxy's public origin).
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _list(ALLOWED_ORIGINS))
     max_body_bytes: int = field(default_factory=lambda: int(_env(MAX_BODY_BYTES, str(5 * 1024 * 1024)) or 0))
     record_path: str | None = field(default_factory=lambda: _env(RECORD_PATH))
     cluster: str | None = field(default_factory=lambda: _env(CLUSTER))

@@ -47,6 +47,8 @@ def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             try:
                 page = browser.new_page(viewport={"width": 1366, "height": 900})
+                console: list[str] = []
+                page.on("console", lambda msg: console.append(msg.text))
                 page.goto(url + "/")
                 link = page.locator("#incidents a", has_text="pod_oom").first
                 assert link.is_visible()
@@ -58,9 +60,8 @@ def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
                 assert runbook.get_attribute("href").startswith("https://runbooks.example.com/")
                 assert page.locator("#action").inner_text().strip()
                 page.click("#ack")
-                page.wait_for_function(
-                    "document.getElementById('status').textContent.trim() === 'acknowledged'", timeout=10_000
-                )
+                # NOTE: a locator, not wait_for_function: the pages' CSP forbids the eval that uses.
+                sync_api.expect(page.locator("#status")).to_have_text("acknowledged", timeout=10_000)
                 shot = tmp_path / "screenshot-incident.png"
                 page.screenshot(path=str(shot), full_page=True)
                 assert shot.stat().st_size > 10_000
@@ -69,5 +70,17 @@ def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
                     shutil.copy(shot, ROOT / "docs" / "screenshot-incident.png")
                 page.goto(url + "/")
                 assert page.locator("#incidents .status.acknowledged").count() >= 1
+                # a maintenance window through the form: silencing everything must be ticked
+                page.goto(url + "/maintenance")
+                page.fill("input[name=name]", "all-nodes")
+                page.fill("input[name=start]", "2026-11-07T08:00")
+                page.fill("input[name=end]", "2026-11-07T09:00")
+                page.click("form button[type=submit]")
+                sync_api.expect(page.locator("#out")).to_contain_text("match_all", timeout=10_000)
+                page.check("input[name=match_all]")
+                page.click("form button[type=submit]")
+                sync_api.expect(page.locator("#windows")).to_contain_text("all-nodes", timeout=10_000)
+                assert "everything" in page.locator("#windows").inner_text()
+                assert not [m for m in console if "Content Security Policy" in m], console
             finally:
                 browser.close()

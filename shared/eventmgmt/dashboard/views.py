@@ -1,25 +1,22 @@
-"""The dashboard: server-rendered pages for the on-call engineer, and the write API behind its buttons."""
+"""The dashboard: server-rendered pages for the on-call engineer (the write API behind its buttons is
+in api.py). Views are plain functions; the runtime they read is the app's `eventmgmt` extension."""
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, abort, jsonify, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..config import MaintenanceWindow, parse_duration
-from ..errors import InputError
-from ..incident import IncidentStatus
-from ..matcher import Match
-from ..runtime import queries
+from ..runtime import params, queries
 from ..store.tables import EventRow, IncidentRow
-from ..timeutil import parse_ts
-from . import svg
-from .actions import set_status
-from .windows import WindowProvider, add_window, end_window
+from ..timeutil import iso
+from . import api, svg
+from .windows import list_rows, when_json
 
 REFRESH_SECONDS = 15
 
@@ -39,248 +36,204 @@ def _age(opened: str, now: datetime) -> str:
     )
 
 
+def clip(value: Any, n: int = 200) -> str:
+    """At most `n` characters of `value` for display, with a marker saying how many were cut: a pod
+    name of a megabyte is stored as sent but never shown whole."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= n else f"{text[:n]}… (+{len(text) - n:,} characters)"
+
+
+def runtime() -> Any:
+    return current_app.extensions["eventmgmt"]
+
+
+def page(template: str, partial: str | None = None, **ctx: Any) -> Any:
+    refresh = ctx.pop("refresh", None)
+    if partial and request.headers.get("X-Partial"):
+        return render_template(partial, refresh=refresh, **ctx)
+    return render_template(template, refresh=refresh, **ctx)
+
+
+def _board_counts(engine: Any) -> dict[str, int]:
+    with Session(engine) as s:
+        by_status = s.execute(
+            select(IncidentRow.status, func.count()).where(IncidentRow.status != "merged").group_by(IncidentRow.status)
+        ).all()
+        rows = {str(status): int(n) for status, n in by_status}
+        critical = s.scalar(
+            select(func.count())
+            .select_from(IncidentRow)
+            .where(IncidentRow.status == "open", IncidentRow.severity == "critical")
+        )
+    return {
+        "open": rows.get("open", 0),
+        "acknowledged": rows.get("acknowledged", 0),
+        "resolved": rows.get("resolved", 0),
+        "critical": critical or 0,
+    }
+
+
+def board() -> Any:
+    rt = runtime()
+    offset = params.offset_cursor(request.args)
+    data = queries.list_incidents(rt.engine, limit=50, offset=offset)
+    now = rt.clock()
+    router = rt.extras.get("route")
+    return page(
+        "board.html",
+        "board_body.html",
+        nav="board",
+        incidents=[dict(i, age=_age(i["opened_at"], now)) for i in data["incidents"]],
+        counts=_board_counts(rt.engine),
+        receivers_down=router.receivers_down() if router is not None else [],
+        next=data["next"],
+        prev=max(0, offset - 50) if offset else None,
+        total=data["total"],
+        refresh=REFRESH_SECONDS,
+    )
+
+
+def incident(incident_id: str) -> Any:
+    rt = runtime()
+    found = queries.get_incident(rt.engine, incident_id)
+    if found is None:
+        abort(404)
+    events = found.pop("events")
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+    steps: list[list[str]] = next(
+        (c.steps for c in rt.config.chains if c.name == found.get("chain")), [[k] for k in counts]
+    )
+    chain_svg = svg.chain_diagram(steps, counts, found["root_kind"])
+    return page("incident.html", nav="board", inc=found, events=events, chain_svg=chain_svg)
+
+
+def _noise_rows(engine: Any, since: datetime) -> tuple[list[Any], list[Any], list[Any]]:
+    """(event times and classes, incident openings, noisiest source and kind) since `since`."""
+    with Session(engine) as s:
+        ev_rows = s.execute(select(EventRow.occurred_at, EventRow.cls).where(EventRow.occurred_at >= since)).all()
+        inc_rows = s.scalars(
+            select(IncidentRow.opened_at).where(IncidentRow.opened_at >= since, IncidentRow.status != "merged")
+        ).all()
+        noisy = s.execute(
+            select(EventRow.source, EventRow.kind, func.count().label("n"))
+            .where(EventRow.occurred_at >= since)
+            .group_by(EventRow.source, EventRow.kind)
+            .order_by(func.count().desc())
+            .limit(12)
+        ).all()
+    return list(ev_rows), list(inc_rows), list(noisy)
+
+
+def _timeline(ev_rows: list[Any], inc_rows: list[Any], bucket: int) -> str:
+    series: dict[str, dict[str, int]] = {}
+
+    def key(t: datetime) -> str:
+        t = t.replace(tzinfo=None)
+        minute = (t.minute // bucket) * bucket if bucket < 60 else 0
+        return t.replace(minute=minute, second=0, microsecond=0).strftime("%H:%M")
+
+    for t, cls in ev_rows:
+        b = series.setdefault(key(t), {})
+        b["events"] = b.get("events", 0) + 1
+        if cls == "alert":
+            b["alerts"] = b.get("alerts", 0) + 1
+    for t in inc_rows:
+        b = series.setdefault(key(t), {})
+        b["incidents"] = b.get("incidents", 0) + 1
+    return svg.bars(sorted(series.items()), [("events", "#a0aec0"), ("alerts", "#b3261e"), ("incidents", "#2b6cb0")])
+
+
+def noise() -> Any:
+    rt = runtime()
+    hours = params.hours(request.args)
+    with Session(rt.engine) as s:
+        latest = s.scalar(select(func.max(EventRow.occurred_at))) or rt.clock()
+    if latest.tzinfo is None:
+        latest = latest.replace(tzinfo=rt.clock().tzinfo)
+    bucket = 10 if hours <= 24 else 60
+    ev_rows, inc_rows, noisy = _noise_rows(rt.engine, latest - timedelta(hours=hours))
+    ingest = rt.extras.get("ingest")
+    filtered = ingest.stats()["filtered"] if ingest is not None else {}
+    totals = {
+        "events": len(ev_rows),
+        "incidents": len(inc_rows),
+        "filtered": sum(filtered.values()),
+        "ratio": round(len(ev_rows) / max(1, len(inc_rows)), 1),
+    }
+    return page(
+        "noise.html",
+        nav="noise",
+        hours=hours,
+        until=latest.isoformat()[:16],
+        bucket=bucket,
+        totals=totals,
+        timeline_svg=_timeline(ev_rows, inc_rows, bucket),
+        filtered_svg=svg.hbars(sorted(filtered.items(), key=lambda x: -x[1]), "#718096"),
+        noisy_svg=svg.hbars([(f"{src} · {kind}", n) for src, kind, n in noisy]),
+    )
+
+
+def events() -> Any:
+    args = request.args
+    data = queries.list_events(
+        runtime().engine,
+        kind=args.get("kind") or None,
+        cls=args.get("class") or None,
+        q=args.get("q") or None,
+        pod=args.get("pod") or None,
+        node=args.get("node") or None,
+        model=args.get("model") or None,
+        limit=100,
+        before=params.event_cursor(args),
+    )
+    nxt = None
+    if data["next"]:
+        nxt = urlencode({**{k: v for k, v in args.items() if k != "cursor"}, "cursor": data["next"]})
+    return page("events.html", nav="events", events=data["events"], args=args, next=nxt)
+
+
+def maintenance() -> Any:
+    rt = runtime()
+    configured = [
+        {
+            "name": w.name,
+            "start": iso(w.start),
+            "end": iso(w.end),
+            "every_seconds": w.every.total_seconds() if w.every else None,
+            "match": when_json(w.when),
+            "match_all": w.match_all,
+            "origin": "configuration",
+            "created_by": "",
+        }
+        for w in rt.config.maintenance
+    ]
+    rows = [*configured, *({**r, "origin": "dashboard"} for r in list_rows(rt.engine))]
+    for r in rows:
+        r["every"] = str(timedelta(seconds=r["every_seconds"])) if r["every_seconds"] else ""
+    limit = rt.config.maintenance_limits.max_duration
+    return page("maintenance.html", nav="maintenance", windows=rows, max_duration=limit)
+
+
+# (rule, view, methods): the endpoint of each is the view's name.
+PAGES: list[tuple[str, Callable[..., Any], list[str]]] = [
+    ("/", board, ["GET"]),
+    ("/incidents/<incident_id>", incident, ["GET"]),
+    ("/noise", noise, ["GET"]),
+    ("/events", events, ["GET"]),
+    ("/maintenance", maintenance, ["GET"]),
+]
+
+
 def create_dashboard(rt: Any) -> Blueprint:
     bp = Blueprint(
         "dashboard", __name__, template_folder="templates", static_folder="static", static_url_path="/static/dashboard"
     )
-
-    def page(template: str, partial: str | None = None, **ctx: Any) -> Any:
-        refresh = ctx.pop("refresh", None)
-        if partial and request.headers.get("X-Partial"):
-            return render_template(partial, refresh=refresh, **ctx)
-        return render_template(template, refresh=refresh, **ctx)
-
-    # --- authorisation of writes -------------------------------------------------------------------
-    def authorize() -> str:
-        token = rt.settings.ingest_token
-        if token:
-            auth = request.headers.get("Authorization", "")
-            scheme, _, given = auth.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-                raise InputError("a valid bearer token is required for this action", field="Authorization", status=401)
-        elif request.remote_addr not in ("127.0.0.1", "::1"):
-            raise InputError(
-                "no token configured: writes are accepted from loopback only", field="Authorization", status=401
-            )
-        body = request.get_json(silent=True) or {}
-        by = str(body.get("by") or "dashboard")[:120]
-        return by
-
-    @bp.errorhandler(InputError)
-    def input_error(err: InputError) -> Any:
-        resp = jsonify(err.to_json())
-        resp.status_code = err.status
-        if err.status == 401:
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="eventmgmt"'
-        return resp
-
-    # --- pages ---------------------------------------------------------------------------------
-    @bp.get("/")
-    def board() -> Any:
-        cursor = request.args.get("cursor")
-        data = queries.list_incidents(rt.engine, limit=50, before=cursor)
-        now = rt.clock()
-        incidents = [dict(i, age=_age(i["opened_at"], now)) for i in data["incidents"]]
-        with Session(rt.engine) as s:
-            by_status = s.execute(
-                select(IncidentRow.status, func.count())
-                .where(IncidentRow.status != "merged")
-                .group_by(IncidentRow.status)
-            ).all()
-            rows = {str(status): int(n) for status, n in by_status}
-            critical = s.scalar(
-                select(func.count())
-                .select_from(IncidentRow)
-                .where(IncidentRow.status == "open", IncidentRow.severity == "critical")
-            )
-        counts = {
-            "open": rows.get("open", 0),
-            "acknowledged": rows.get("acknowledged", 0),
-            "resolved": rows.get("resolved", 0),
-            "critical": critical or 0,
-        }
-        offset = int(cursor or 0)
-        prev = max(0, offset - 50) if offset else None
-        router = rt.extras.get("route")
-        return page(
-            "board.html",
-            "board_body.html",
-            nav="board",
-            incidents=incidents,
-            counts=counts,
-            receivers_down=router.receivers_down() if router is not None else [],
-            next=data["next"],
-            prev=prev,
-            total=data["total"],
-            refresh=REFRESH_SECONDS,
-        )
-
-    @bp.get("/incidents/<incident_id>")
-    def incident(incident_id: str) -> Any:
-        found = queries.get_incident(rt.engine, incident_id)
-        if found is None:
-            abort(404)
-        events = found.pop("events")
-        counts: dict[str, int] = {}
-        for e in events:
-            counts[e["kind"]] = counts.get(e["kind"], 0) + 1
-        steps: list[list[str]] = next(
-            (c.steps for c in rt.config.chains if c.name == found.get("chain")), [[k] for k in counts]
-        )
-        chain_svg = svg.chain_diagram(steps, counts, found["root_kind"])
-        return page("incident.html", nav="board", inc=found, events=events, chain_svg=chain_svg)
-
-    @bp.get("/noise")
-    def noise() -> Any:
-        hours = min(168, max(1, int(request.args.get("hours", 24) or 24)))
-        with Session(rt.engine) as s:
-            latest = s.scalar(select(func.max(EventRow.occurred_at))) or rt.clock()
-            if latest.tzinfo is None:
-                latest = latest.replace(tzinfo=rt.clock().tzinfo)
-            since = latest - timedelta(hours=hours)
-            bucket = 10 if hours <= 24 else 60
-            ev_rows = s.execute(select(EventRow.occurred_at, EventRow.cls).where(EventRow.occurred_at >= since)).all()
-            inc_rows = s.scalars(
-                select(IncidentRow.opened_at).where(IncidentRow.opened_at >= since, IncidentRow.status != "merged")
-            ).all()
-            noisy = s.execute(
-                select(EventRow.source, EventRow.kind, func.count().label("n"))
-                .where(EventRow.occurred_at >= since)
-                .group_by(EventRow.source, EventRow.kind)
-                .order_by(func.count().desc())
-                .limit(12)
-            ).all()
-        series: dict[str, dict[str, int]] = {}
-
-        def key(t: datetime) -> str:
-            t = t.replace(tzinfo=None)
-            return t.replace(
-                minute=(t.minute // bucket) * bucket if bucket < 60 else 0, second=0, microsecond=0
-            ).strftime("%H:%M")
-
-        for t, cls in ev_rows:
-            b = series.setdefault(key(t), {})
-            b["events"] = b.get("events", 0) + 1
-            if cls == "alert":
-                b["alerts"] = b.get("alerts", 0) + 1
-        for t in inc_rows:
-            b = series.setdefault(key(t), {})
-            b["incidents"] = b.get("incidents", 0) + 1
-        timeline = svg.bars(
-            sorted(series.items()), [("events", "#a0aec0"), ("alerts", "#b3261e"), ("incidents", "#2b6cb0")]
-        )
-        ingest = rt.extras.get("ingest")
-        filtered = ingest.stats()["filtered"] if ingest is not None else {}
-        totals = {
-            "events": len(ev_rows),
-            "incidents": len(inc_rows),
-            "filtered": sum(filtered.values()),
-            "ratio": round(len(ev_rows) / max(1, len(inc_rows)), 1),
-        }
-        return page(
-            "noise.html",
-            nav="noise",
-            hours=hours,
-            until=latest.isoformat()[:16],
-            bucket=bucket,
-            totals=totals,
-            timeline_svg=timeline,
-            filtered_svg=svg.hbars(sorted(filtered.items(), key=lambda x: -x[1]), "#718096"),
-            noisy_svg=svg.hbars([(f"{src} · {kind}", n) for src, kind, n in noisy]),
-        )
-
-    @bp.get("/events")
-    def events() -> Any:
-        args = request.args
-        data = queries.list_events(
-            rt.engine,
-            kind=args.get("kind") or None,
-            cls=args.get("class") or None,
-            q=args.get("q") or None,
-            pod=args.get("pod") or None,
-            node=args.get("node") or None,
-            model=args.get("model") or None,
-            limit=100,
-            before=args.get("cursor"),
-        )
-        nxt = None
-        if data["next"]:
-            from urllib.parse import urlencode
-
-            nxt = urlencode({**{k: v for k, v in args.items() if k != "cursor"}, "cursor": data["next"]})
-        return page("events.html", nav="events", events=data["events"], args=args, next=nxt)
-
-    @bp.get("/maintenance")
-    def maintenance() -> Any:
-        stored = {w.name for w in windows()}
-        rows = [
-            {
-                "name": w.name,
-                "start": w.start.isoformat(),
-                "end": w.end.isoformat(),
-                "every": str(w.every) if w.every else "",
-                "match": w.when.model_dump(exclude_defaults=True, mode="json"),
-                "origin": "dashboard" if w.name in stored else "configuration",
-            }
-            for w in [*rt.config.maintenance, *windows()]
-        ]
-        return page("maintenance.html", nav="maintenance", windows=rows)
-
-    # --- writes --------------------------------------------------------------------------------
-    @bp.post("/api/incidents/<incident_id>/ack")
-    def ack(incident_id: str) -> Any:
-        by = authorize()
-        msg = set_status(rt.engine, rt.config, rt.publisher, incident_id, IncidentStatus.acknowledged, by, rt.clock())
-        return jsonify(msg.incident.model_dump(mode="json") if msg.incident else {})
-
-    @bp.post("/api/incidents/<incident_id>/resolve")
-    def resolve(incident_id: str) -> Any:
-        by = authorize()
-        msg = set_status(rt.engine, rt.config, rt.publisher, incident_id, IncidentStatus.resolved, by, rt.clock())
-        return jsonify(msg.incident.model_dump(mode="json") if msg.incident else {})
-
-    @bp.get("/api/maintenance")
-    def list_maintenance() -> Any:
-        return jsonify([w.model_dump(mode="json") for w in [*rt.config.maintenance, *windows()]])
-
-    @bp.post("/api/maintenance")
-    def add_maintenance() -> Any:
-        by = authorize()
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InputError("expected a JSON object", field="body")
-        for need in ("name", "start", "end"):
-            if not body.get(need):
-                raise InputError(f"{need} is required", field=need)
-        try:
-            start, end = parse_ts(str(body["start"])), parse_ts(str(body["end"]))
-        except ValueError:
-            raise InputError("start and end must be timestamps (RFC 3339)", field="start") from None
-        given = body.get("match")
-        match: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
-        resources = {k: str(body[k]) for k in ("node", "namespace", "pod", "model", "deployment") if body.get(k)}
-        if resources:
-            match = {**match, "resources": {**match.get("resources", {}), **resources}}
-        try:
-            every = parse_duration(body["every"]) if body.get("every") else None
-            window = MaintenanceWindow(
-                name=str(body["name"]), start=start, end=end, every=every, when=Match.model_validate(match)
-            )
-        except (ValueError, TypeError) as err:
-            raise InputError(f"invalid maintenance window: {err}", field="body") from None
-        add_window(rt.engine, window, match, by)
-        windows.invalidate()
-        return jsonify(window.model_dump(mode="json")), 201
-
-    @bp.post("/api/maintenance/<name>/end")
-    def end_maintenance(name: str) -> Any:
-        authorize()
-        if not end_window(rt.engine, name, rt.clock()):
-            raise InputError(f"no maintenance window {name!r} added at run time", field="name", status=404)
-        windows.invalidate()
-        return jsonify({"ended": name})
-
-    windows: WindowProvider = rt.windows
+    bp.add_app_template_filter(clip, "clip")
+    bp.record_once(lambda state: state.app.extensions.setdefault("eventmgmt", rt))
+    for rule, view, methods in [*PAGES, *api.ROUTES]:
+        bp.add_url_rule(rule, view.__name__, view, methods=methods)
     return bp
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from ..config import MaintenanceWindow
 from ..model import Event
+from ..regexguard import MATCH_CLIP
 
 
 def window_bounds(w: MaintenanceWindow, at: datetime) -> tuple[datetime, datetime] | None:
@@ -23,6 +24,8 @@ def active_window(windows: list[MaintenanceWindow], ev: Event, at: datetime) -> 
     """(name, end) of the first window suppressing `ev` at time `at`."""
     for w in windows:
         bounds = window_bounds(w, at)
-        if bounds and w.when.matches(ev):
+        # NOTE: guarded patterns are at worst quadratic; clipping values bounds them (Kubernetes
+        # names are at most 253 characters, so no real match is lost).
+        if bounds and w.when.matches(ev, clip=MATCH_CLIP):
             return w.name, bounds[1]
     return None

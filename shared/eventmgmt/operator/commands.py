@@ -32,6 +32,16 @@ def register(sub: Any) -> None:
             p.add_argument("--by", default=os.environ.get("USER", "cli"))
         p.set_defaults(func=_incidents)
 
+    _register_maintenance(sub)
+
+    rep = sub.add_parser("report", help="an HTML report of a replay (events per minute, incidents, noise reduction)")
+    rep.add_argument("report", help="replay report JSON (eventmgmt replay --report)")
+    rep.add_argument("--captures", required=True, help="the captures file that was replayed (for event times)")
+    rep.add_argument("--html", required=True, help="write the HTML report here")
+    rep.set_defaults(func=_report)
+
+
+def _register_maintenance(sub: Any) -> None:
     mw = sub.add_parser("maintenance", help="list, add and end maintenance windows on a running server")
     msub = mw.add_subparsers(dest="maintenance_command", required=True)
     p = msub.add_parser("list")
@@ -50,17 +60,14 @@ def register(sub: Any) -> None:
         metavar="FIELD=REGEX",
         help="resource field to match (node, namespace, pod, model, deployment); repeatable",
     )
+    p.add_argument("--match-all", action="store_true", help="no --match: silence every alert (must be said)")
+    p.add_argument("--force", action="store_true", help="allow a window longer than the configured maximum")
+    p.add_argument("--replace", action="store_true", help="replace a window of the same name")
     p.set_defaults(func=_maintenance)
     p = msub.add_parser("end")
     _common(p)
     p.add_argument("name")
     p.set_defaults(func=_maintenance)
-
-    rep = sub.add_parser("report", help="an HTML report of a replay (events per minute, incidents, noise reduction)")
-    rep.add_argument("report", help="replay report JSON (eventmgmt replay --report)")
-    rep.add_argument("--captures", required=True, help="the captures file that was replayed (for event times)")
-    rep.add_argument("--html", required=True, help="write the HTML report here")
-    rep.set_defaults(func=_report)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -145,6 +152,7 @@ def _maintenance(args: argparse.Namespace) -> int:
                     resources[field] = regex
                 if resources:
                     body["match"] = {"resources": resources}
+                body.update({k: True for k in ("match_all", "force", "replace") if getattr(args, k)})
                 r = http.post("/api/maintenance", json=body)
             else:
                 r = http.post(f"/api/maintenance/{args.name}/end", json={})

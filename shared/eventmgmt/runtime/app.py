@@ -14,18 +14,18 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from ..clock import StreamClock, utcnow
 from ..config import Config, load_config
 from ..correlate.stage import CorrelateStage
 from ..dashboard.windows import WindowProvider
 from ..enrich.stage import EnrichStage
+from ..errors import InputError
 from ..settings import Settings
 from ..store import ensure_schema, make_engine
-from ..timeutil import iso, parse_ts
+from ..timeutil import iso
 from ..transport import InProcessPublisher
-from . import queries
+from . import guard, http_errors, params, queries
 from .worker import BackgroundSubscriber
 
 log = logging.getLogger("eventmgmt")
@@ -150,31 +150,20 @@ OPTIONAL_STAGES: list[tuple[str, Callable[[Runtime], Any]]] = [
     ("collector", _attach_collector),
 ]
 
+# (keyword of queries.list_events, query parameter of GET /api/events)
+EVENT_FILTERS = [
+    ("kind", "kind"),
+    ("cls", "class"),
+    ("q", "q"),
+    ("pod", "pod"),
+    ("node", "node"),
+    ("model", "model"),
+    ("incident", "incident"),
+]
 
-def _error(status: int, message: str, field_name: str | None = None) -> Any:
-    body: dict[str, Any] = {"error": message}
-    if field_name:
-        body["field"] = field_name
-    return jsonify(body), status
 
-
-def create_app(rt: Runtime) -> Flask:
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
-    from ..ingest import IngestService, create_ingest_blueprint
-
-    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
-    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, utcnow)
-    app.register_blueprint(create_ingest_blueprint(service))
-    rt.extras["ingest"] = service
-
-    @app.errorhandler(DBAPIError)
-    def store_down(err: DBAPIError) -> Any:
-        log.error(json.dumps({"severity": "ERROR", "message": "state store unavailable", "error": str(err.orig)[:300]}))
-        resp = jsonify({"error": "the state store is unavailable; retry shortly", "retryable": True})
-        resp.status_code = 503
-        resp.headers["Retry-After"] = "5"
-        return resp
+def _register_api(app: Flask, rt: Runtime) -> None:
+    """The read API: GET /healthz, /api/outbox, /api/incidents[/<id>], /api/events."""
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -192,52 +181,43 @@ def create_app(rt: Runtime) -> Flask:
 
     @app.get("/api/incidents")
     def incidents() -> Any:
-        try:
-            limit = int(request.args.get("limit", 100))
-        except ValueError:
-            return _error(400, "limit must be an integer", "limit")
-        return jsonify(
-            queries.list_incidents(
-                rt.engine, status=request.args.get("status"), limit=limit, before=request.args.get("cursor")
-            )
+        args = request.args
+        page = queries.list_incidents(
+            rt.engine, status=args.get("status"), limit=params.limit(args), offset=params.offset_cursor(args)
         )
+        return jsonify(page)
 
     @app.get("/api/incidents/<incident_id>")
     def incident(incident_id: str) -> Any:
         found = queries.get_incident(rt.engine, incident_id)
         if found is None:
-            return _error(404, f"no incident {incident_id!r}", "id")
+            raise InputError(f"no incident {incident_id[:200]!r}", "id", 404)
         return jsonify(found)
 
     @app.get("/api/events")
     def events() -> Any:
         args = request.args
-        since = None
-        if args.get("since"):
-            try:
-                since = parse_ts(args["since"])
-            except ValueError:
-                return _error(400, "since must be an RFC 3339 timestamp", "since")
-        try:
-            limit = int(args.get("limit", 100))
-        except ValueError:
-            return _error(400, "limit must be an integer", "limit")
-        return jsonify(
-            queries.list_events(
-                rt.engine,
-                kind=args.get("kind"),
-                cls=args.get("class"),
-                q=args.get("q"),
-                pod=args.get("pod"),
-                node=args.get("node"),
-                model=args.get("model"),
-                incident=args.get("incident"),
-                since=since,
-                limit=limit,
-                before=args.get("cursor"),
-            )
+        filters = {name: args.get(param) for name, param in EVENT_FILTERS}
+        page = queries.list_events(
+            rt.engine, **filters, since=params.since(args), limit=params.limit(args), before=params.event_cursor(args)
         )
+        return jsonify(page)
 
+
+def create_app(rt: Runtime, host: str | None = None) -> Flask:
+    """The embedded runtime's routes; `host` is the address served (its name is a Host answered)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
+    from ..ingest import IngestService, create_ingest_blueprint
+
+    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
+    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, utcnow)
+    app.register_blueprint(create_ingest_blueprint(service))
+    rt.extras["ingest"] = service
+    http_errors.install(app)
+    guard.install(app, rt.settings, host)
+
+    _register_api(app, rt)
     from ..dashboard import register as register_dashboard
 
     register_dashboard(app, rt)
@@ -257,7 +237,7 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     # interval lets the route worker send the first page while the burst is still being taken.
     sys.setswitchinterval(0.001)
     rt = build_runtime(settings)
-    app = create_app(rt)
+    app = create_app(rt, host)
     rt.start_ticker()
     log.info(
         json.dumps(

@@ -14,13 +14,19 @@ MAX_LIMIT = 500
 
 
 def _limit(n: int | None, default: int = 100) -> int:
-    return max(1, min(int(n or default), MAX_LIMIT))
+    return max(1, min(default if n is None else int(n), MAX_LIMIT))
+
+
+def parse_event_cursor(cursor: str) -> tuple[datetime, str]:
+    """(occurred_at, id) of the event list's cursor `<occurred_at iso>|<id>`; ValueError if not one."""
+    ts, _, eid = cursor.partition("|")
+    return datetime.fromisoformat(ts), eid
 
 
 def list_incidents(
-    engine: Engine, *, status: str | None = None, limit: int | None = None, before: str | None = None
+    engine: Engine, *, status: str | None = None, limit: int | None = None, offset: int = 0
 ) -> dict[str, Any]:
-    """Open first, by severity then age, from the board index; `before` is an offset cursor."""
+    """Open first, by severity then age, from the board index; `offset` is the cursor (`next`)."""
     with Session(engine) as s:
         q = select(IncidentRow).where(IncidentRow.status != "merged")
         if status:
@@ -32,7 +38,6 @@ def list_incidents(
             IncidentRow.id.asc(),
         )
         lim = _limit(limit)
-        offset = int(before or 0)
         rows = list(s.scalars(q.offset(offset).limit(lim + 1)))
         items = [r.snapshot for r in rows[:lim]]
         total = s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.status != "merged"))
@@ -83,12 +88,12 @@ def list_events(
             if val:
                 stmt = stmt.where(col == val)
         if q:
-            stmt = stmt.where(EventRow.summary.contains(q))
+            # NOTE: `q` is text, not a LIKE pattern: `%` and `_` match themselves.
+            stmt = stmt.where(EventRow.summary.contains(q, autoescape=True))
         if since:
             stmt = stmt.where(EventRow.occurred_at >= since)
         if before:
-            ts, _, eid = before.partition("|")
-            at = datetime.fromisoformat(ts)
+            at, eid = parse_event_cursor(before)
             stmt = stmt.where((EventRow.occurred_at < at) | ((EventRow.occurred_at == at) & (EventRow.id < eid)))
         lim = _limit(limit)
         rows = list(s.scalars(stmt.order_by(EventRow.occurred_at.desc(), EventRow.id.desc()).limit(lim + 1)))

@@ -5,8 +5,10 @@
     tokenInput.value = localStorage.getItem("eventmgmt-token") || "";
     tokenInput.addEventListener("change", () => localStorage.setItem("eventmgmt-token", tokenInput.value));
   }
+  const csrf = document.querySelector('meta[name="csrf-token"]');
   function headers() {
-    const h = { "Content-Type": "application/json" };
+    // NOTE: the server refuses a browser's write without the token its pages carry (CSRF).
+    const h = { "Content-Type": "application/json", "X-CSRF-Token": csrf ? csrf.content : "" };
     const t = localStorage.getItem("eventmgmt-token");
     if (t) h["Authorization"] = "Bearer " + t;
     return h;
@@ -30,6 +32,7 @@
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const body = Object.fromEntries(new FormData(f).entries());
+      f.querySelectorAll("input[type=checkbox]").forEach((c) => { body[c.name] = c.checked; });
       send(f.dataset.post, body, document.getElementById(f.dataset.out));
     });
   });

@@ -1,0 +1,83 @@
+"""Every error the embedded runtime answers is JSON under /api/ and /ingest, and an unexpected
+exception is a JSON 500 everywhere: never Flask's HTML page, never a traceback to the caller."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+import uuid
+from typing import Any
+
+from flask import Flask, jsonify, request
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from ..errors import InputError
+
+log = logging.getLogger("eventmgmt")
+
+JSON_PREFIXES = ("/api/", "/ingest", "/healthz")
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    resp = jsonify(body)
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def input_error(err: InputError) -> Any:
+    headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if err.status == 401 else {}
+    return _json(err.status, err.to_json(), headers)
+
+
+def http_error(err: HTTPException) -> Any:
+    """Werkzeug's 404, 405, 413 ... as JSON under the API prefixes; pages keep their HTML."""
+    if not request.path.startswith(JSON_PREFIXES):
+        return err
+    body: dict[str, Any] = {"error": f"{err.code} {err.name}: {request.method} {request.path[:200]}"}
+    if err.code == 404:
+        body["field"] = "path"
+    elif err.code == 405:
+        body["field"] = "method"
+    allowed = getattr(err, "valid_methods", None)
+    headers = {"Allow": ", ".join(allowed)} if allowed else {}
+    return _json(err.code or 500, body, headers)
+
+
+def store_down(err: DBAPIError) -> Any:
+    log.error(json.dumps({"severity": "ERROR", "message": "state store unavailable", "error": str(err.orig)[:300]}))
+    body = {"error": "the state store is unavailable; retry shortly", "retryable": True}
+    return _json(503, body, {"Retry-After": "5"})
+
+
+def unexpected(err: Exception) -> Any:
+    if isinstance(err, HTTPException):
+        return http_error(err)
+    if isinstance(err, RecursionError):
+        # NOTE: json.loads recurses once per nesting level; a body nested thousands deep is the
+        # caller's to fix, not our fault to retry.
+        return _json(400, {"error": "the JSON body is nested too deeply", "field": "body"})
+    ref = uuid.uuid4().hex[:12]
+    log.error(
+        json.dumps(
+            {
+                "severity": "ERROR",
+                "message": "unexpected error answering a request",
+                "ref": ref,
+                "path": request.path[:200],
+                "error": f"{type(err).__name__}: {str(err)[:300]}",
+                "traceback": traceback.format_exc()[-4000:],
+            }
+        )
+    )
+    return _json(500, {"error": f"internal error (logged as {ref}); retry, or report it if it persists", "ref": ref})
+
+
+def install(app: Flask) -> None:
+    app.register_error_handler(InputError, input_error)
+    app.register_error_handler(DBAPIError, store_down)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from eventmgmt.runtime.app import build_runtime, create_app
+from eventmgmt.settings import Settings
+from tests.support.incidents import BACKFILL_TOKEN
+
+
+def alerts(n: int, *, pod: str = "triton-{i}", summary: str = "error rate {i}%", tag: str = "a") -> dict:
+    """One Alertmanager webhook of `n` firing alerts, started within the last hour."""
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    return {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "startsAt": (start + timedelta(seconds=i)).isoformat(),
+                "labels": {
+                    "alertname": "TritonHighErrorRate",
+                    "severity": "critical",
+                    "model": f"m{i}",
+                    "pod": pod.format(i=i),
+                },
+                "annotations": {"summary": summary.format(i=i)},
+                "fingerprint": f"{tag}{i:04d}",
+            }
+            for i in range(n)
+        ],
+    }
+
+
+@pytest.fixture
+def runtime(tmp_path, monkeypatch):
+    for name in ("EVENTMGMT_INGEST_TOKEN", "EVENTMGMT_READ_TOKEN", "EVENTMGMT_ALLOWED_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    rt = build_runtime(Settings(home=tmp_path, backfill_token=BACKFILL_TOKEN))
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def client(runtime):
+    return create_app(runtime).test_client()
+
+
+@pytest.fixture
+def loaded(client):
+    """120 events: more than the default page of 100."""
+    r = client.post("/ingest/alertmanager", json=alerts(120))
+    assert r.status_code == 202, r.json
+    return client
