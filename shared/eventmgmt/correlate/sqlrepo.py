@@ -31,6 +31,11 @@ _IN_CHUNK = 500
 _STATE_ONLY = (defer(IncidentRow.snapshot), defer(IncidentRow.state))
 
 
+# NOTE: bulk statements of `finish` touch rows this session does not hold (or holds no longer):
+# evaluating them against every object in the session cost more than the statements.
+_NO_SYNC = {"synchronize_session": False}
+
+
 class IncidentCache:
     """Live incidents as this process last committed them, by id with their version: a storm
     incident of thousands of members is not decoded again for every delivery. A row whose version
@@ -123,6 +128,7 @@ class SqlRepo:
         # Events recorded in this transaction, and their rows and new key rows, written in bulk by
         # `finish` (a query would not see them before).
         self._recorded: dict[str, str | None] = {}
+        self._members_here: dict[str, list[str]] = {}  # incident -> events recorded for it here
         self._event_values: dict[str, dict[str, Any]] = {}
         self._key_values: dict[str, list[dict[str, str]]] = {}
         # Incidents whose row this transaction created: folded away before commit, they leave nothing.
@@ -205,6 +211,8 @@ class SqlRepo:
         self._absent_events.discard(ev.id)
         self._recorded[ev.id] = incident_id
         self._event_values[ev.id] = event_values(ev, incident_id)
+        if incident_id is not None:
+            self._members_here.setdefault(incident_id, []).append(ev.id)
 
     def _fprow(self, fingerprint: str) -> IncidentFingerprintRow | None:
         if fingerprint in self._absent_fps:
@@ -362,8 +370,8 @@ class SqlRepo:
             gone = self._retired
             for i in range(0, len(gone), 500):
                 part = gone[i : i + 500]
-                self.s.execute(delete(IncidentKeyRow).where(IncidentKeyRow.incident_id.in_(part)))
-                self.s.execute(delete(IncidentFingerprintRow).where(IncidentFingerprintRow.incident_id.in_(part)))
+                for table in (IncidentKeyRow, IncidentFingerprintRow):
+                    self.s.execute(delete(table).where(table.incident_id.in_(part)), execution_options=_NO_SYNC)
         final: dict[str, str] = {}
         for old, new in self._moved:
             final[old] = new
@@ -376,7 +384,8 @@ class SqlRepo:
         for new, olds in by_target.items():
             for i in range(0, len(olds), 500):
                 part = olds[i : i + 500]
-                self.s.execute(update(EventRow).where(EventRow.incident_id.in_(part)).values(incident_id=new))
+                moves = update(EventRow).where(EventRow.incident_id.in_(part)).values(incident_id=new)
+                self.s.execute(moves, execution_options=_NO_SYNC)
         self._retired, self._moved, self._orphans = [], [], {}
 
     def hold(self, ev: Event, until: datetime) -> None:
@@ -406,10 +415,11 @@ class SqlRepo:
             row.board_rank = 1
         if not inc.merged_into:
             return
-        for eid, iid in self._recorded.items():
-            if iid == inc.id:
-                self._recorded[eid] = inc.merged_into
-                self._event_values[eid]["incident_id"] = inc.merged_into
+        moved = self._members_here.pop(inc.id, [])
+        for eid in moved:
+            self._recorded[eid] = inc.merged_into
+            self._event_values[eid]["incident_id"] = inc.merged_into
+        self._members_here.setdefault(inc.merged_into, []).extend(moved)
         if inc.id in self._created:
             # NOTE: opened and folded away within this transaction (a pod's fragment in a storm):
             # nobody was told of it, so it leaves no row, no index rows and no events to move.
