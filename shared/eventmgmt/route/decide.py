@@ -15,6 +15,8 @@ TRIGGERED = "triggered"
 ACKNOWLEDGED = "acknowledged"
 RESOLVED = "resolved"
 LINKED = "linked"
+# States after which a receiver is owed nothing more unless the incident comes back (reopens).
+FINAL = (RESOLVED, LINKED)
 
 
 class Decision(Enum):
@@ -52,6 +54,18 @@ def needs_send(told: Told, version: int, state: str, receiver: Receiver) -> Deci
         # NOTE: nothing was ever sent for it: there is nothing to acknowledge or resolve
         return Decision.record
     return Decision.send
+
+
+def needs_owed_trigger(told: Told, version: int, state: str, receiver: Receiver) -> Decision:
+    """Catching up from the state store on an incident acknowledged or resolved since: a receiver
+    told nothing of it is still owed the trigger (`state`) first, as the outbox owes it, so the
+    incident is recorded there however quickly it came and went."""
+    owed = state == TRIGGERED and receiver.type != "change" and told.state == NOTHING
+    return Decision.send if owed and version >= told.version else Decision.skip
+
+
+def owes_trigger_first(state: str) -> bool:
+    return state in (ACKNOWLEDGED, RESOLVED)
 
 
 def first_owed(told_nothing: bool, state: str) -> str | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..incident import IncidentSnapshot
 from ..store.db import Base
-from .decide import NOTHING, first_owed
+from .decide import FINAL, NOTHING, first_owed
 
 
 class LedgerRow(Base):
@@ -99,6 +99,12 @@ class Ledger:
     def _row_lock(self, receiver: str, incident_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault((receiver, incident_id), threading.Lock())
+
+    def unfinished(self) -> set[str]:
+        """Incidents some receiver was told of (or claimed) and not yet told are over."""
+        with Session(self.engine) as s:
+            query = select(LedgerRow.incident_id).where(LedgerRow.state.not_in(FINAL)).distinct()
+            return set(s.scalars(query))
 
     def rows(self) -> list[LedgerRow]:
         with Session(self.engine) as s:

@@ -19,11 +19,12 @@ from ..incident import CorrelatedMessage, IncidentSnapshot
 from ..settings import Settings
 from ..transport.messages import decode_correlated
 from .config import Receiver, Route, RoutingConfig, routing_config
-from .decide import Decision, Told, desired_state, needs_send
+from .decide import TRIGGERED, Decision, Told, desired_state, needs_owed_trigger, needs_send, owes_trigger_first
 from .ledger import Ledger, PendingRow, as_dicts, ledger_for
 from .match import receivers_for
 from .notify import DEFAULT_VARIABLES, Notifier, endpoint, log_failure, variable_names
 from .retry import DeliveryError, Retrier
+from .stored import StoredIncidents
 
 log = logging.getLogger("eventmgmt.route")
 
@@ -52,9 +53,10 @@ class Router:
         dashboard_url: str,
         retrier: Retrier | None = None,
         environ: Mapping[str, str] | None = None,
+        incidents: StoredIncidents | None = None,
     ) -> None:
         """`engine` holds the ledger; `environ` the receivers' URLs and keys by variable name
-        (default: from Settings)."""
+        (default: from Settings); `incidents`, the state store to catch up from."""
         self.routing = routing
         self.engine = engine
         self.ledger: Ledger = ledger_for(engine)
@@ -66,8 +68,12 @@ class Router:
         endpoints = {r.name: endpoint(r, variables) for r in routing.receivers}
         self.notifier = Notifier(client, endpoints, dashboard_url, self.retrier)
         self.receivers = {r.name: r for r in routing.receivers}
+        self.incidents = incidents
         # NOTE: the outbox sweep tries once per due state and backs off between sweeps instead.
         self._once = Retrier(max_attempts=1)
+        # Incident versions whose every receiver has been dealt with (told, queued, or nothing owed):
+        # a catch-up reads the snapshots of the others only. Kept in memory, so a restart checks all.
+        self._settled: dict[str, int] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, config: Config, engine: Engine, clock: Callable[[], datetime]) -> Router:
@@ -83,7 +89,8 @@ class Router:
             ensure_schema(ledger_engine)
         variables = settings.sink_variables(variable_names(routing))
         client = httpx.Client(timeout=10.0)
-        return cls(routing, ledger_engine, client, clock, settings.dashboard_url, None, variables)
+        incidents = StoredIncidents(engine)
+        return cls(routing, ledger_engine, client, clock, settings.dashboard_url, None, variables, incidents)
 
     def close(self) -> None:
         self.notifier.close()
@@ -102,7 +109,22 @@ class Router:
             if msg.event.cls.value == "info":
                 log.debug("info event %s logged, no action", msg.event.id)
             return []
-        return self._tell_all(msg.incident, needs_send)
+        return self._tell_all(msg.incident)
+
+    def catch_up(self) -> dict[str, int]:
+        """Tell every receiver what the state store says it is owed and the ledger says it was not
+        told: what a crash lost from the queue, or what a message that never arrived would have said.
+        At start, then periodically. Returns how many incidents were looked at, and states sent."""
+        if self.incidents is None:
+            return {"checked": 0, "sent": 0}
+        versions = self.incidents.versions(also=self.ledger.unfinished())
+        stale = [i for i, v in versions.items() if self._settled.get(i, -1) < v]
+        sent = 0
+        for snap in self.incidents.snapshots(stale):
+            sent += len(self._tell_all(snap, catching_up=True))
+        # NOTE: an incident neither live nor unfinished is over for every receiver: forget it.
+        self._settled = {i: v for i, v in self._settled.items() if i in versions}
+        return {"checked": len(stale), "sent": sent}
 
     # --- every receiver of one snapshot ---------------------------------------------------------
     def _owed(self, snap: IncidentSnapshot) -> list[tuple[Receiver, str]]:
@@ -113,22 +135,37 @@ class Router:
                 owed.append((self.receivers[name], state))
         return owed
 
-    def _tell_all(self, snap: IncidentSnapshot, decide: Decide) -> list[tuple[str, str]]:
+    def _tell_all(self, snap: IncidentSnapshot, catching_up: bool = False) -> list[tuple[str, str]]:
         sent = []
         owed = self._owed(snap)
         down = self.ledger.down() if owed else set()
         for receiver, state in owed:
-            if receiver.name in down:
-                # NOTE: the receiver is known to be down: queue behind its outbox at once rather than
-                # spend the in-line retries on every message (and keep its states in order).
+            steps: list[tuple[str, Decide]] = [(state, needs_send)]
+            if catching_up and owes_trigger_first(state):
+                steps.insert(0, (TRIGGERED, needs_owed_trigger))
+            if self._tell(receiver, snap, steps, receiver.name in down):
+                sent.append((receiver.name, state))
+        self._settled[snap.id] = max(snap.version, self._settled.get(snap.id, -1))
+        return sent
+
+    def _tell(self, receiver: Receiver, snap: IncidentSnapshot, steps: list[tuple[str, Decide]], down: bool) -> bool:
+        """Tell `receiver` each state in turn, as its decision says; what it cannot take now waits in
+        its outbox. Returns whether the last state was sent."""
+        if down:
+            # NOTE: the receiver is known to be down: queue behind its outbox at once rather than
+            # spend the in-line retries on every message (and keep its states in order).
+            for state, _ in steps:
                 self._enqueue(receiver, snap, state, None)
-                continue
+            return False
+        sent = False
+        for i, (state, decide) in enumerate(steps):
             try:
-                if self._deliver(receiver, snap, state, decide=decide):
-                    sent.append((receiver.name, state))
+                sent = self._deliver(receiver, snap, state, decide=decide)
             except DeliveryError as err:
                 log_failure(receiver.name, snap.id, state, err)
-                self._enqueue(receiver, snap, state, str(err))
+                for rest, _ in steps[i:]:
+                    self._enqueue(receiver, snap, rest, str(err))
+                return False
         return sent
 
     def _deliver(

@@ -109,7 +109,10 @@ def _attach_route(rt: Runtime) -> Any:
     except ImportError:
         return None
     router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
-    worker = BackgroundSubscriber("route", router.handle, rt.settings.home / "dead-letter" / "route.jsonl")
+    # NOTE: the worker's queue is memory only; what it held is owed in the state store, and the
+    # worker catches up from there at start and every 15 s (a crash, a message dead-lettered).
+    dead_letter = rt.settings.home / "dead-letter" / "route.jsonl"
+    worker = BackgroundSubscriber("route", router.handle, dead_letter, periodic=router.catch_up, every=15.0)
     rt.publisher.subscribe("events-correlated", "route", worker.handle)
     rt.extras["route-worker"] = worker
     return router
