@@ -21,6 +21,7 @@ class Sink:
     times: list[tuple[str, float]] = field(default_factory=list)  # (path, time.perf_counter()) of each request
     down: bool = False  # answer every request 503, as a service in an outage
     taken: list[tuple[str, Any]] = field(default_factory=list)  # (path, body) of each request answered 2xx
+    delay: float = 0.0  # seconds each answer takes, as a distant service's would
 
     def first(self, path: str) -> float | None:
         return next((t for p, t in self.times if p == path), None)
@@ -59,6 +60,8 @@ def http_sink() -> Iterator[Sink]:
                 body = raw.decode(errors="replace")
             sink.requests.append((self.path, dict(self.headers), body))
             sink.times.append((self.path, time.perf_counter()))
+            if sink.delay:
+                time.sleep(sink.delay)
             queue = sink.script.get(self.path)
             if sink.down:
                 status, answer, headers = 503, {"status": "unavailable"}, {}
