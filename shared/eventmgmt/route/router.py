@@ -115,7 +115,7 @@ class Router:
         """Tell every receiver what the state store says it is owed and the ledger says it was not
         told: what a crash lost from the queue, or what a message that never arrived would have said.
         At start, then periodically. Returns how many incidents were looked at, and states sent."""
-        if self.incidents is None:
+        if self.incidents is None or not self.receivers:
             return {"checked": 0, "sent": 0}
         versions = self.incidents.versions(also=self.ledger.unfinished())
         stale = [i for i, v in versions.items() if self._settled.get(i, -1) < v]
