@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -33,5 +35,10 @@ def route(event: CloudEvent) -> None:
 
 @functions_framework.http
 def route_flush(request):  # type: ignore[no-untyped-def]
-    """Scheduled (Cloud Scheduler): retry the states receivers were down for."""
-    return router().flush(), 200
+    """Scheduled (Cloud Scheduler): retry the states receivers were down for, then send what the
+    state store says is owed and the ledger says was never told (a message dead-lettered)."""
+    counts = router().flush()
+    caught_up = router().catch_up()
+    if caught_up["sent"]:
+        logging.getLogger("eventmgmt.route").warning(json.dumps({"severity": "WARNING", "caught_up": caught_up}))
+    return counts, 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,10 @@ PAGERDUTY_URL = "EVENTMGMT_PAGERDUTY_URL"
 SLACK_WEBHOOK_URL = "EVENTMGMT_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "EVENTMGMT_WEBHOOK_URL"
 CHANGE_WEBHOOK_URL = "EVENTMGMT_CHANGE_WEBHOOK_URL"
+DRAIN_SECONDS = "EVENTMGMT_DRAIN_SECONDS"
+
+# The default receivers' URLs and keys; a routing configuration may name further variables.
+SINK_VARIABLES = (PAGERDUTY_URL, PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, WEBHOOK_URL, CHANGE_WEBHOOK_URL)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -65,6 +70,15 @@ class Settings:
     dashboard_url: str = field(default_factory=lambda: _env(DASHBOARD_URL, "http://127.0.0.1:8080") or "")
     prometheus_url: str | None = field(default_factory=lambda: _env(PROMETHEUS_URL))
     collect_every: float = field(default_factory=lambda: float(_env(COLLECT_EVERY, "30") or 30))
+    # NOTE: on SIGTERM `serve` stops taking requests and routes what is queued for at most this long;
+    # what is left is owed in the state store and sent after the next start.
+    drain_seconds: float = field(default_factory=lambda: float(_env(DRAIN_SECONDS, "10") or 10))
+
+    def sink_variables(self, names: Iterable[str] = ()) -> dict[str, str]:
+        """The receivers' URLs and keys: the default sinks' variables and `names` (those a routing
+        configuration gives its receivers), the ones set."""
+        found = {name: _env(name) for name in (*SINK_VARIABLES, *names)}
+        return {name: value for name, value in found.items() if value is not None}
 
     @property
     def db_url(self) -> str:

@@ -24,6 +24,7 @@ class Sink:
     timed: list[tuple[str, float, Any]] = field(default_factory=list)
     down: bool = False  # answer every request 503, as a service in an outage
     taken: list[tuple[str, Any]] = field(default_factory=list)  # (path, body) of each request answered 2xx
+    delay: float = 0.0  # seconds each answer takes, as a distant service's would
 
     def first(self, path: str) -> float | None:
         return next((t for p, t in self.times if p == path), None)
@@ -64,6 +65,8 @@ def http_sink() -> Iterator[Sink]:
             sink.requests.append((self.path, dict(self.headers), body))
             sink.times.append((self.path, now))
             sink.timed.append((self.path, now, body))
+            if sink.delay:
+                time.sleep(sink.delay)
             queue = sink.script.get(self.path)
             if sink.down:
                 status, answer, headers = 503, {"status": "unavailable"}, {}

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -35,9 +36,43 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    url: str
+
+
+def start(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Server:
+    """Starts `eventmgmt serve` on `home` and returns once /healthz answers; the caller stops it."""
+    port = free_port()
+    full_env = {**os.environ, "EVENTMGMT_HOME": str(home), "EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN, **(env or {})}
+    log = (home / "serve.log").open("a") if home.exists() else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [str(EXE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"eventmgmt serve exited with {proc.returncode}; see {home / 'serve.log'}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return Server(proc, url)
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop(proc)
+            raise TimeoutError("eventmgmt serve did not answer /healthz")
+        time.sleep(0.2)
+
+
 @contextmanager
 def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
-    """Yields the base URL once /healthz answers; kills the server afterwards."""
+    """Yields the base URL once /healthz answers; stops the server afterwards."""
     with serve_process(home, env, timeout) as (url, _proc):
         yield url
 
@@ -47,30 +82,8 @@ def serve_process(
     home: Path, env: dict[str, str] | None = None, timeout: float = 30.0
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """As `serve`, and the process too (its pid, for /proc/<pid>/status)."""
-    port = free_port()
-    full_env = {**os.environ, "EVENTMGMT_HOME": str(home), "EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN, **(env or {})}
-    log = (home / "serve.log").open("w") if home.exists() else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [str(EXE), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = start(home, env, timeout)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"eventmgmt serve exited with {proc.returncode}; see {home / 'serve.log'}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("eventmgmt serve did not answer /healthz")
-            time.sleep(0.2)
-        yield url, proc
+        yield server.url, server.proc
     finally:
-        stop(proc)
+        stop(server.proc)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,7 +111,10 @@ def _attach_route(rt: Runtime) -> Any:
     except ImportError:
         return None
     router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
-    worker = BackgroundSubscriber("route", router.handle, rt.settings.home / "dead-letter" / "route.jsonl")
+    # NOTE: the worker's queue is memory only; what it held is owed in the state store, and the
+    # worker catches up from there at start and every 15 s (a crash, a message dead-lettered).
+    dead_letter = rt.settings.home / "dead-letter" / "route.jsonl"
+    worker = BackgroundSubscriber("route", router.handle, dead_letter, periodic=router.catch_up, every=15.0)
     rt.publisher.subscribe("events-correlated", "route", worker.handle)
     rt.extras["route-worker"] = worker
     return router
@@ -231,20 +236,52 @@ EXTRA_ROUTES: list[Callable[[Flask, Runtime], None]] = []
 
 
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
-    from waitress import serve as waitress_serve
+    """Serve until SIGTERM or SIGINT; then stop taking requests (those in flight get up to 5 s), route
+    what is queued within `drain_seconds` of the signal, and return. What route had not told a receiver
+    by then is owed in the state store and sent after the next start."""
+    from waitress.server import create_server
 
     # NOTE: request threads correlating a burst hold the GIL for long stretches; a shorter switch
     # interval lets the route worker send the first page while the burst is still being taken.
     sys.setswitchinterval(0.001)
     rt = build_runtime(settings)
-    app = create_app(rt, host)
+    server = create_server(create_app(rt, host), host=host, port=port, threads=8, ident="eventmgmt")
     rt.start_ticker()
     log.info(
         json.dumps(
             {"severity": "INFO", "message": f"eventmgmt serving on http://{host}:{port}", "home": str(rt.settings.home)}
         )
     )
+    stopped = _stop_on_signals()
     try:
-        waitress_serve(app, host=host, port=port, threads=8, ident="eventmgmt")
+        server.run()  # NOTE: waitress ends its loop on the SystemExit the handler raises
     finally:
+        server.close()
+        _drain(rt, stopped.get("at", time.monotonic()) + rt.settings.drain_seconds)
         rt.stop()
+
+
+def _stop_on_signals() -> dict[str, float]:
+    """SIGTERM and SIGINT end `serve` once; a second signal acts as if none was handled."""
+    stopped: dict[str, float] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        stopped["at"] = time.monotonic()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log.info(json.dumps({"severity": "INFO", "message": f"{signal.Signals(signum).name}: stopping"}))
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stopped
+
+
+def _drain(rt: Runtime, deadline: float) -> None:
+    worker = rt.extras.get("route-worker")
+    if worker is None:
+        return
+    started = time.monotonic()
+    drained = worker.close(max(0.0, deadline - started))
+    message = "route drained" if drained else "route not drained by the deadline: the rest is sent after the next start"
+    log.info(json.dumps({"severity": "INFO", "message": message, "seconds": round(time.monotonic() - started, 2)}))

@@ -1,7 +1,9 @@
 """A subscriber that works off the request path: slow sinks must not slow ingest down.
 
 In-process stand-in for a Pub/Sub push subscription: in order, redelivered with backoff when the
-handler raises, moved to a dead-letter file after `max_attempts`."""
+handler raises, moved to a dead-letter file after `max_attempts`. Its queue is memory only: a
+handler whose work matters after a crash must be able to derive it again (route does, from the state
+store, with the `periodic` task this thread also runs: at start, and every `every` seconds)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from cloudevents.http import CloudEvent
 
 log = logging.getLogger("eventmgmt")
 
+# How long `close` waits past its deadline for the message in hand (one request to a sink).
+GRACE_SECONDS = 2.0
+
 
 class BackgroundSubscriber:
     def __init__(
@@ -28,6 +33,8 @@ class BackgroundSubscriber:
         max_attempts: int = 5,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        periodic: Callable[[], Any] | None = None,
+        every: float = 15.0,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -35,7 +42,11 @@ class BackgroundSubscriber:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.sleep = sleep
-        self._queue: queue.Queue[CloudEvent | None] = queue.Queue()
+        self.periodic = periodic
+        self.every = every
+        self._queue: queue.Queue[CloudEvent | _Marker | None] = queue.Queue()
+        self._deadline: float | None = None  # time.monotonic() after which closing stops handling
+        self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"eventmgmt-{name}", daemon=True)
         self._thread.start()
 
@@ -45,30 +56,60 @@ class BackgroundSubscriber:
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far was handled (tests, shutdown)."""
         done = threading.Event()
-        self._queue.put(_Marker(done))  # type: ignore[arg-type]
+        self._queue.put(_Marker(done))
         return done.wait(timeout)
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(10)
+    def close(self, timeout: float = 10.0) -> bool:
+        """Handle what is queued for at most `timeout` seconds, then stop after the message in hand.
+        Returns whether everything queued was handled. Calling it again changes nothing."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + timeout
+            self._queue.put(None)
+        self._thread.join(max(0.0, self._deadline - time.monotonic()) + GRACE_SECONDS)
+        return self._drained.is_set()
+
+    def _closing_late(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _run(self) -> None:
+        due = time.monotonic()
         while True:
-            ce = self._queue.get()
-            if ce is None:
-                return
-            if isinstance(ce, _Marker):
-                ce.done.set()
+            if self.periodic is not None and self._deadline is None and time.monotonic() >= due:
+                self._run_periodic()
+                due = time.monotonic() + self.every
+            try:
+                item = self._queue.get(timeout=max(0.01, due - time.monotonic()) if self.periodic else None)
+            except queue.Empty:
                 continue
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    self.handler(ce)
-                    break
-                except Exception as err:
-                    if attempt == self.max_attempts:
-                        self._dead_letter(ce, err)
-                    else:
-                        self.sleep(self.backoff * 2 ** (attempt - 1))
+            if item is None:
+                self._drained.set()
+                return
+            if self._closing_late():
+                return  # NOTE: what is left is the handler's to derive again after the next start
+            if isinstance(item, _Marker):
+                item.done.set()
+            else:
+                self._deliver(item)
+
+    def _run_periodic(self) -> None:
+        assert self.periodic is not None
+        try:
+            self.periodic()
+        except Exception:
+            log.exception("%s: periodic task failed", self.name)
+
+    def _deliver(self, ce: CloudEvent) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self.handler(ce)
+                return
+            except Exception as err:
+                if attempt == self.max_attempts:
+                    self._dead_letter(ce, err)
+                elif self._closing_late():
+                    return
+                else:
+                    self.sleep(self.backoff * 2 ** (attempt - 1))
 
     def _dead_letter(self, ce: CloudEvent, err: Exception) -> None:
         log.error(
