@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck unit bench deps debs clean build run-emulator reliability
+.PHONY: run test lint typecheck unit bench deps debs pg clean build run-emulator reliability
 
 $(STAMP): requirements.txt shared/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -39,7 +39,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy shared/eventmgmt
 
-unit: $(STAMP) debs
+# The machine's PostgreSQL (127.0.0.1:5432, trust auth) must answer and hold the `test` database:
+# started if it is stopped, the database created if it is missing.
+pg:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { command -v pg_ctlcluster >/dev/null && \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -1) main start; } || true
+	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null | grep -q 1 || \
+	  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE test" 2>/dev/null || true
+
+unit: $(STAMP) debs pg
 	$(VENV)/bin/pytest -q tests
 
 test: lint typecheck unit
