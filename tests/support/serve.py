@@ -38,9 +38,18 @@ def stop(proc: subprocess.Popen) -> None:
 @contextmanager
 def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
     """Yields the base URL once /healthz answers; kills the server afterwards."""
+    with serve_process(home, env, timeout) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def serve_process(
+    home: Path, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`serve`, yielding the process too (its pid for memory figures, or to kill it)."""
     port = free_port()
     full_env = {**os.environ, "EVENTMGMT_HOME": str(home), "EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN, **(env or {})}
-    log = (home / "serve.log").open("w") if home.exists() else subprocess.DEVNULL
+    log = (home / "serve.log").open("a") if home.exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [str(EXE), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=full_env,
@@ -62,6 +71,6 @@ def serve(home: Path, env: dict[str, str] | None = None, timeout: float = 30.0) 
             if time.monotonic() > deadline:
                 raise TimeoutError("eventmgmt serve did not answer /healthz")
             time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
         stop(proc)
