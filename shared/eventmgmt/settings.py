@@ -17,6 +17,7 @@ READ_TOKEN = "EVENTMGMT_READ_TOKEN"
 ALLOWED_HOSTS = "EVENTMGMT_ALLOWED_HOSTS"
 ALLOWED_ORIGINS = "EVENTMGMT_ALLOWED_ORIGINS"
 MAX_BODY_BYTES = "EVENTMGMT_MAX_BODY_BYTES"
+MAX_BACKLOG = "EVENTMGMT_MAX_BACKLOG"
 RECORD_PATH = "EVENTMGMT_RECORD"
 CLUSTER = "EVENTMGMT_CLUSTER"
 TRANSPORT = "EVENTMGMT_TRANSPORT"
@@ -62,7 +63,10 @@ class Settings:
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _list(ALLOWED_HOSTS))
     # NOTE: origins other than the server's own whose pages may write (a proxy's public origin).
     allowed_origins: tuple[str, ...] = field(default_factory=lambda: _list(ALLOWED_ORIGINS))
-    max_body_bytes: int = field(default_factory=lambda: int(_env(MAX_BODY_BYTES, str(5 * 1024 * 1024)) or 0))
+    # NOTE: 16 MiB: one Alertmanager webhook of 20,000 alerts is about 4.5-6 MB.
+    max_body_bytes: int = field(default_factory=lambda: int(_env(MAX_BODY_BYTES, str(16 * 1024 * 1024)) or 0))
+    # NOTE: events accepted and not yet correlated (embedded runtime); past it ingest answers 503.
+    max_backlog: int = field(default_factory=lambda: int(_env(MAX_BACKLOG, "200000") or 0))
     record_path: str | None = field(default_factory=lambda: _env(RECORD_PATH))
     cluster: str | None = field(default_factory=lambda: _env(CLUSTER))
     transport: str = field(default_factory=lambda: _env(TRANSPORT, "inprocess") or "inprocess")
@@ -83,6 +87,11 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'state.db'}"
+
+    @property
+    def queue_path(self) -> Path:
+        """The embedded runtime's durable queue of accepted deliveries (always a local SQLite file)."""
+        return self.home / "queue.db"
 
     @property
     def archive(self) -> str:

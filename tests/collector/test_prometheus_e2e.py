@@ -17,6 +17,7 @@ from eventmgmt.collector.state import CollectorState
 from eventmgmt.simulator import TritonSimulator
 from eventmgmt.simulator import serve as serve_metrics
 from eventmgmt.simulator.metrics import Target
+from tests.support.incidents import wait_drained
 from tests.support.procs import alertmanager, prometheus
 from tests.support.serve import serve
 
@@ -113,6 +114,8 @@ def test_alertmanager_and_collector_paths_end_in_one_incident(tmp_path):
                 },
             )
             assert r.status_code == 202
+            with httpx.Client(base_url=api, timeout=30) as http:
+                wait_drained(http)
             detail = httpx.get(api + f"/api/incidents/{incident['id']}").json()
             sources = {e["source"] for e in detail["events"]}
             assert {"alertmanager", "cloudevent"} <= sources

@@ -118,6 +118,7 @@ def test_a_webhook_is_correlated_in_one_transaction(tmp_path, monkeypatch):
         for i in range(20)
     ]
     r = client.post("/ingest/alertmanager", json={"version": "4", "status": "firing", "alerts": alerts})
+    assert rt.queue.wait_drained(30)
     rt.stop()
     assert r.status_code == 202 and r.json["accepted"] == 20
     assert len(opened) == 1

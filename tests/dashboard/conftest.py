@@ -7,7 +7,7 @@ import pytest
 
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
-from tests.support.incidents import BACKFILL_TOKEN, capture_headers
+from tests.support.incidents import BACKFILL_TOKEN, capture_headers, wait_drained
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 
@@ -24,6 +24,7 @@ def post_captures(client, name: str = "public-1", headers: dict | None = None) -
             headers={**capture_headers(cap), **(headers or {})},
         )
         assert r.status_code == 202, r.json
+    wait_drained(client)
     return caps
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.incidents import capture_headers
+from tests.support.incidents import capture_headers, wait_drained
 from tests.support.serve import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ def test_on_call_finds_the_oom_cascade_and_acknowledges_it(tmp_path):
                     headers=capture_headers(cap),
                 )
                 assert r.status_code == 202
+            wait_drained(http)
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             try:

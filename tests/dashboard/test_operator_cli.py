@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.incidents import capture_headers
+from tests.support.incidents import capture_headers, wait_drained
 from tests.support.serve import serve
 
 EXE = str(Path(sys.executable).parent / "eventmgmt")
@@ -29,6 +29,8 @@ def test_incident_and_maintenance_commands(tmp_path):
                 json=cap["body"],
                 headers=capture_headers(cap),
             ).raise_for_status()
+        with httpx.Client(base_url=url, timeout=30) as http:
+            wait_drained(http)
         listed = run("incidents", "list", "--url", url, "--json")
         assert listed.returncode == 0, listed.stderr
         first = json.loads(listed.stdout)["incidents"][0]

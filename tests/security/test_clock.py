@@ -14,6 +14,7 @@ from eventmgmt.config import default_config
 from eventmgmt.ingest import IngestService, create_ingest_blueprint
 from eventmgmt.timeutil import parse_ts
 from eventmgmt.transport import RecordingPublisher
+from tests.support.incidents import wait_drained
 from tests.support.serve import serve
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -122,6 +123,7 @@ def test_a_dated_request_to_the_real_server_moves_nothing(tmp_path):
         assert forged.status_code == 403 and forged.json()["field"] == "X-Received-At"
         far = http.post("/ingest/alertmanager", json=alert("9999-12-31T23:59:59Z", pod="p3"))
         assert far.status_code == 202, far.text
+        wait_drained(http)
         as_of = parse_ts(http.get("/healthz").json()["clock"])
         assert as_of is not None and as_of <= datetime.now(UTC) + MAX_SKEW
         board = http.get("/api/incidents")

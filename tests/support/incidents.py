@@ -53,8 +53,25 @@ def post_capture(http: httpx.Client, cap: dict[str, Any]) -> httpx.Response:
     return http.post(f"/ingest/{cap['source']}", json=cap["body"], headers=capture_headers(cap))
 
 
+def wait_drained(http: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until everything the server accepted so far is correlated (ingest answers 202 once a
+    delivery is queued; correlation runs behind it). `http` is an httpx client or Flask's test
+    client, both with the server as base. Returns the queue's state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = http.get(f"/api/queue?wait={min(30.0, max(0.1, deadline - time.monotonic())):.1f}")
+        body = r.json() if callable(r.json) else r.json
+        assert r.status_code == 200, body
+        if body["last_drained_seq"] >= body["last_accepted_seq"]:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the queue did not drain within {timeout} s: {body}")
+
+
 def fetch_incidents(http: httpx.Client, limit: int = 50) -> tuple[list[dict], list[dict]]:
-    """Every incident through the paged list API (`limit` a page), and each one's detail."""
+    """Every incident through the paged list API (`limit` a page), and each one's detail, once
+    everything accepted so far has been correlated."""
+    wait_drained(http)
     listed: list[dict] = []
     cursor = None
     while True:

@@ -1,5 +1,6 @@
 """The embedded runtime: ingest, enrich, correlate (and route and archive when configured) in one
-process, chained by the in-process publisher with the same envelopes Pub/Sub would carry."""
+process, chained by the in-process publisher with the same envelopes Pub/Sub would carry. Ingest
+and the collector append to a durable queue; one drainer thread hands it on to enrich and correlate."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ from ..store import ensure_schema, make_engine
 from ..timeutil import iso
 from ..transport import InProcessPublisher
 from . import guard, http_errors, params, queries
+from .drain import Drainer
+from .durable_queue import DurableQueue, QueuedPublisher
+from .memory import trim
 from .worker import BackgroundSubscriber
 
 log = logging.getLogger("eventmgmt")
@@ -43,6 +47,11 @@ class Runtime:
     enrich: EnrichStage
     clock: Callable[[], datetime]
     windows: WindowProvider
+    queue: DurableQueue
+    # NOTE: what ingest and the collector publish to: events-raw is appended to `queue`, and the
+    # drainer hands it on through `publisher`, which chains the stages.
+    accept: QueuedPublisher
+    drainer: Drainer
     extras: dict[str, Any] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -52,7 +61,10 @@ class Runtime:
         def loop() -> None:
             while not self._stop.wait(every):
                 try:
-                    self.correlate.tick(self.clock())
+                    # NOTE: resolve on quiet only when correlation has caught up: an event still
+                    # queued may be the one that keeps an incident open.
+                    if self.queue.backlog == 0:
+                        self.correlate.tick(self.clock())
                     for ext in list(self.extras.values()):
                         flush = getattr(ext, "flush", None)
                         if callable(flush):
@@ -66,10 +78,12 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
+        self.drainer.close()
         for ext in self.extras.values():
             close = getattr(ext, "close", None)
             if callable(close):
                 close()
+        self.queue.close()
 
 
 def build_runtime(
@@ -87,11 +101,27 @@ def build_runtime(
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
     publisher.subscribe("events-raw", "enrich", enrich.handle, batch=enrich.handle_batch)
     publisher.subscribe("events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch)
-    rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows)
+    queue = DurableQueue(settings.queue_path)
+    drainer = Drainer(queue, publisher.publish_many)
+    rt = Runtime(
+        settings,
+        config,
+        engine,
+        publisher,
+        correlate,
+        enrich,
+        clock,
+        windows,
+        queue=queue,
+        accept=QueuedPublisher(publisher, queue),
+        drainer=drainer,
+    )
     for name, attach in OPTIONAL_STAGES:
         ext = attach(rt)
         if ext is not None:
             rt.extras[name] = ext
+    # NOTE: started last, so a backlog left by an earlier run meets every stage subscribed.
+    drainer.start()
     return rt
 
 
@@ -145,7 +175,7 @@ def _attach_collector(rt: Runtime) -> Any:
         return None
     from ..collector import Collector
 
-    collector = Collector.from_settings(rt.settings, rt.config, rt.publisher, rt.clock)
+    collector = Collector.from_settings(rt.settings, rt.config, rt.accept, rt.clock)
     return _ScheduledCollector(collector, rt.settings.collect_every)
 
 
@@ -154,6 +184,58 @@ OPTIONAL_STAGES: list[tuple[str, Callable[[Runtime], Any]]] = [
     ("route", _attach_route),
     ("collector", _attach_collector),
 ]
+
+# NOTE: after a delivery this large, freed heap is handed back to the OS (glibc keeps it otherwise).
+BIG_DELIVERY_BYTES = 1024 * 1024
+
+
+def _install_backpressure(app: Flask, rt: Runtime) -> None:
+    """Past the backlog bound, refuse a delivery before reading it (503, the sender retries); after
+    a big delivery, give freed memory back."""
+
+    @app.before_request
+    def backpressure() -> Any:
+        if request.method != "POST" or not request.path.startswith("/ingest"):
+            return None
+        backlog, bound = rt.queue.backlog, rt.settings.max_backlog
+        if bound <= 0 or backlog < bound:
+            return None
+        rt.queue.refused += 1
+        resp = jsonify(
+            {
+                "error": f"{backlog} accepted events are waiting for correlation (bound {bound}); retry later",
+                "retryable": True,
+                "backlog": backlog,
+                "max_backlog": bound,
+            }
+        )
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "5"
+        return resp
+
+    @app.teardown_request
+    def give_back_memory(_err: BaseException | None) -> None:
+        if request.content_length and request.content_length >= BIG_DELIVERY_BYTES:
+            trim()
+
+
+def _register_queue_api(app: Flask, rt: Runtime) -> None:
+    @app.get("/api/queue")
+    def queue_state() -> Any:
+        """The durable queue: backlog and sequence numbers. `?wait=S` first waits up to S seconds
+        (at most 60) until everything accepted before this request has been correlated."""
+        if request.args.get("wait"):
+            try:
+                wait = min(60.0, max(0.0, float(request.args["wait"])))
+            except ValueError:
+                raise InputError("wait must be a number of seconds", "wait") from None
+            rt.queue.wait_drained(wait)
+        return jsonify({**rt.queue.stats(), "max_backlog": rt.settings.max_backlog})
+
+    @app.get("/api/queue/dead-letters")
+    def queue_dead_letters() -> Any:
+        return jsonify({"dead_letters": rt.queue.dead_letters()})
+
 
 # (keyword of queries.list_events, query parameter of GET /api/events)
 EVENT_FILTERS = [
@@ -174,7 +256,8 @@ def _register_api(app: Flask, rt: Runtime) -> None:
     def healthz() -> Any:
         # NOTE: `clock` is correlation's stream clock: far behind the wall clock during a backfill,
         # never more than a minute ahead of it.
-        return jsonify({"status": "ok", "clock": iso(rt.clock())})
+        queue = rt.queue.stats()
+        return jsonify({"status": "ok", "clock": iso(rt.clock()), "backlog": queue["backlog_events"], "queue": queue})
 
     @app.get("/api/outbox")
     def outbox() -> Any:
@@ -216,13 +299,15 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
     from ..ingest import IngestService, create_ingest_blueprint
 
     # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
-    service = IngestService.from_settings(rt.settings, rt.config, rt.publisher, utcnow)
+    service = IngestService.from_settings(rt.settings, rt.config, rt.accept, utcnow)
     app.register_blueprint(create_ingest_blueprint(service))
     rt.extras["ingest"] = service
     http_errors.install(app)
     guard.install(app, rt.settings, host)
+    _install_backpressure(app, rt)
 
     _register_api(app, rt)
+    _register_queue_api(app, rt)
     from ..dashboard import register as register_dashboard
 
     register_dashboard(app, rt)

@@ -1,0 +1,233 @@
+"""The embedded runtime's durable queue: what ingest accepted and correlation has not yet taken.
+
+One SQLite (WAL) table, one row per delivery (a delivery larger than `part_events` is cut into
+parts, a row each, written in the same transaction): its events as one JSON blob, under a sequence
+number that only grows. Ingest answers 202 once that transaction has committed; the drainer
+(`drain.py`) takes rows in sequence order and removes them once correlated, so it never holds more
+than a part of a huge delivery. A separate file from the state store, so accepting never waits for
+correlation's write lock."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..transport import Outgoing
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    accepted_at REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY,
+    delivery INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    accepted_at REAL NOT NULL,
+    body BLOB NOT NULL,
+    failed_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row: a delivery, or a part of a large one (`delivery` is the sequence of its first row)."""
+
+    seq: int
+    delivery: int
+    topic: str
+    messages: list[Outgoing]
+
+    @property
+    def events(self) -> int:
+        return len(self.messages)
+
+
+class DurableQueue:
+    """Appends and removals are serialised on one connection; counters are kept in memory so the
+    backlog is known without a query."""
+
+    def __init__(self, path: Path, part_events: int = 1000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.part_events = part_events
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        # NOTE: synchronous=FULL syncs the WAL on every commit: a 202 survives a power cut, not only
+        # a killed process. One fsync per delivery, not per event.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(events), 0), MIN(seq) FROM deliveries").fetchone()
+        self._rows, self._events, oldest = int(row[0]), int(row[1]), row[2]
+        found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
+        self._last = int(found[0]) if found else 0
+        self._drained = int(oldest) - 1 if oldest is not None else self._last
+        self._dead = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+        self.refused = 0
+
+    # --- accepting ------------------------------------------------------------------------------
+    def append(self, topic: str, messages: Sequence[Outgoing]) -> int:
+        """One delivery, in one transaction; its last sequence number once committed (durable)."""
+        n = self.part_events
+        parts = [
+            json.dumps([[m.payload, m.attributes, m.ordering_key] for m in messages[i : i + n]], separators=(",", ":"))
+            for i in range(0, len(messages), n)
+        ]
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                first = seq = 0
+                for i, body in enumerate(parts):
+                    events = min(n, len(messages) - i * n)
+                    cur = self._db.execute(
+                        "INSERT INTO deliveries (delivery, topic, events, accepted_at, body) VALUES (?, ?, ?, ?, ?)",
+                        (first, topic, events, now, body),
+                    )
+                    seq = int(cur.lastrowid or 0)
+                    first = first or seq
+                self._db.execute("UPDATE deliveries SET delivery = ? WHERE seq BETWEEN ? AND ?", (first, first, seq))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._last = seq
+            self._rows += len(parts)
+            self._events += len(messages)
+            self._changed.notify_all()
+        return seq
+
+    # --- draining -------------------------------------------------------------------------------
+    def take(self, max_events: int) -> list[Delivery]:
+        """The oldest rows, in order, up to `max_events` events (always at least one row)."""
+        out: list[Delivery] = []
+        total = 0
+        with self._lock:
+            rows = self._db.execute("SELECT seq, delivery, topic, events, body FROM deliveries ORDER BY seq")
+            try:
+                for seq, delivery, topic, events, body in rows:
+                    if out and total + events > max_events:
+                        break
+                    out.append(Delivery(seq, delivery, topic, [Outgoing(p, a, k) for p, a, k in json.loads(body)]))
+                    total += events
+            finally:
+                rows.close()
+        return out
+
+    def remove(self, through: int) -> None:
+        """Every delivery up to and including sequence `through` was handled."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM deliveries WHERE seq <= ?", (through,)
+            ).fetchone()
+            self._db.execute("DELETE FROM deliveries WHERE seq <= ?", (through,))
+            self._forget(int(row[0]), int(row[1]), through)
+
+    def dead_letter(self, delivery: Delivery, attempts: int, error: str) -> None:
+        """Move one delivery out of the way, in one transaction, keeping it for review."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO dead_letters SELECT seq, delivery, topic, events, accepted_at, body, ?, ?, ? "
+                    "FROM deliveries WHERE seq = ?",
+                    (time.time(), attempts, error[:2000], delivery.seq),
+                )
+                gone = self._db.execute("DELETE FROM deliveries WHERE seq = ?", (delivery.seq,)).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._dead += gone
+            self._forget(gone, delivery.events if gone else 0, delivery.seq)
+
+    def _forget(self, rows: int, events: int, through: int) -> None:
+        self._rows -= rows
+        self._events -= events
+        self._drained = max(self._drained, through)
+        self._changed.notify_all()
+
+    # --- waiting and reporting ------------------------------------------------------------------
+    def wait_for_work(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._rows > 0, timeout)
+
+    def wait_drained(self, timeout: float, through: int | None = None) -> bool:
+        """Wait until every delivery accepted so far (or up to `through`) has left the queue."""
+        with self._changed:
+            target = self._last if through is None else through
+            return self._changed.wait_for(lambda: self._drained >= target, timeout)
+
+    @property
+    def backlog(self) -> int:
+        """Events accepted and not yet drained."""
+        return self._events
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            first = self._db.execute("SELECT accepted_at FROM deliveries ORDER BY seq LIMIT 1").fetchone()
+            oldest = first[0] if first else None
+            deliveries = self._db.execute("SELECT COUNT(DISTINCT delivery) FROM deliveries").fetchone()[0]
+            return {
+                "backlog_events": self._events,
+                "backlog_deliveries": int(deliveries),
+                "last_accepted_seq": self._last,
+                "last_drained_seq": self._drained,
+                "oldest_age_s": round(max(0.0, time.time() - oldest), 3) if oldest is not None else 0.0,
+                "dead_letters": self._dead,
+                "refused": self.refused,
+            }
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, delivery, topic, events, failed_at, attempts, error FROM dead_letters ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        keys = ("seq", "delivery", "topic", "events", "failed_at", "attempts", "error")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class QueuedPublisher:
+    """A Publisher whose messages on the queued topics are appended to the durable queue (one row
+    per `publish_many` call: one delivery) instead of being handed on; other topics pass through."""
+
+    def __init__(self, inner: Any, queue: DurableQueue, topics: frozenset[str] = frozenset({"events-raw"})) -> None:
+        self.inner = inner
+        self.queue = queue
+        self.topics = topics
+
+    def publish(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
+        return self.publish_many(topic, [Outgoing(payload, attributes or {}, ordering_key)])[0]
+
+    def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
+        if topic not in self.topics:
+            return list(self.inner.publish_many(topic, messages))
+        seq = self.queue.append(topic, messages)
+        return [f"q{seq}.{i}" for i in range(len(messages))]
