@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
-from tests.support.incidents import BACKFILL_TOKEN
+from tests.support.incidents import BACKFILL_TOKEN, wait_drained
 
 
 def alerts(n: int, *, pod: str = "triton-{i}", summary: str = "error rate {i}%", tag: str = "a") -> dict:
@@ -42,9 +43,24 @@ def runtime(tmp_path, monkeypatch):
     rt.stop()
 
 
+class DrainedClient(FlaskClient):
+    """A test client whose accepted ingest deliveries are correlated before `post` returns: these
+    tests read what they wrote (ingest answers 202 once a delivery is queued; correlation runs
+    behind it)."""
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        resp = super().open(*args, **kwargs)
+        request = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        if isinstance(request, str) and request.startswith("/ingest") and resp.status_code == 202:
+            wait_drained(self)
+        return resp
+
+
 @pytest.fixture
 def client(runtime):
-    return create_app(runtime).test_client()
+    app = create_app(runtime)
+    app.test_client_class = DrainedClient
+    return app.test_client()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
 from tests.security.conftest import alerts
+from tests.support.incidents import wait_drained
 
 EVIL = "https://evil.example"
 WINDOW = {"name": "all", "start": "2020-01-01T00:00:00Z", "end": "2020-01-01T01:00:00Z", "node": "n1"}
@@ -22,6 +23,7 @@ WINDOW = {"name": "all", "start": "2020-01-01T00:00:00Z", "end": "2020-01-01T01:
 def open_incident(client) -> str:
     r = client.post("/ingest/alertmanager", json=alerts(1))
     assert r.status_code == 202, r.json
+    wait_drained(client)
     return client.get("/api/incidents").json["incidents"][0]["id"]
 
 

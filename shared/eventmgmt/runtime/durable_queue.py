@@ -54,7 +54,13 @@ class Delivery:
 
     @property
     def events(self) -> int:
-        return len(self.messages)
+        return sum(event_count(m) for m in self.messages)
+
+
+def event_count(m: Outgoing) -> int:
+    """Events a message carries: a batch message many (transport.messages.publish_events), else one."""
+    batch = m.payload.get("events") if isinstance(m.payload, dict) else None
+    return len(batch) if isinstance(batch, list) else 1
 
 
 class DurableQueue:
@@ -95,7 +101,7 @@ class DurableQueue:
             try:
                 first = seq = 0
                 for i, body in enumerate(parts):
-                    events = min(n, len(messages) - i * n)
+                    events = sum(event_count(m) for m in messages[i * n : (i + 1) * n])
                     cur = self._db.execute(
                         "INSERT INTO deliveries (delivery, topic, events, accepted_at, body) VALUES (?, ?, ?, ?, ?)",
                         (first, topic, events, now, body),
@@ -109,7 +115,7 @@ class DurableQueue:
                 raise
             self._last = seq
             self._rows += len(parts)
-            self._events += len(messages)
+            self._events += sum(event_count(m) for m in messages)
             self._changed.notify_all()
         return seq
 
