@@ -17,6 +17,7 @@ from eventmgmt.ingest import IngestService
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
 from eventmgmt.transport import RecordingPublisher
+from tests.support.incidents import wait_drained
 
 PAYLOADS = Path(__file__).parent / "payloads"
 NOW = datetime(2026, 11, 20, 10, 1, tzinfo=UTC)
@@ -160,6 +161,7 @@ def test_embedded_runtime_stores_the_good_alerts_of_a_poisoned_webhook(tmp_path,
         r = client.post("/ingest/alertmanager", data=with_surrogate(hook), headers=JSON)
         assert r.status_code == 202, r.json
         assert r.json["accepted"] == 2 and [x["index"] for x in r.json["rejected"]] == [2, 3]
+        wait_drained(client)  # NOTE: 202 means queued; correlation stores it behind the answer
         stored = client.get("/api/events?limit=10").json
         rows = stored["events"] if isinstance(stored, dict) else stored
         assert {e["id"] for e in rows} == set(r.json["ids"])

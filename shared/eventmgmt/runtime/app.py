@@ -363,6 +363,9 @@ def _stop_on_signals() -> dict[str, float]:
 
 
 def _drain(rt: Runtime, deadline: float) -> None:
+    # NOTE: correlation stops after the delivery in hand (what is still queued is durable and drained
+    # after the next start), so route's drain sees every incident stored before the exit.
+    rt.drainer.close(max(0.0, deadline - time.monotonic()))
     worker = rt.extras.get("route-worker")
     if worker is None:
         return
