@@ -60,7 +60,7 @@ bench: $(STAMP) debs
 reliability: $(STAMP) debs
 	$(VENV)/bin/pytest -q tests/reliability tests/emulator tests/correlate/test_concurrency_pg.py \
 	    tests/correlate/test_robustness.py tests/correlate/test_batches.py tests/route tests/archive tests/security \
-	    tests/runtime/test_outbox_wiring.py
+	    tests/runtime/test_outbox_wiring.py tests/runtime/test_durable_queue.py
 
 build: $(STAMP)
 	$(PY) infra/build.py

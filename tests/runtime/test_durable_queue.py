@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from eventmgmt.enrich import stage as enrich_stage
 from eventmgmt.runtime.app import Runtime, build_runtime, create_app
-from eventmgmt.runtime.drain import Drainer
 from eventmgmt.settings import Settings
 from eventmgmt.store.tables import EventRow, IncidentRow
 from tests.support.incidents import wait_drained
@@ -43,6 +42,8 @@ def stored(rt: Runtime) -> list[str]:
 
 
 def restart_drainer(rt: Runtime, **kw: float) -> None:
+    from eventmgmt.runtime.drain import Drainer
+
     rt.drainer.close()
     rt.drainer = Drainer(rt.queue, rt.publisher.publish_many, **kw).start()  # type: ignore[arg-type]
 
@@ -124,6 +125,8 @@ def test_a_transient_store_fault_is_waited_out_not_dead_lettered(rt: Runtime) ->
         return handler(topic, messages)
 
     r = client.post("/ingest/alertmanager", json=hook("p1", "p2"))
+    from eventmgmt.runtime.drain import Drainer
+
     rt.drainer = Drainer(rt.queue, flaky, backoff=0.01).start()
     q = wait_drained(client, timeout=30)
     assert failures["left"] == 0 and q["dead_letters"] == 0

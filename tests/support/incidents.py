@@ -59,7 +59,8 @@ def wait_drained(http: Any, timeout: float = 60.0) -> dict[str, Any]:
     client, both with the server as base. Returns the queue's state."""
     deadline = time.monotonic() + timeout
     while True:
-        r = http.get(f"/api/queue?wait={min(30.0, max(0.1, deadline - time.monotonic())):.1f}")
+        # NOTE: 10 s at a time, well inside any client timeout
+        r = http.get(f"/api/queue?wait={min(10.0, max(0.1, deadline - time.monotonic())):.1f}")
         body = r.json() if callable(r.json) else r.json
         assert r.status_code == 200, body
         if body["last_drained_seq"] >= body["last_accepted_seq"]:
