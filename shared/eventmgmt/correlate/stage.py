@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from cloudevents.http import CloudEvent
@@ -73,23 +74,32 @@ class CorrelateStage:
             messages = self._correlate_sql(events)
         return messages
 
-    def _correlate_sql(self, events: list[Event]) -> list[CorrelatedMessage]:
+    @contextmanager
+    def _transaction(self) -> Iterator[SqlRepo]:
+        """One locked SQL transaction over a repository sharing this process's incident cache: what
+        it leaves is remembered after commit; a failure empties the cache (objects changed by a
+        transaction that did not commit)."""
         assert self.engine is not None
         try:
             with locked_session(self.engine) as session:
                 repo = SqlRepo(session, self.config.chains, self.config.response, self.cache)
-                repo.prefetch(events)
-                correlator = Correlator(self.config, repo, lazy=True)
-                # NOTE: nothing is written until the end of the delivery: each changed incident is
-                # serialised once, not at every query an event's lookups make.
-                with session.no_autoflush:
-                    messages = [m for ev in events for m in correlator.process(ev, self._now(ev)).messages]
-                repo.finish()
-                messages = coalesce(messages, correlator.snapshot)
+                yield repo
+                repo.finish()  # NOTE: idempotent: a caller may finish first to read what it wrote
         except BaseException:
-            self.cache.clear()  # objects changed by a transaction that did not commit
+            self.cache.clear()
             raise
         remember(self.cache, repo)
+
+    def _correlate_sql(self, events: list[Event]) -> list[CorrelatedMessage]:
+        with self._transaction() as repo:
+            repo.prefetch(events)
+            correlator = Correlator(self.config, repo, lazy=True)
+            # NOTE: nothing is written until the end of the delivery: each changed incident is
+            # serialised once, not at every query an event's lookups make.
+            with repo.s.no_autoflush:
+                messages = [m for ev in events for m in correlator.process(ev, self._now(ev)).messages]
+            repo.finish()
+            messages = coalesce(messages, correlator.snapshot)
         return messages
 
     def _now(self, ev: Event) -> datetime:
@@ -108,15 +118,7 @@ class CorrelateStage:
         if self.memory is not None:
             messages = Correlator(self.config, self.memory).tick(at, settle)
         else:
-            assert self.engine is not None
-            try:
-                with locked_session(self.engine) as session:
-                    repo = SqlRepo(session, self.config.chains, self.config.response, self.cache)
-                    messages = Correlator(self.config, repo).tick(at, settle)
-                    repo.finish()
-            except BaseException:
-                self.cache.clear()
-                raise
-            remember(self.cache, repo)
+            with self._transaction() as repo:
+                messages = Correlator(self.config, repo).tick(at, settle)
         publish_messages(self.publisher, messages)
         return messages

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..transport import Outgoing
+from ..transport.publisher import batch_items
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -58,9 +59,7 @@ class Delivery:
 
 
 def event_count(m: Outgoing) -> int:
-    """Events a message carries: a batch message many (transport.messages.publish_events), else one."""
-    batch = m.payload.get("events") if isinstance(m.payload, dict) else None
-    return len(batch) if isinstance(batch, list) else 1
+    return len(batch_items(m.payload))
 
 
 class DurableQueue:

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..incident import CorrelatedMessage
 from ..model import Event
 from .envelope import decode
-from .publisher import Outgoing, Publisher, publish_all
+from .publisher import Outgoing, Publisher, batch_items, publish_all
 
 log = logging.getLogger("eventmgmt")
 
@@ -35,9 +35,9 @@ def decode_batch(ce: CloudEvent) -> list[Event]:
     """The canonical events of a message: `{"events": [...]}` (a delivery's events, in order) or one
     bare event (what earlier versions published)."""
     payload, _ = decode(ce)
-    items = payload.get("events") if isinstance(payload, dict) and "events" in payload else [payload]
-    if not isinstance(items, list):
+    if isinstance(payload, dict) and not isinstance(payload.get("events", []), list):
         raise InputError("message `events` is not a list", field="data.message.data.events")
+    items = batch_items(payload)
     try:
         return [Event.from_json(item) for item in items]
     except ValidationError as err:

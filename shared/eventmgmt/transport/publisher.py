@@ -25,6 +25,15 @@ class Outgoing(NamedTuple):
     ordering_key: str | None = None
 
 
+def batch_items(payload: Any) -> list[Any]:
+    """The events a message payload carries: a batch message (`{"events": [...]}`, see
+    messages.publish_events) many, anything else itself alone."""
+    if isinstance(payload, dict) and "events" in payload:
+        items = payload["events"]
+        return items if isinstance(items, list) else [items]
+    return [payload]
+
+
 class Publisher(Protocol):
     def publish(
         self,
@@ -121,7 +130,4 @@ class RecordingPublisher:
 
     def events(self, topic: str) -> list[dict[str, Any]]:
         """The canonical events published to `topic`, in order, batch messages taken apart."""
-        out: list[dict[str, Any]] = []
-        for payload, _ in self.messages.get(topic, []):
-            out.extend(payload["events"] if "events" in payload else [payload])
-        return out
+        return [item for payload, _ in self.messages.get(topic, []) for item in batch_items(payload)]
