@@ -21,6 +21,9 @@ from .sqlrepo import IncidentCache, SqlRepo, locked_session, remember
 
 Clock = Callable[[], datetime]
 
+# NOTE: a checkpoint costs an attribute read when ingest is idle; one per event bounds the wait.
+CHECKPOINT_EVENTS = 1
+
 
 class CorrelateStage:
     """Correlates against a MemoryRepo (replay, tests) or, given an engine, the SQL store."""
@@ -40,6 +43,9 @@ class CorrelateStage:
         self.engine = engine
         self.memory = repo if repo is not None else (None if engine is not None else MemoryRepo())
         self.cache = IncidentCache()
+        # NOTE: called every CHECKPOINT_EVENTS events of a delivery; embedded, it steps aside while
+        # ingest takes a delivery (runtime/priority.py). It must not touch correlation state.
+        self.checkpoint: Callable[[], None] | None = None
 
     def handle(self, ce: CloudEvent) -> None:
         self.handle_batch([ce])
@@ -97,7 +103,11 @@ class CorrelateStage:
             # NOTE: nothing is written until the end of the delivery: each changed incident is
             # serialised once, not at every query an event's lookups make.
             with repo.s.no_autoflush:
-                messages = [m for ev in events for m in correlator.process(ev, self._now(ev)).messages]
+                messages = []
+                for i, ev in enumerate(events):
+                    if self.checkpoint is not None and not i % CHECKPOINT_EVENTS:
+                        self.checkpoint()
+                    messages.extend(correlator.process(ev, self._now(ev)).messages)
             repo.finish()
             messages = coalesce(messages, correlator.snapshot)
         return messages

@@ -32,6 +32,7 @@ from . import guard, http_errors, params, queries
 from .drain import Drainer
 from .durable_queue import DurableQueue, QueuedPublisher
 from .memory import trim
+from .priority import IngestPriority
 from .worker import BackgroundSubscriber
 
 log = logging.getLogger("eventmgmt")
@@ -52,6 +53,7 @@ class Runtime:
     # drainer hands it on through `publisher`, which chains the stages.
     accept: QueuedPublisher
     drainer: Drainer
+    priority: IngestPriority = field(default_factory=IngestPriority)
     extras: dict[str, Any] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -102,7 +104,9 @@ def build_runtime(
     publisher.subscribe("events-raw", "enrich", enrich.handle, batch=enrich.handle_batch)
     publisher.subscribe("events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch)
     queue = DurableQueue(settings.queue_path)
-    drainer = Drainer(queue, publisher.publish_many)
+    priority = IngestPriority()
+    correlate.checkpoint = priority.step_aside
+    drainer = Drainer(queue, publisher.publish_many, checkpoint=priority.step_aside)
     rt = Runtime(
         settings,
         config,
@@ -115,6 +119,7 @@ def build_runtime(
         queue=queue,
         accept=QueuedPublisher(publisher, queue),
         drainer=drainer,
+        priority=priority,
     )
     for name, attach in OPTIONAL_STAGES:
         ext = attach(rt)
@@ -305,6 +310,7 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
     http_errors.install(app)
     guard.install(app, rt.settings, host)
     _install_backpressure(app, rt)
+    app.wsgi_app = rt.priority.wrap(app.wsgi_app)  # type: ignore[method-assign,assignment]
 
     _register_api(app, rt)
     _register_queue_api(app, rt)

@@ -45,6 +45,7 @@ class Drainer:
         backoff: float = 0.5,
         max_backoff: float = 10.0,
         merge_deliveries: bool = False,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self.queue = queue
         self.handler = handler
@@ -58,6 +59,9 @@ class Drainer:
         # opened and resolved within one merged batch (a backlog after an outage, a backfill) would
         # never be paged. One delivery per transaction keeps today's announcements exactly.
         self.merge_deliveries = merge_deliveries
+        # NOTE: called before each delivery is handed on: where the drain steps aside for ingest
+        # (runtime/priority.py).
+        self.checkpoint = checkpoint
         self._stop = threading.Event()
         # NOTE: after a batch fails for a reason other than a transient fault, the rows up to this
         # sequence number are taken one at a time, so only the poison one is set aside.
@@ -126,6 +130,8 @@ class Drainer:
             for d in batch:
                 if self._stop.is_set():
                     return
+                if self.checkpoint is not None:
+                    self.checkpoint()
                 self.handler(d.topic, d.messages)
                 self._handled = d.seq
             return
