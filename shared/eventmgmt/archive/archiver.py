@@ -41,6 +41,10 @@ class Archiver:
         if msg is not None:
             self.add(msg)
 
+    def add_many(self, messages: list[CorrelatedMessage]) -> None:
+        for msg in messages:
+            self.add(msg)
+
     def add(self, msg: CorrelatedMessage) -> None:
         with self._lock:
             for row in records(msg):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from cloudevents.http import CloudEvent
 
 from ..config import Config, MaintenanceWindow
+from ..model import Event
 from ..transport import Publisher
 from ..transport.messages import decode_events, publish_events
 from .enricher import enrich
@@ -31,7 +32,9 @@ class EnrichStage:
 
     def handle_batch(self, ces: list[CloudEvent]) -> None:
         """Messages published together (one webhook) are enriched and passed on together."""
-        events = decode_events("enrich", ces)
+        self.handle_events(decode_events("enrich", ces))
+
+    def handle_events(self, events: list[Event]) -> None:
         windows = self.windows() if self.windows and events else None
         publish_events(
             self.publisher, "events-enriched", [enrich(ev, self.config, self.graph, windows) for ev in events]

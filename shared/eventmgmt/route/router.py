@@ -96,8 +96,9 @@ class Router:
         self.notifier.close()
 
     # --- entry points ---------------------------------------------------------------------------
-    def handle(self, ce: CloudEvent) -> None:
-        msg = decode_correlated(ce, "route")
+    def handle(self, ce: CloudEvent | CorrelatedMessage) -> None:
+        """A correlated message, as a messagePublished CloudEvent or (in-process) as it is."""
+        msg = ce if isinstance(ce, CorrelatedMessage) else decode_correlated(ce, "route")
         if msg is not None:
             self.route(msg)
 

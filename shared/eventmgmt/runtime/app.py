@@ -4,6 +4,7 @@ and the collector append to a durable queue; one drainer thread hands it on to e
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -29,7 +30,7 @@ from ..store import ensure_schema, make_engine
 from ..timeutil import iso
 from ..transport import InProcessPublisher
 from . import guard, http_errors, params, queries
-from .drain import Drainer
+from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .memory import trim
 from .priority import IngestPriority
@@ -101,12 +102,14 @@ def build_runtime(
     windows = WindowProvider(engine)
     enrich = EnrichStage(config, publisher, windows=windows)
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
-    publisher.subscribe("events-raw", "enrich", enrich.handle, batch=enrich.handle_batch)
-    publisher.subscribe("events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch)
+    publisher.subscribe("events-raw", "enrich", enrich.handle, batch=enrich.handle_batch, objects=enrich.handle_events)
+    publisher.subscribe(
+        "events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
+    )
     queue = DurableQueue(settings.queue_path)
     priority = IngestPriority()
     correlate.checkpoint = priority.step_aside
-    drainer = Drainer(queue, publisher.publish_many, checkpoint=priority.step_aside)
+    drainer = Drainer(queue, functools.partial(hand_on, publisher), checkpoint=priority.step_aside)
     rt = Runtime(
         settings,
         config,
@@ -136,7 +139,7 @@ def _attach_archive(rt: Runtime) -> Any:
     except ImportError:
         return None
     archiver = Archiver.from_settings(rt.settings, rt.config)
-    rt.publisher.subscribe("events-correlated", "archive", archiver.handle)
+    rt.publisher.subscribe("events-correlated", "archive", archiver.handle, objects=archiver.add_many)
     return archiver
 
 
@@ -150,7 +153,7 @@ def _attach_route(rt: Runtime) -> Any:
     # worker catches up from there at start and every 15 s (a crash, a message dead-lettered).
     dead_letter = rt.settings.home / "dead-letter" / "route.jsonl"
     worker = BackgroundSubscriber("route", router.handle, dead_letter, periodic=router.catch_up, every=15.0)
-    rt.publisher.subscribe("events-correlated", "route", worker.handle)
+    rt.publisher.subscribe("events-correlated", "route", worker.handle, objects=worker.handle_many)
     rt.extras["route-worker"] = worker
     return router
 

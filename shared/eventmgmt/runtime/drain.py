@@ -17,10 +17,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..transport import Outgoing
+from ..model import Event
+from ..transport import InProcessPublisher, Outgoing
+from ..transport.publisher import batch_items
 from .durable_queue import Delivery, DurableQueue
 from .memory import trim
 
@@ -159,6 +162,18 @@ class Drainer:
         _log("ERROR", "delivery moved to the dead-letter table", batch, err, attempts=self._attempts)
         self.queue.dead_letter(batch[0], self._attempts, f"{type(err).__name__}: {err}")
         self._attempts = 0
+
+
+def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoing]) -> None:
+    """A queued delivery's messages, handed to the stages as the events they carry (validated once
+    here, not encoded and decoded again between stages); a row that does not hold canonical events
+    goes on as messages, so the stage that takes it logs it as poison, as Pub/Sub would deliver it."""
+    try:
+        events = [Event.from_json(item) for m in messages for item in batch_items(m.payload)]
+    except (ValidationError, TypeError, ValueError):
+        publisher.publish_many(topic, messages)
+        return
+    publisher.publish_objects(topic, events, lambda: messages)
 
 
 def _log(severity: str, message: str, batch: list[Delivery], err: BaseException, **extra: object) -> None:

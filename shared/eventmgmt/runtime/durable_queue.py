@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,12 @@ class QueuedPublisher:
         ordering_key: str | None = None,
     ) -> str:
         return self.publish_many(topic, [Outgoing(payload, attributes or {}, ordering_key)])[0]
+
+    def publish_objects(self, topic: str, objects: list[Any], encode: Callable[[], Sequence[Outgoing]]) -> None:
+        if topic in self.topics:
+            self.queue.append(topic, encode())
+        else:
+            self.inner.publish_objects(topic, objects, encode)
 
     def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
         if topic not in self.topics:

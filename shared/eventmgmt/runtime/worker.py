@@ -28,7 +28,7 @@ class BackgroundSubscriber:
     def __init__(
         self,
         name: str,
-        handler: Callable[[CloudEvent], Any],
+        handler: Callable[[Any], Any],
         dead_letter: Path,
         max_attempts: int = 5,
         backoff: float = 1.0,
@@ -44,7 +44,7 @@ class BackgroundSubscriber:
         self.sleep = sleep
         self.periodic = periodic
         self.every = every
-        self._queue: queue.Queue[CloudEvent | _Marker | None] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._deadline: float | None = None  # time.monotonic() after which closing stops handling
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"eventmgmt-{name}", daemon=True)
@@ -52,6 +52,11 @@ class BackgroundSubscriber:
 
     def handle(self, ce: CloudEvent) -> None:
         self._queue.put(ce)
+
+    def handle_many(self, items: list[Any]) -> None:
+        """Objects the handler takes as well as CloudEvents (in-process: correlated messages)."""
+        for item in items:
+            self._queue.put(item)
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far was handled (tests, shutdown)."""
@@ -98,7 +103,7 @@ class BackgroundSubscriber:
         except Exception:
             log.exception("%s: periodic task failed", self.name)
 
-    def _deliver(self, ce: CloudEvent) -> None:
+    def _deliver(self, ce: Any) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self.handler(ce)
@@ -111,14 +116,18 @@ class BackgroundSubscriber:
                 else:
                     self.sleep(self.backoff * 2 ** (attempt - 1))
 
-    def _dead_letter(self, ce: CloudEvent, err: Exception) -> None:
+    def _dead_letter(self, item: Any, err: Exception) -> None:
+        if isinstance(item, CloudEvent):
+            ce_id, data = item["id"], item.get_data()
+        else:
+            ce_id, data = getattr(getattr(item, "event", None), "id", None), item.to_json()
         log.error(
             json.dumps(
                 {
                     "severity": "ERROR",
                     "subscriber": self.name,
                     "message": "moved to dead letter",
-                    "ce_id": ce["id"],
+                    "ce_id": ce_id,
                     "error": f"{type(err).__name__}: {err}",
                 }
             )
@@ -126,9 +135,7 @@ class BackgroundSubscriber:
         self.dead_letter.parent.mkdir(parents=True, exist_ok=True)
         with self.dead_letter.open("a") as f:
             f.write(
-                json.dumps(
-                    {"subscriber": self.name, "ce_id": ce["id"], "error": str(err), "data": ce.get_data()}, default=str
-                )
+                json.dumps({"subscriber": self.name, "ce_id": ce_id, "error": str(err), "data": data}, default=str)
                 + "\n"
             )
 

@@ -80,7 +80,17 @@ def decode_correlated(ce: CloudEvent, stage: str) -> CorrelatedMessage | None:
 def publish_events(publisher: Publisher, topic: str, events: list[Event], attrs: dict[str, str] | None = None) -> None:
     """A delivery's events as few messages as possible: one per cluster (its ordering key) and up
     to BATCH_EVENTS events, in order. One Pub/Sub message, one push to the next function, one
-    correlate transaction per delivery, instead of one each per event."""
+    correlate transaction per delivery, instead of one each per event. A publisher that can hand
+    the events on as they are (in-process) gets them so."""
+    direct = getattr(publisher, "publish_objects", None)
+    if direct is not None:
+        direct(topic, events, lambda: event_messages(events, attrs))
+        return
+    publish_all(publisher, topic, event_messages(events, attrs))
+
+
+def event_messages(events: list[Event], attrs: dict[str, str] | None = None) -> list[Outgoing]:
+    """The batch messages of `events` (see publish_events)."""
     by_key: dict[str, list[Event]] = {}
     for ev in events:
         by_key.setdefault(ev.ordering_key, []).append(ev)
@@ -90,10 +100,18 @@ def publish_events(publisher: Publisher, topic: str, events: list[Event], attrs:
             part = evs[i : i + BATCH_EVENTS]
             head = {"event_id": part[0].id, "kind": part[0].kind, "events": str(len(part)), **(attrs or {})}
             out.append(Outgoing({"events": [ev.to_json() for ev in part]}, head, key))
-    publish_all(publisher, topic, out)
+    return out
 
 
 def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) -> None:
+    direct = getattr(publisher, "publish_objects", None)
+    if direct is not None:
+        direct("events-correlated", messages, lambda: correlated_messages(messages))
+        return
+    publish_all(publisher, "events-correlated", correlated_messages(messages))
+
+
+def correlated_messages(messages: list[CorrelatedMessage]) -> list[Outgoing]:
     out = []
     for m in messages:
         attrs = {"event_id": m.event.id, "class": m.event.cls.value}
@@ -104,4 +122,4 @@ def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) ->
         # NOTE: one ordering key per incident keeps its snapshots in version order where the
         # transport honours ordering; consumers still drop stale versions.
         out.append(Outgoing(m.to_json(), attrs, m.incident_id))
-    publish_all(publisher, "events-correlated", out)
+    return out
