@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -84,18 +85,20 @@ class Match(BaseModel):
                 return False
         return True
 
+    @functools.cached_property
+    def _given(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        # NOTE: the plain fields given, found once: classification tries every rule on every event.
+        return tuple(
+            (name, pat)
+            for name in ("source", "signal", "kind", "cls", "severity", "status")
+            if (pat := getattr(self, name)) is not None
+        )
+
     def matches(self, ev: Event, clip: int | None = None) -> bool:
         """`clip` bounds the characters of each value a pattern sees (and so its running time)."""
-        pairs = (
-            (self.source, ev.source),
-            (self.signal, ev.signal),
-            (self.kind, ev.kind),
-            (self.cls, ev.cls.value),
-            (self.severity, ev.severity.value),
-            (self.status, ev.status.value),
-        )
-        for pat, value in pairs:
-            if pat is not None and not pat.fullmatch(value[:clip]):
+        for name, pat in self._given:
+            # NOTE: class, severity and status are str enums: matched as their text.
+            if not pat.fullmatch(getattr(ev, name)[:clip]):
                 return False
         if self.summary is not None and not self.summary.search(ev.summary[:clip]):
             return False

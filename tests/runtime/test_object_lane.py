@@ -4,6 +4,7 @@ reaches the stage as a message (so it is logged as poison there)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -11,7 +12,7 @@ from cloudevents.http import CloudEvent
 from eventmgmt.model import Event
 from eventmgmt.runtime.drain import hand_on
 from eventmgmt.transport import InProcessPublisher, Outgoing
-from eventmgmt.transport.messages import decode_batch, event_messages, publish_events
+from eventmgmt.transport.messages import decode_batch, event_messages, event_messages_text, publish_events
 
 
 def _event(i: int) -> Event:
@@ -72,3 +73,17 @@ def test_queued_row_is_handed_on_as_events_or_else_as_messages() -> None:
     assert wire == []
     hand_on(pub, "events-raw", [Outgoing({"events": [{"not": "an event"}]}, {}, None)])
     assert len(wire) == 1 and len(direct) == 1
+
+
+def test_text_encoding_is_the_same_json_as_the_message_encoding() -> None:
+    events = [_event(i) for i in range(4)]
+    odd = Event.from_json(
+        {**events[0].to_json(), "id": "t:odd", "summary": 'naïve \u2603 "quoted"\n', "labels": {"é": "ü"}}
+    )
+    events.append(odd)
+    text = event_messages_text(events, {"source": "alertmanager"})
+    dicts = event_messages(events, {"source": "alertmanager"})
+    assert [json.loads(m.payload) for m in text] == [m.payload for m in dicts]
+    assert [(m.attributes, m.ordering_key, m.events) for m in text] == [
+        (m.attributes, m.ordering_key, len(m.payload["events"])) for m in dicts
+    ]

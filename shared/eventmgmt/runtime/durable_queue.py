@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..transport import Outgoing
-from ..transport.publisher import batch_items
+from ..transport.publisher import EncodedMessage, batch_items
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     error TEXT NOT NULL
 );
 """
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -89,18 +93,35 @@ class DurableQueue:
     # --- accepting ------------------------------------------------------------------------------
     def append(self, topic: str, messages: Sequence[Outgoing]) -> int:
         """One delivery, in one transaction; its last sequence number once committed (durable)."""
+        return self.append_encoded(
+            topic,
+            [
+                EncodedMessage(
+                    json.dumps(m.payload, separators=(",", ":")), m.attributes, m.ordering_key, event_count(m)
+                )
+                for m in messages
+            ],
+        )
+
+    def append_encoded(self, topic: str, messages: Sequence[EncodedMessage]) -> int:
+        """`append`, for messages whose payloads are JSON text already (ingest encodes events once,
+        straight from the models)."""
         n = self.part_events
         parts = [
-            json.dumps([[m.payload, m.attributes, m.ordering_key] for m in messages[i : i + n]], separators=(",", ":"))
-            for i in range(0, len(messages), n)
+            (
+                "["
+                + ",".join(f"[{m.payload},{_compact(m.attributes)},{_compact(m.ordering_key)}]" for m in chunk)
+                + "]",
+                sum(m.events for m in chunk),
+            )
+            for chunk in (messages[i : i + n] for i in range(0, len(messages), n))
         ]
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 first = seq = 0
-                for i, body in enumerate(parts):
-                    events = sum(event_count(m) for m in messages[i * n : (i + 1) * n])
+                for body, events in parts:
                     cur = self._db.execute(
                         "INSERT INTO deliveries (delivery, topic, events, accepted_at, body) VALUES (?, ?, ?, ?, ?)",
                         (first, topic, events, now, body),
@@ -114,7 +135,7 @@ class DurableQueue:
                 raise
             self._last = seq
             self._rows += len(parts)
-            self._events += sum(event_count(m) for m in messages)
+            self._events += sum(events for _, events in parts)
             self._changed.notify_all()
         return seq
 
@@ -231,11 +252,19 @@ class QueuedPublisher:
     ) -> str:
         return self.publish_many(topic, [Outgoing(payload, attributes or {}, ordering_key)])[0]
 
-    def publish_objects(self, topic: str, objects: list[Any], encode: Callable[[], Sequence[Outgoing]]) -> None:
-        if topic in self.topics:
-            self.queue.append(topic, encode())
-        else:
+    def publish_objects(
+        self,
+        topic: str,
+        objects: list[Any],
+        encode: Callable[[], Sequence[Outgoing]],
+        encode_text: Callable[[], Sequence[EncodedMessage]] | None = None,
+    ) -> None:
+        if topic not in self.topics:
             self.inner.publish_objects(topic, objects, encode)
+        elif encode_text is not None:
+            self.queue.append_encoded(topic, encode_text())
+        else:
+            self.queue.append(topic, encode())
 
     def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
         if topic not in self.topics:

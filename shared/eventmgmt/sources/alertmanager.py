@@ -111,24 +111,25 @@ def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContex
     labels.update({f"annotation_{k}": v for k, v in notes.items()})
     if a.generatorURL:
         labels["generator_url"] = a.generatorURL
-    ev = draft(
-        ctx,
-        index,
-        source=SOURCE,
-        identity=(fp, a.startsAt, status.value),
-        fingerprint=f"am:{fp}",
-        signal=a.labels.get("alertname", "unnamed"),
-        occurred_at=(ends if status is Status.resolved and ends else starts),
-        resources=resources_of(a.labels, ctx.cluster),
-        labels=labels,
-        summary=summary,
-        status=status,
-    )
     # NOTE: the alert's own runbook (`runbook_url`, or the common spelling `runbook`) is the event's
     # runbook, besides its `annotation_*` label; which one an incident shows is enrichment's choice.
-    runbook = notes.get("runbook_url") or notes.get("runbook")
-    started = sane(starts, ctx.received_at)[0] if starts else None
-    return [ev.model_copy(update={"started_at": started, "runbook": runbook})]
+    return [
+        draft(
+            ctx,
+            index,
+            source=SOURCE,
+            identity=(fp, a.startsAt, status.value),
+            fingerprint=f"am:{fp}",
+            signal=a.labels.get("alertname", "unnamed"),
+            occurred_at=(ends if status is Status.resolved and ends else starts),
+            resources=resources_of(a.labels, ctx.cluster),
+            labels=labels,
+            summary=summary,
+            status=status,
+            started_at=sane(starts, ctx.received_at)[0] if starts else None,
+            runbook=notes.get("runbook_url") or notes.get("runbook"),
+        )
+    ]
 
 
 def parse(body: Any, ctx: ParseContext) -> Parsed:

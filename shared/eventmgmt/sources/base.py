@@ -159,6 +159,8 @@ def draft(
     labels: dict[str, str],
     summary: str,
     status: Status = Status.firing,
+    started_at: datetime | None = None,
+    runbook: str | None = None,
 ) -> Event:
     """An unclassified event; `identity` is the source's own notion of one fact, so a retried
     delivery of the same fact gets the same id. An absurd event time (far future, before 1970) is
@@ -178,4 +180,6 @@ def draft(
         labels=labels,
         summary=summary[:2000],
         origin=Origin(capture=ctx.capture_id, index=index),
+        started_at=started_at,
+        runbook=runbook,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 from cloudevents.http import CloudEvent
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from ..errors import InputError
 from ..incident import CorrelatedMessage
 from ..model import Event
 from .envelope import decode
-from .publisher import Outgoing, Publisher, batch_items, publish_all
+from .publisher import EncodedMessage, Outgoing, Publisher, batch_items, publish_all
 
 log = logging.getLogger("eventmgmt")
 
@@ -84,23 +85,34 @@ def publish_events(publisher: Publisher, topic: str, events: list[Event], attrs:
     the events on as they are (in-process) gets them so."""
     direct = getattr(publisher, "publish_objects", None)
     if direct is not None:
-        direct(topic, events, lambda: event_messages(events, attrs))
+        direct(topic, events, lambda: event_messages(events, attrs), lambda: event_messages_text(events, attrs))
         return
     publish_all(publisher, topic, event_messages(events, attrs))
 
 
 def event_messages(events: list[Event], attrs: dict[str, str] | None = None) -> list[Outgoing]:
     """The batch messages of `events` (see publish_events)."""
+    return [Outgoing({"events": [ev.to_json() for ev in part]}, head, key) for key, part, head in _parts(events, attrs)]
+
+
+def event_messages_text(events: list[Event], attrs: dict[str, str] | None = None) -> list[EncodedMessage]:
+    """`event_messages` as JSON text, each event encoded once, by pydantic's serializer (the same
+    JSON as `json.dumps(ev.to_json())`, in a third of the time)."""
+    out = []
+    for key, part, head in _parts(events, attrs):
+        text = '{"events":[' + ",".join(ev.model_dump_json(by_alias=True) for ev in part) + "]}"
+        out.append(EncodedMessage(text, head, key, len(part)))
+    return out
+
+
+def _parts(events: list[Event], attrs: dict[str, str] | None) -> Iterator[tuple[str, list[Event], dict[str, str]]]:
     by_key: dict[str, list[Event]] = {}
     for ev in events:
         by_key.setdefault(ev.ordering_key, []).append(ev)
-    out = []
     for key, evs in by_key.items():
         for i in range(0, len(evs), BATCH_EVENTS):
             part = evs[i : i + BATCH_EVENTS]
-            head = {"event_id": part[0].id, "kind": part[0].kind, "events": str(len(part)), **(attrs or {})}
-            out.append(Outgoing({"events": [ev.to_json() for ev in part]}, head, key))
-    return out
+            yield key, part, {"event_id": part[0].id, "kind": part[0].kind, "events": str(len(part)), **(attrs or {})}
 
 
 def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) -> None:

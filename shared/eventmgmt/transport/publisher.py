@@ -26,6 +26,15 @@ class Outgoing(NamedTuple):
     ordering_key: str | None = None
 
 
+class EncodedMessage(NamedTuple):
+    """A message whose payload is JSON text already, and how many events it carries."""
+
+    payload: str
+    attributes: dict[str, str]
+    ordering_key: str | None
+    events: int
+
+
 def batch_items(payload: Any) -> list[Any]:
     """The events a message payload carries: a batch message (`{"events": [...]}`, see
     messages.publish_events) many, anything else itself alone."""
@@ -93,13 +102,20 @@ class InProcessPublisher:
         if objects is not None:
             self._objects[(topic, subscription)] = objects
 
-    def publish_objects(self, topic: str, objects: list[Any], encode: Callable[[], Sequence[Outgoing]]) -> None:
+    def publish_objects(
+        self,
+        topic: str,
+        objects: list[Any],
+        encode: Callable[[], Sequence[Outgoing]],
+        encode_text: Callable[[], Sequence[EncodedMessage]] | None = None,
+    ) -> None:
         """Hand `objects` (frozen events or correlated messages) to each subscriber that takes them
         as they are, and their messages (`encode()`, built at most once) to the others.
 
         NOTE: within one process, encoding an event to JSON, wrapping it in a Pub/Sub envelope and
         decoding and validating it again at the next stage cost more than enriching it; the wire
-        format is still what the emulator and the cloud exchange (and what the queue stores)."""
+        format is still what the emulator and the cloud exchange (and what the queue stores).
+        `encode_text` (the same messages as JSON text) is for publishers that store them."""
         if not self.batches:
             self.publish_many(topic, encode())
             return
