@@ -20,8 +20,14 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class IngestPriority:
-    def __init__(self, max_pause: float = 0.05) -> None:
+    def __init__(self, max_pause: float = 0.05, linger: float = 0.005) -> None:
         self.max_pause = max_pause
+        # NOTE: a sender with deliveries to go sends the next one within a few milliseconds of the
+        # answer (Alertmanager's webhooks for the groups of a storm, Fluent Bit's chunks): the drain
+        # waits that long after the last answer too, or it would take the interpreter back between
+        # two deliveries and slow reading the next one down.
+        self.linger = linger
+        self._last_left = 0.0
         self._busy = 0
         self._idle = threading.Condition()
         self.paused_seconds = 0.0  # NOTE: how long correlation stepped aside, for /healthz readers
@@ -37,18 +43,29 @@ class IngestPriority:
     def leave(self) -> None:
         with self._idle:
             self._busy -= 1
+            self._last_left = time.monotonic()
             if self._busy <= 0:
                 self._busy = 0
                 self._idle.notify_all()
 
     def step_aside(self) -> None:
-        """Wait (releasing the interpreter lock) while an ingest request is in flight, at most
-        `max_pause`."""
-        if not self._busy:
-            return
+        """Wait (releasing the interpreter lock) while an ingest request is in flight or one ended
+        less than `linger` ago, at most `max_pause`."""
         started = time.monotonic()
+        if not self._busy and started - self._last_left >= self.linger:
+            return
+        deadline = started + self.max_pause
         with self._idle:
-            self._idle.wait_for(lambda: self._busy == 0, timeout=self.max_pause)
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if self._busy:
+                    self._idle.wait(deadline - now)
+                elif now - self._last_left < self.linger:
+                    self._idle.wait(min(deadline, self._last_left + self.linger) - now)
+                else:
+                    break
         self.paused_seconds += time.monotonic() - started
 
     def wrap(self, app: WSGIApp, prefix: str = "/ingest") -> WSGIApp:
