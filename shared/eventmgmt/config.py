@@ -92,6 +92,11 @@ class Chain(_Strict):
         # NOTE: a step may be written as one kind or a list of kinds.
         return [[s] if isinstance(s, str) else s for s in v] if isinstance(v, list) else v
 
+    @functools.cached_property
+    def positions(self) -> dict[str, tuple[int, int]]:
+        """Each kind's (step, place within the step). Cached: correlation asks at every change."""
+        return {k: (i, j) for i, step in enumerate(self.steps) for j, k in enumerate(step)}
+
 
 class Correlation(_Strict):
     window: Duration = timedelta(minutes=15)

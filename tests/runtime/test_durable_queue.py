@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from eventmgmt.enrich import stage as enrich_stage
 from eventmgmt.runtime.app import Runtime, build_runtime, create_app
+from eventmgmt.runtime.durable_queue import DurableQueue
 from eventmgmt.settings import Settings
 from eventmgmt.store.tables import EventRow, IncidentRow
+from eventmgmt.transport import Outgoing
 from tests.support.incidents import wait_drained
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -221,3 +223,10 @@ def test_an_incident_opened_and_resolved_within_the_backlog_is_still_paged(tmp_p
     for key, action in sent:
         by_incident.setdefault(key, []).append(action)
     assert list(by_incident.values()) == [["trigger", "resolve"], ["trigger"]], sent
+
+
+def test_an_empty_delivery_writes_nothing_and_keeps_the_sequence(tmp_path: Path) -> None:
+    q = DurableQueue(tmp_path / "q.db")
+    seq = q.append("events-raw", [Outgoing({"events": [{"id": "x"}]}, {}, None)])
+    assert q.append_encoded("events-raw", []) == seq and q.append("events-raw", []) == seq
+    assert q.stats()["last_accepted_seq"] == seq and not q.wait_drained(0.05)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import Engine, Table, delete, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session, defer
 
 from ..config import Chain, Response
@@ -359,11 +359,13 @@ class SqlRepo:
         """End of the transaction's work: write everything, then drop what retired incidents held
         in the lookup indexes and move merged-away incidents' events to their new incident."""
         self.s.flush()
+        # NOTE: Core inserts (executemany on the session's connection): the ORM's bulk path costs
+        # more than the database for a storm's thousands of member rows.
         if self._event_values:
-            self.s.execute(insert(EventRow), list(self._event_values.values()))
+            self.s.connection().execute(_table(EventRow).insert(), list(self._event_values.values()))
         keys = [k for rows in self._key_values.values() for k in rows]
         if keys:
-            self.s.execute(insert(IncidentKeyRow), keys)
+            self.s.connection().execute(_table(IncidentKeyRow).insert(), keys)
         self._event_values, self._key_values = {}, {}
         self.gone.extend(self._retired)
         if self._retired:
@@ -487,3 +489,7 @@ def remember(shared: IncidentCache | None, repo: SqlRepo) -> None:
 
 
 __all__ = ["EventClass", "IncidentCache", "SqlRepo", "locked_session", "member_events", "remember"]
+
+
+def _table(row: type[Any]) -> Table:
+    return cast(Table, row.__table__)

@@ -219,16 +219,15 @@ class Incident:
         kinds = self.kinds
         best: tuple[int, int, Chain] | None = None
         for order, chain in enumerate(chains):
-            rank = {k: i for i, step in enumerate(chain.steps) for k in step}
+            rank = chain.positions
             if not kinds <= rank.keys():
                 continue
-            first = min(rank[k] for k in kinds)
+            first = min(rank[k][0] for k in kinds)
             if best is None or (first, order) < (best[0], best[1]):
                 best = (first, order, chain)
         if best is None:
             return None, {}
-        chain = best[2]
-        return chain, {k: (i, j) for i, step in enumerate(chain.steps) for j, k in enumerate(step)}
+        return best[2], best[2].positions
 
     def root(self, chains: list[Chain]) -> Member:
         """The earliest event of the earliest chain step present (firing before resolved). A tie in

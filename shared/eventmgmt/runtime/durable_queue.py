@@ -105,7 +105,10 @@ class DurableQueue:
 
     def append_encoded(self, topic: str, messages: Sequence[EncodedMessage]) -> int:
         """`append`, for messages whose payloads are JSON text already (ingest encodes events once,
-        straight from the models)."""
+        straight from the models). Nothing to append (a delivery whose events were all filtered)
+        writes nothing."""
+        if not messages:
+            return self._last
         n = self.part_events
         parts = [
             (

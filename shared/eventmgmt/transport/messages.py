@@ -83,6 +83,8 @@ def publish_events(publisher: Publisher, topic: str, events: list[Event], attrs:
     to BATCH_EVENTS events, in order. One Pub/Sub message, one push to the next function, one
     correlate transaction per delivery, instead of one each per event. A publisher that can hand
     the events on as they are (in-process) gets them so."""
+    if not events:
+        return
     direct = getattr(publisher, "publish_objects", None)
     if direct is not None:
         direct(topic, events, lambda: event_messages(events, attrs), lambda: event_messages_text(events, attrs))
@@ -116,6 +118,8 @@ def _parts(events: list[Event], attrs: dict[str, str] | None) -> Iterator[tuple[
 
 
 def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) -> None:
+    if not messages:
+        return
     direct = getattr(publisher, "publish_objects", None)
     if direct is not None:
         direct("events-correlated", messages, lambda: correlated_messages(messages))
