@@ -409,7 +409,10 @@ class SqlRepo:
 
     def merge_away(self, inc: Incident) -> None:
         self.save(inc, None)
-        self._write(inc.id)
+        if inc.merged_into and inc.id in self._created:
+            self._dirty.pop(inc.id, None)  # NOTE: a fragment leaves no row (below): nothing to serialise
+        else:
+            self._write(inc.id)
         self.retire(inc)
         row = self._row(inc.id)
         if row is not None:
