@@ -109,7 +109,17 @@ class DurableQueue:
         writes nothing."""
         if not messages:
             return self._last
-        n = self.part_events
+        # NOTE: a row holds whole messages up to `part_events` events (a message holds at most
+        # BATCH_EVENTS): a 20,000-alert webhook becomes 20 rows, correlated one after the other, so
+        # what correlation holds at once stays bounded whatever the size of one delivery.
+        chunks: list[list[EncodedMessage]] = [[]]
+        size = 0
+        for m in messages:
+            if chunks[-1] and size + m.events > self.part_events:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(m)
+            size += m.events
         parts = [
             (
                 "["
@@ -117,7 +127,7 @@ class DurableQueue:
                 + "]",
                 sum(m.events for m in chunk),
             )
-            for chunk in (messages[i : i + n] for i in range(0, len(messages), n))
+            for chunk in chunks
         ]
         now = time.time()
         with self._lock:
