@@ -23,6 +23,7 @@ from .enrich import TopologyGraph, enrich
 from .errors import InputError
 from .incident import CorrelatedMessage, IncidentAction
 from .sources import ParseContext, parse
+from .sources.base import may_hold_bad_text
 from .timeutil import parse_ts
 from .transport import InProcessPublisher
 from .transport.messages import publish_messages
@@ -85,6 +86,13 @@ def read_captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
             yield n, json.loads(line)
 
 
+def _captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any], bool]]:
+    """`read_captures`, and whether a line's text may hold a NUL or lone surrogate (see ParseContext)."""
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            yield n, json.loads(line), may_hold_bad_text(line)
+
+
 def _ref(m: Any) -> dict[str, Any]:
     return {"capture": m.origin.capture, "index": m.origin.index} if m.origin else {"capture": m.event_id, "index": 0}
 
@@ -125,7 +133,7 @@ def replay(
     repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
     correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
     graph = TopologyGraph()
-    for lineno, cap in read_captures(lines):
+    for lineno, cap, suspicious in _captures(lines):
         received = parse_ts(cap.get("received_at"))
         if received is None:
             result.rejected.append({"line": lineno, "error": "received_at missing"})
@@ -133,7 +141,7 @@ def replay(
         result.first = result.first or received
         result.last = received
         try:
-            events = parse(cap["source"], cap["body"], ParseContext(cap["id"], received))
+            events = parse(cap["source"], cap["body"], ParseContext(cap["id"], received, check_text=suspicious))
         except (InputError, KeyError) as err:
             result.rejected.append({"line": lineno, "capture": cap.get("id"), "error": str(err)})
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from ..config import Config
 from ..errors import InputError
 from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, Rejection, detect, parse_delivery
+from ..sources.base import may_hold_bad_text
 from ..sources.cloudevent import from_binary
 from ..timeutil import iso, parse_ts
 from ..transport import Publisher
@@ -29,10 +29,6 @@ from .recorder import Recorder
 log = logging.getLogger("eventmgmt.ingest")
 
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
-# NOTE: a NUL or a lone surrogate reaches a JSON string only as a \u escape, or as a surrogate encoded
-# in UTF-8 bytes (json.loads decodes with surrogatepass), or in a UTF-16/32 body (NUL bytes). A
-# delivery with none of these needs no walk of its records for them: the common case, at full speed.
-_BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\xed[\xa0-\xbf]|\x00")
 # One JSON value a line: Fluent Bit's http output with `Format json_lines` sends application/x-ndjson.
 _JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "application/jsonlines")
 
@@ -138,7 +134,7 @@ class IngestService:
                 payload = from_binary(headers, payload)
             received = self._received_at(headers)
             capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
-            ctx = ParseContext(capture_id, received, self.cluster, check_text=_BAD_TEXT_ESCAPE.search(body) is not None)
+            ctx = ParseContext(capture_id, received, self.cluster, check_text=may_hold_bad_text(body))
             parsed = parse_delivery(src, payload, ctx)
         except InputError as err:
             return self._refuse(err.status, err.to_json(), source)

@@ -3,6 +3,7 @@ loop that refuses one bad record without losing its neighbours."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,20 @@ class ParseContext:
     # NOTE: False when the caller saw the delivery's raw JSON and it has no \u0000 or surrogate
     # escape, so no record can hold such text and the walk of every record is skipped.
     check_text: bool = True
+
+
+# NOTE: a NUL or a lone surrogate reaches a JSON string only as a \u escape, or as a surrogate encoded
+# in UTF-8 bytes (json.loads decodes with surrogatepass), or in a UTF-16/32 body (NUL bytes), or (in
+# text already decoded) as the character itself. A delivery with none of these needs no walk of its
+# records for them: the common case, at full speed.
+_BAD_TEXT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\xed[\xa0-\xbf]|\x00")
+_BAD_TEXT = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|[\x00\ud800-\udfff]")
+
+
+def may_hold_bad_text(raw: bytes | str) -> bool:
+    """Whether JSON `raw` may decode to a string with a NUL or a lone surrogate (ParseContext.check_text)."""
+    found = _BAD_TEXT_BYTES.search(raw) if isinstance(raw, bytes) else _BAD_TEXT.search(raw)
+    return found is not None
 
 
 @dataclass(frozen=True)
