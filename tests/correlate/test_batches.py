@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from eventmgmt.classify import classify, filter_reason
 from eventmgmt.clock import EventClock
 from eventmgmt.config import default_config
-from eventmgmt.correlate import stage as stages
+from eventmgmt.correlate import sqlrepo as stages
 from eventmgmt.correlate.sqlrepo import SqlRepo
 from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.enrich.stage import EnrichStage
