@@ -18,6 +18,9 @@ ALLOWED_HOSTS = "EVENTMGMT_ALLOWED_HOSTS"
 ALLOWED_ORIGINS = "EVENTMGMT_ALLOWED_ORIGINS"
 MAX_BODY_BYTES = "EVENTMGMT_MAX_BODY_BYTES"
 MAX_BACKLOG = "EVENTMGMT_MAX_BACKLOG"
+MAX_RECORDS = "EVENTMGMT_MAX_RECORDS"
+MAX_LABELS = "EVENTMGMT_MAX_LABELS"
+MAX_LABEL_CHARS = "EVENTMGMT_MAX_LABEL_CHARS"
 RECORD_PATH = "EVENTMGMT_RECORD"
 CLUSTER = "EVENTMGMT_CLUSTER"
 TRANSPORT = "EVENTMGMT_TRANSPORT"
@@ -67,6 +70,11 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: int(_env(MAX_BODY_BYTES, str(16 * 1024 * 1024)) or 0))
     # NOTE: events accepted and not yet correlated (embedded runtime); past it ingest answers 503.
     max_backlog: int = field(default_factory=lambda: int(_env(MAX_BACKLOG, "200000") or 0))
+    # NOTE: records per delivery (413 above), labels per record and characters per label or
+    # resource name (cut with a marker above): sources/limits.py.
+    max_records: int = field(default_factory=lambda: int(_env(MAX_RECORDS, "50000") or 0))
+    max_labels: int = field(default_factory=lambda: int(_env(MAX_LABELS, "128") or 0))
+    max_label_chars: int = field(default_factory=lambda: int(_env(MAX_LABEL_CHARS, "4096") or 0))
     record_path: str | None = field(default_factory=lambda: _env(RECORD_PATH))
     cluster: str | None = field(default_factory=lambda: _env(CLUSTER))
     transport: str = field(default_factory=lambda: _env(TRANSPORT, "inprocess") or "inprocess")

@@ -20,6 +20,8 @@ from ..errors import InputError
 from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, Rejection, detect, parse_delivery
 from ..sources.base import may_hold_bad_text
+from ..sources.limits import DEFAULT as DEFAULT_LIMITS
+from ..sources.limits import Limits
 from ..sources.cloudevent import from_binary
 from ..timeutil import iso, parse_ts
 from ..transport import Publisher
@@ -52,6 +54,7 @@ class IngestService:
         max_body_bytes: int = 5 * 1024 * 1024,
         recorder: Recorder | None = None,
         cluster: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.config = config
         self.publisher = publisher
@@ -61,6 +64,7 @@ class IngestService:
         self.max_body_bytes = max_body_bytes
         self.recorder = recorder
         self.cluster = cluster
+        self.limits = limits
         self._lock = threading.Lock()
         self.filtered: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
@@ -81,6 +85,7 @@ class IngestService:
             max_body_bytes=settings.max_body_bytes,
             recorder=recorder,
             cluster=settings.cluster,
+            limits=Limits(settings.max_records, settings.max_labels, settings.max_label_chars),
         )
 
     # --- checks ---------------------------------------------------------------------------------
@@ -134,7 +139,7 @@ class IngestService:
                 payload = from_binary(headers, payload)
             received = self._received_at(headers)
             capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
-            ctx = ParseContext(capture_id, received, self.cluster, check_text=may_hold_bad_text(body))
+            ctx = ParseContext(capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits)
             parsed = parse_delivery(src, payload, ctx)
         except InputError as err:
             return self._refuse(err.status, err.to_json(), source)

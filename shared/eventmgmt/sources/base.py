@@ -15,6 +15,7 @@ from ..clock import sane
 from ..errors import InputError, from_validation
 from ..model import Event, Origin, Resources, Status, stable_hash
 from ..timeutil import parse_ts
+from .limits import DEFAULT, Limits, bound_labels, bound_resources
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +30,7 @@ class ParseContext:
     # NOTE: False when the caller saw the delivery's raw JSON and it has no \u0000 or surrogate
     # escape, so no record can hold such text and the walk of every record is skipped.
     check_text: bool = True
+    limits: Limits = DEFAULT
 
 
 # NOTE: a NUL or a lone surrogate reaches a JSON string only as a \u escape, or as a surrogate encoded
@@ -141,6 +143,13 @@ def each_record(
     """Map each record with `one(record, index, field prefix)`; a record that is bad input (wrong
     shape, text that is not Unicode or has a NUL, a timestamp or number out of range) is refused
     alone."""
+    if len(records) > ctx.limits.max_records:
+        raise InputError(
+            f"the delivery holds {len(records):,} records; at most {ctx.limits.max_records:,} are taken in one "
+            "(EVENTMGMT_MAX_RECORDS): send it in parts",
+            "body",
+            413,
+        )
     out = Parsed()
     for i, raw in enumerate(records):
         where = prefix(i)
@@ -181,6 +190,8 @@ def draft(
     delivery of the same fact gets the same id. An absurd event time (far future, before 1970) is
     replaced by the receipt time and flagged in `time_clamped`, so it cannot poison the delivery."""
     occurred, clamped = sane(occurred_at, ctx.received_at)
+    labels = bound_labels(labels, ctx.limits)
+    resources = bound_resources(resources)
     if clamped:
         labels = {**labels, "time_clamped": occurred_at.isoformat() if occurred_at else ""}
     return Event(
