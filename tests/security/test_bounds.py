@@ -60,7 +60,7 @@ def test_labels_and_names_over_their_bounds_are_cut_with_a_marker(client) -> Non
     r = http.post("/ingest/alertmanager", json={"alerts": [huge, alert(2)]}, headers=HOST)
     assert r.status_code == 202 and r.json["accepted"] == 2, r.json
     wait_drained(http)
-    (ev,) = [e for e in stored(rt) if e["fingerprint"] == "am:fp1"]
+    (ev,) = (e for e in stored(rt) if e["fingerprint"] == "am:fp1")
     labels = ev["labels"]
     # NOTE: the labels correlation reads stay, whatever else was dropped
     assert labels["alertname"] == "TritonHighErrorRate" and labels["model"] == "bert"

@@ -20,9 +20,9 @@ from ..errors import InputError
 from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, Rejection, detect, parse_delivery
 from ..sources.base import may_hold_bad_text
+from ..sources.cloudevent import from_binary
 from ..sources.limits import DEFAULT as DEFAULT_LIMITS
 from ..sources.limits import Limits
-from ..sources.cloudevent import from_binary
 from ..timeutil import iso, parse_ts
 from ..transport import Publisher
 from ..transport.messages import publish_events
@@ -139,7 +139,9 @@ class IngestService:
                 payload = from_binary(headers, payload)
             received = self._received_at(headers)
             capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
-            ctx = ParseContext(capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits)
+            ctx = ParseContext(
+                capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits
+            )
             parsed = parse_delivery(src, payload, ctx)
         except InputError as err:
             return self._refuse(err.status, err.to_json(), source)

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, delete, select
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -111,6 +111,12 @@ class Ledger:
             rows = list(s.scalars(select(LedgerRow).order_by(LedgerRow.incident_id, LedgerRow.receiver)))
             s.expunge_all()
             return rows
+
+    def sent_by_receiver(self) -> dict[str, int]:
+        """States ever sent, per receiver (for /metrics)."""
+        with Session(self.engine) as s:
+            rows = s.execute(select(LedgerRow.receiver, func.sum(LedgerRow.sent)).group_by(LedgerRow.receiver))
+            return {receiver: int(total or 0) for receiver, total in rows}
 
     # --- the outbox -----------------------------------------------------------------------------
     def down(self) -> set[str]:

@@ -258,7 +258,7 @@ EVENT_FILTERS = [
 
 
 def _register_api(app: Flask, rt: Runtime) -> None:
-    """The read API: GET /healthz, /api/outbox, /api/incidents[/<id>], /api/events."""
+    """The read API: GET /healthz, /metrics, /api/outbox, /api/incidents[/<id>], /api/events."""
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -266,6 +266,13 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         # never more than a minute ahead of it.
         queue = rt.queue.stats()
         return jsonify({"status": "ok", "clock": iso(rt.clock()), "backlog": queue["backlog_events"], "queue": queue})
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        """Prometheus text exposition (runtime/metrics.py)."""
+        from .metrics import CONTENT_TYPE, exposition
+
+        return exposition(rt), 200, {"Content-Type": CONTENT_TYPE}
 
     @app.get("/api/outbox")
     def outbox() -> Any:

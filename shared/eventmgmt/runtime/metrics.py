@@ -1,0 +1,139 @@
+"""`GET /metrics`: eventmgmt watched by the Prometheus it serves, in its text exposition format.
+
+Every figure is read when Prometheus scrapes (a custom collector), from what the runtime keeps
+anyway: ingest's counters, the durable queue, the state store, the route ledger and outbox. Nothing
+is counted on the hot path for it. Counters restart from zero with the process except pages sent,
+which the route ledger keeps; Prometheus' `rate()` and `increase()` handle both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from .. import __version__
+from ..store.tables import IncidentRow
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RuntimeCollector:
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        info = InfoMetricFamily("eventmgmt_build", "eventmgmt's version")
+        info.add_metric([], {"version": __version__})
+        yield info
+        yield from self._ingest()
+        yield from self._queue()
+        yield from _incidents(self.rt.engine)
+        yield from self._route()
+
+    def _ingest(self) -> Iterator[Metric]:
+        service = self.rt.extras.get("ingest")
+        stats = service.stats() if service is not None else {}
+        families = (
+            ("eventmgmt_events_accepted", "Events accepted (queued for correlation), by source.", "source", "accepted"),
+            ("eventmgmt_events_filtered", "Events dropped by an ingest filter, by filter.", "filter", "filtered"),
+            (
+                "eventmgmt_records_rejected",
+                "Records refused alone (4xx) in a delivery, by source.",
+                "source",
+                "rejected_records",
+            ),
+            (
+                "eventmgmt_deliveries_rejected",
+                "Deliveries answered with an error, by HTTP status.",
+                "status",
+                "rejected",
+            ),
+        )
+        for name, doc, label, key in families:
+            fam = CounterMetricFamily(name, doc, labels=[label])
+            for value, count in sorted(stats.get(key, {}).items()):
+                fam.add_metric([value], count)
+            yield fam
+
+    def _queue(self) -> Iterator[Metric]:
+        q = self.rt.queue.stats()
+        yield GaugeMetricFamily(
+            "eventmgmt_queue_backlog_events", "Events accepted and not yet correlated.", value=q["backlog_events"]
+        )
+        yield GaugeMetricFamily(
+            "eventmgmt_queue_oldest_age_seconds",
+            "Age of the oldest delivery waiting for correlation: the correlation lag.",
+            value=q["oldest_age_s"] or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "eventmgmt_queue_max_backlog_events", "Backlog bound (503 past it).", value=self.rt.settings.max_backlog
+        )
+        yield GaugeMetricFamily(
+            "eventmgmt_queue_dead_letters",
+            "Deliveries correlation gave up on (GET /api/queue/dead-letters).",
+            value=q["dead_letters"],
+        )
+        yield CounterMetricFamily(
+            "eventmgmt_queue_refused",
+            "Deliveries refused with 503 because the backlog was at its bound.",
+            value=q["refused"],
+        )
+        yield CounterMetricFamily(
+            "eventmgmt_correlation_yielded_seconds",
+            "Time correlation stepped aside for ingest requests in flight.",
+            value=self.rt.priority.paused_seconds,
+        )
+
+    def _route(self) -> Iterator[Metric]:
+        router = self.rt.extras.get("route")
+        sent = CounterMetricFamily(
+            "eventmgmt_notifications_sent",
+            "States sent to receivers (pages, updates, resolves), by receiver.",
+            labels=["receiver"],
+        )
+        waiting = GaugeMetricFamily(
+            "eventmgmt_notifications_waiting",
+            "States waiting in the outbox for a receiver that is down.",
+            labels=["receiver"],
+        )
+        down = GaugeMetricFamily(
+            "eventmgmt_receiver_down", "1 while a receiver has states waiting in its outbox.", labels=["receiver"]
+        )
+        if router is not None:
+            totals = {name: 0 for name in router.receivers} | router.ledger.sent_by_receiver()
+            outbox: dict[str, int] = {}
+            for r in router.outbox():
+                outbox[r["receiver"]] = outbox.get(r["receiver"], 0) + 1
+            for name in sorted(totals):
+                sent.add_metric([name], totals[name])
+                waiting.add_metric([name], outbox.get(name, 0))
+                down.add_metric([name], 1 if outbox.get(name) else 0)
+        yield sent
+        yield waiting
+        yield down
+
+
+def _incidents(engine: Engine) -> Iterator[Metric]:
+    fam = GaugeMetricFamily(
+        "eventmgmt_incidents", "Incidents open or acknowledged, by status and severity.", labels=["status", "severity"]
+    )
+    query = (
+        select(IncidentRow.status, IncidentRow.severity, func.count())
+        .where(IncidentRow.status.in_(("open", "acknowledged")))
+        .group_by(IncidentRow.status, IncidentRow.severity)
+    )
+    with Session(engine) as s:
+        for status, severity, count in s.execute(query):
+            fam.add_metric([status, severity], count)
+    yield fam
+
+
+def exposition(rt: Any) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeCollector(rt))  # type: ignore[arg-type]
+    return generate_latest(registry)

@@ -1,0 +1,67 @@
+"""`GET /metrics` tells Prometheus what eventmgmt is doing: what it accepted, filtered and refused,
+its correlation backlog, the incidents open, and the pages each receiver got or still waits for.
+Parsed with prometheus_client's own parser, so the exposition format is checked too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from eventmgmt.runtime.app import build_runtime, create_app
+from eventmgmt.settings import Settings
+from tests.support.httpsink import http_sink
+from tests.support.incidents import wait_drained
+
+NOW = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def test_metrics_follow_what_happened(tmp_path, monkeypatch) -> None:
+    with http_sink() as sink:
+        monkeypatch.setenv("EVENTMGMT_PAGERDUTY_ROUTING_KEY", "k")
+        monkeypatch.setenv("EVENTMGMT_PAGERDUTY_URL", sink.url + "/v2/enqueue")
+        rt = build_runtime(Settings(home=tmp_path))
+        try:
+            http = create_app(rt).test_client()
+            before = http.get("/metrics")
+            assert before.status_code == 200 and before.content_type.startswith("text/plain; version=0.0.4")
+            alerts = [
+                {
+                    "status": "firing",
+                    "startsAt": NOW,
+                    "fingerprint": f"f{i}",
+                    "labels": {
+                        "alertname": "TritonModelUnavailable",
+                        "severity": "critical",
+                        "model": "bert",
+                        "pod": f"p{i}",
+                    },
+                }
+                for i in range(3)
+            ]
+            assert http.post("/ingest/alertmanager", json={"alerts": alerts}).status_code == 202
+            assert http.post("/ingest/alertmanager", data=b"{", content_type="application/json").status_code == 400
+            wait_drained(http)
+            rt.extras["route-worker"].drain(30)
+            got = samples(http.get("/metrics").get_data(as_text=True))
+        finally:
+            rt.stop()
+    assert got[("eventmgmt_events_accepted_total", (("source", "alertmanager"),))] == 3
+    assert got[("eventmgmt_deliveries_rejected_total", (("status", "400"),))] == 1
+    assert got[("eventmgmt_queue_backlog_events", ())] == 0
+    assert got[("eventmgmt_incidents", (("severity", "critical"), ("status", "open")))] == 1
+    assert (
+        got[("eventmgmt_notifications_sent_total", (("receiver", "pagerduty"),))]
+        == len(sink.bodies("/v2/enqueue"))
+        == 1
+    )
+    assert got[("eventmgmt_receiver_down", (("receiver", "pagerduty"),))] == 0
+    assert ("eventmgmt_build_info", (("version", "0.1.0"),)) in got
