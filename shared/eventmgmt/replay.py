@@ -8,7 +8,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any, TextIO
 
 from cloudevents.http import CloudEvent
@@ -21,7 +21,9 @@ from .correlate.stage import CorrelateStage
 from .correlate.state import Incident
 from .enrich import TopologyGraph, enrich
 from .errors import InputError
-from .incident import CorrelatedMessage, IncidentAction
+from .incident import CorrelatedMessage, IncidentSnapshot
+from .route.config import Receiver, group_wait_of
+from .route.decide import NOTHING, TRIGGERED, Decision, Told, desired_state, needs_send
 from .sources import ParseContext, parse
 from .sources.base import may_hold_bad_text
 from .timeutil import parse_ts
@@ -132,6 +134,7 @@ def replay(
         publisher.subscribe("events-correlated", "listener", listen)
     repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
     correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
+    pager = FirstPages(timedelta(seconds=group_wait_of(config)))
     graph = TopologyGraph()
     for lineno, cap, suspicious in _captures(lines):
         received = parse_ts(cap.get("received_at"))
@@ -152,22 +155,65 @@ def replay(
         result.by_class.update(ev.cls.value for ev in kept)
         if kept:
             messages = correlate_stage.correlate([enrich(ev, config, graph) for ev in kept])
-            result.pages += sum(1 for m in messages if _pages(m))
+            pager.release(received)
+            pager.see(messages, received)
             if listen is not None:
                 publish_messages(publisher, messages)
         if progress is not None:
             progress.update(1)
     if clock.watermark is not None:
-        result.pages += sum(1 for m in correlate_stage.tick(clock.watermark) if _pages(m))
+        pager.see(correlate_stage.tick(clock.watermark), result.last or clock.watermark)
+    pager.release(None)
+    result.pages = pager.pages
     for inc in sorted(repo.live(), key=lambda i: i.opened_at):
         result.add_incident(incident_entry(inc, config))
     return result
 
 
-def _pages(m: CorrelatedMessage) -> bool:
-    return m.action in (IncidentAction.opened, IncidentAction.reopened) and (
-        m.incident is not None and m.incident.kind == "incident"
-    )
+class FirstPages:
+    """Counts the pages a paging receiver gets, deciding as route does (route/decide.py), with its
+    group wait on arrival time (each capture's `received_at`): a first page waits until `wait` after
+    its incident was first announced, then goes out as the incident stands, so a fragment folded
+    into another meanwhile is never paged."""
+
+    def __init__(self, wait: timedelta) -> None:
+        self.wait = wait
+        self.pages = 0
+        self._receiver = Receiver(name="pager", type="pagerduty")
+        self._told: dict[str, Told] = {}
+        self._latest: dict[str, IncidentSnapshot] = {}
+        self._due: dict[str, datetime] = {}
+        self._waiting: set[str] = set()
+
+    def see(self, messages: Iterable[CorrelatedMessage], now: datetime) -> None:
+        for m in messages:
+            if m.incident is not None:
+                self._latest[m.incident.id] = m.incident
+                self._tell(m.incident, now)
+
+    def release(self, now: datetime | None) -> None:
+        """Send the first pages due by `now` (all of them when None: the end of the captures)."""
+        for iid in sorted(self._waiting, key=lambda i: (self._due[i], i)):
+            if now is None or self._due[iid] <= now:
+                self._waiting.discard(iid)
+                self._tell(self._latest[iid], None)
+
+    def _tell(self, snap: IncidentSnapshot, now: datetime | None) -> None:
+        state = desired_state(snap, self._receiver)
+        if state is None:
+            return
+        told = self._told.get(snap.id, Told())
+        decision = needs_send(told, snap.version, state, self._receiver)
+        if decision is Decision.skip:
+            return
+        if decision is Decision.send and state == TRIGGERED and told.state == NOTHING and now is not None:
+            if now < self._due.setdefault(snap.id, now + self.wait):
+                self._waiting.add(snap.id)
+                return
+        if decision is Decision.send and state == TRIGGERED:
+            self.pages += 1
+        self._told[snap.id] = Told(state, snap.version)
+        self._waiting.discard(snap.id)
 
 
 def run_replay(path: str, config: Config, report_path: str | None, out: TextIO = sys.stderr) -> ReplayResult:

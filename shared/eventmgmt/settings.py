@@ -34,6 +34,7 @@ SLACK_WEBHOOK_URL = "EVENTMGMT_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "EVENTMGMT_WEBHOOK_URL"
 CHANGE_WEBHOOK_URL = "EVENTMGMT_CHANGE_WEBHOOK_URL"
 DRAIN_SECONDS = "EVENTMGMT_DRAIN_SECONDS"
+GROUP_WAIT_SECONDS = "EVENTMGMT_GROUP_WAIT_SECONDS"
 
 # The default receivers' URLs and keys; a routing configuration may name further variables.
 SINK_VARIABLES = (PAGERDUTY_URL, PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, WEBHOOK_URL, CHANGE_WEBHOOK_URL)
@@ -42,6 +43,10 @@ SINK_VARIABLES = (PAGERDUTY_URL, PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, WEBHO
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _float_or_none(value: str | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _list(name: str) -> tuple[str, ...]:
@@ -75,6 +80,8 @@ class Settings:
     max_records: int = field(default_factory=lambda: int(_env(MAX_RECORDS, "50000") or 0))
     max_labels: int = field(default_factory=lambda: int(_env(MAX_LABELS, "128") or 0))
     max_label_chars: int = field(default_factory=lambda: int(_env(MAX_LABEL_CHARS, "4096") or 0))
+    # NOTE: overrides `routing.group_wait_seconds` of the configuration when set.
+    group_wait_seconds: float | None = field(default_factory=lambda: _float_or_none(_env(GROUP_WAIT_SECONDS)))
     record_path: str | None = field(default_factory=lambda: _env(RECORD_PATH))
     cluster: str | None = field(default_factory=lambda: _env(CLUSTER))
     transport: str = field(default_factory=lambda: _env(TRANSPORT, "inprocess") or "inprocess")

@@ -60,6 +60,11 @@ class RoutingConfig(BaseModel):
     # Once in-line retries are spent the state waits in the outbox, retried by `flush` with backoff
     # up to this interval, for as long as the receiver stays down.
     outbox_max_backoff_seconds: float = 300.0
+    # Like Alertmanager's group_wait: the first page of an incident waits until it is this old (on
+    # event time), so the fragments a storm opens before correlation can join them (a pod's crash
+    # loop before its model's error rate names the model) are folded into their incident first and
+    # never paged. Growth after the first page updates it as before. 0 pages at once.
+    group_wait_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("routes")
     @classmethod
@@ -73,3 +78,15 @@ class RoutingConfig(BaseModel):
 
 def routing_config(section: Any) -> RoutingConfig:
     return RoutingConfig.model_validate(section or {})
+
+
+def group_wait_of(config: Any) -> float:
+    """The group wait in seconds: `EVENTMGMT_GROUP_WAIT_SECONDS` if set, else the configuration's
+    `routing.group_wait_seconds`, else the default."""
+    from ..settings import Settings
+
+    override = Settings().group_wait_seconds
+    if override is not None:
+        return override
+    section = config.section("routing")
+    return routing_config(section).group_wait_seconds if section else RoutingConfig().group_wait_seconds

@@ -6,6 +6,8 @@ sends, the ledger (ledger.py) remembers what each receiver was told and keeps wh
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +21,16 @@ from ..incident import CorrelatedMessage, IncidentSnapshot
 from ..settings import Settings
 from ..transport.messages import decode_correlated
 from .config import Receiver, Route, RoutingConfig, routing_config
-from .decide import TRIGGERED, Decision, Told, desired_state, needs_owed_trigger, needs_send, owes_trigger_first
+from .decide import (
+    NOTHING,
+    TRIGGERED,
+    Decision,
+    Told,
+    desired_state,
+    needs_owed_trigger,
+    needs_send,
+    owes_trigger_first,
+)
 from .ledger import Ledger, PendingRow, as_dicts, ledger_for
 from .match import receivers_for
 from .notify import DEFAULT_VARIABLES, Notifier, endpoint, log_failure, variable_names
@@ -54,9 +65,11 @@ class Router:
         retrier: Retrier | None = None,
         environ: Mapping[str, str] | None = None,
         incidents: StoredIncidents | None = None,
+        group_wait: timedelta = timedelta(0),
     ) -> None:
         """`engine` holds the ledger; `environ` the receivers' URLs and keys by variable name
-        (default: from Settings); `incidents`, the state store to catch up from."""
+        (default: from Settings); `incidents`, the state store to catch up from; `group_wait`, how
+        long after route first sees an incident its first page waits (`release_waiting` sends it)."""
         self.routing = routing
         self.engine = engine
         self.ledger: Ledger = ledger_for(engine)
@@ -74,9 +87,23 @@ class Router:
         # Incident versions whose every receiver has been dealt with (told, queued, or nothing owed):
         # a catch-up reads the snapshots of the others only. Kept in memory, so a restart checks all.
         self._settled: dict[str, int] = {}
+        self.group_wait = group_wait
+        # Incidents whose first page waits for `group_wait`, and when it is due.
+        self._due: dict[str, float] = {}  # NOTE: on `_monotonic`, from when route first saw it
+        self._waiting: set[str] = set()
+        self._waiting_lock = threading.Lock()  # NOTE: the ticker's outbox flush meets the worker here
+        self._next_catch_up = 0.0
+        self._monotonic = time.monotonic
 
     @classmethod
-    def from_settings(cls, settings: Settings, config: Config, engine: Engine, clock: Callable[[], datetime]) -> Router:
+    def from_settings(
+        cls,
+        settings: Settings,
+        config: Config,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        hold_first_pages: bool = False,
+    ) -> Router:
         section = config.section("routing")
         routing = routing_config(section) if section else default_routing(settings.sink_variables())
         ledger_engine = engine
@@ -90,7 +117,23 @@ class Router:
         variables = settings.sink_variables(variable_names(routing))
         client = httpx.Client(timeout=10.0)
         incidents = StoredIncidents(engine)
-        return cls(routing, ledger_engine, client, clock, settings.dashboard_url, None, variables, incidents)
+        wait = timedelta(
+            seconds=routing.group_wait_seconds if settings.group_wait_seconds is None else settings.group_wait_seconds
+        )
+        # NOTE: only where something comes back to send what waits (`periodic`: the embedded
+        # runtime's route worker); the Cloud route function pages at once (group there upstream, in
+        # Alertmanager).
+        return cls(
+            routing,
+            ledger_engine,
+            client,
+            clock,
+            settings.dashboard_url,
+            None,
+            variables,
+            incidents,
+            wait if hold_first_pages else timedelta(0),
+        )
 
     def close(self) -> None:
         self.notifier.close()
@@ -127,6 +170,38 @@ class Router:
         self._settled = {i: v for i, v in self._settled.items() if i in versions}
         return {"checked": len(stale), "sent": sent}
 
+    def periodic(self, catch_up_every: float = 15.0) -> None:
+        """The embedded route worker's tick (every second): first pages whose wait is over, and a
+        catch-up every `catch_up_every` seconds."""
+        self.release_waiting()
+        if time.monotonic() >= self._next_catch_up:
+            self._next_catch_up = time.monotonic() + catch_up_every
+            self.catch_up()
+
+    def release_waiting(self) -> int:
+        """Tell receivers the incidents whose first page has waited `group_wait`, as they stand now
+        in the state store: an incident folded into another meanwhile is resolved for a receiver told
+        nothing, so it is never paged. Returns how many incidents were looked at."""
+        if not self._waiting:
+            return 0
+        now = self._monotonic()
+        with self._waiting_lock:
+            due = [i for i in self._waiting if self._due[i] <= now]
+            self._waiting.difference_update(due)
+        if due and self.incidents is not None:
+            for snap in self.incidents.snapshots(due):
+                self._tell_all(snap)
+        with self._waiting_lock:
+            for i in due:
+                if i not in self._waiting:
+                    self._due.pop(i, None)
+        return len(due)
+
+    def waiting(self) -> set[str]:
+        """Incidents whose first page waits."""
+        with self._waiting_lock:
+            return set(self._waiting)
+
     # --- every receiver of one snapshot ---------------------------------------------------------
     def _owed(self, snap: IncidentSnapshot) -> list[tuple[Receiver, str]]:
         owed = []
@@ -146,7 +221,9 @@ class Router:
                 steps.insert(0, (TRIGGERED, needs_owed_trigger))
             if self._tell(receiver, snap, steps, receiver.name in down):
                 sent.append((receiver.name, state))
-        self._settled[snap.id] = max(snap.version, self._settled.get(snap.id, -1))
+        if snap.id not in self.waiting():
+            # NOTE: a first page still waiting is not settled: a catch-up looks at it again.
+            self._settled[snap.id] = max(snap.version, self._settled.get(snap.id, -1))
         return sent
 
     def _tell(self, receiver: Receiver, snap: IncidentSnapshot, steps: list[tuple[str, Decide]], down: bool) -> bool:
@@ -175,6 +252,8 @@ class Router:
         """Send `state` unless the ledger says this receiver already knows it (or knows newer)."""
         with self.ledger.hold(receiver.name, snap.id) as told:
             decision = decide(Told(told.state, told.version), snap.version, state, receiver)
+            if decision is Decision.send and self._must_wait(told.state, state, snap):
+                return False
             if decision is Decision.record:
                 told.record(state, snap.version)
             if decision is not Decision.send:
@@ -190,6 +269,23 @@ class Router:
                 return False
             told.record_sent(state, snap.version, self.clock())
             return True
+
+    def _must_wait(self, told: str, state: str, snap: IncidentSnapshot) -> bool:
+        """A first page (a trigger to a receiver told nothing) waits until `group_wait` after route
+        first saw the incident; the incident is remembered so that `release_waiting` sends it.
+
+        NOTE: on arrival time, as Alertmanager's group_wait, not on event time: alerts arrive already
+        minutes old (their `for`, Alertmanager's own group_wait), so an incident's event time says
+        nothing about how long correlation has had to fold its fragments."""
+        if not self.group_wait or state != TRIGGERED or told != NOTHING:
+            return False
+        now = self._monotonic()
+        with self._waiting_lock:
+            due = self._due.setdefault(snap.id, now + self.group_wait.total_seconds())
+            if now >= due:
+                return False
+            self._waiting.add(snap.id)
+        return True
 
     # --- the outbox -----------------------------------------------------------------------------
     def _enqueue(self, receiver: Receiver, snap: IncidentSnapshot, state: str, error: str | None) -> None:

@@ -148,11 +148,12 @@ def _attach_route(rt: Runtime) -> Any:
         from ..route import Router
     except ImportError:
         return None
-    router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
+    router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock, hold_first_pages=True)
     # NOTE: the worker's queue is memory only; what it held is owed in the state store, and the
     # worker catches up from there at start and every 15 s (a crash, a message dead-lettered).
     dead_letter = rt.settings.home / "dead-letter" / "route.jsonl"
-    worker = BackgroundSubscriber("route", router.handle, dead_letter, periodic=router.catch_up, every=15.0)
+    # NOTE: every second: first pages whose group wait is over; a catch-up every 15 s.
+    worker = BackgroundSubscriber("route", router.handle, dead_letter, periodic=router.periodic, every=1.0)
     rt.publisher.subscribe("events-correlated", "route", worker.handle, objects=worker.handle_many)
     rt.extras["route-worker"] = worker
     return router
