@@ -1,4 +1,7 @@
-"""The `eventmgmt` command. Each module in COMMAND_MODULES adds its subcommands with `register`."""
+"""eventmgmt: event management for Triton on Kubernetes (serve, replay, incidents, maintenance,
+retention, report). `eventmgmt COMMAND --help` tells more."""
+
+# NOTE: each module in COMMAND_MODULES adds its subcommands with `register`.
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="eventmgmt", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"eventmgmt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -88,11 +88,21 @@ def read_captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
             yield n, json.loads(line)
 
 
-def _captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any], bool]]:
-    """`read_captures`, and whether a line's text may hold a NUL or lone surrogate (see ParseContext)."""
+def _captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | str, bool]]:
+    """Each line's capture, and whether its text may hold a NUL or lone surrogate (see
+    ParseContext); a line that is not a JSON object yields what is wrong with it instead."""
     for n, line in enumerate(lines, 1):
-        if line.strip():
-            yield n, json.loads(line), may_hold_bad_text(line)
+        if not line.strip():
+            continue
+        try:
+            cap = json.loads(line)
+        except (ValueError, RecursionError) as err:
+            yield n, f"not JSON: {err}", False
+            continue
+        if not isinstance(cap, dict):
+            yield n, f"expected a capture object, got {type(cap).__name__}", False
+            continue
+        yield n, cap, may_hold_bad_text(line)
 
 
 def _ref(m: Any) -> dict[str, Any]:
@@ -137,6 +147,9 @@ def replay(
     pager = FirstPages(timedelta(seconds=group_wait_of(config)))
     graph = TopologyGraph()
     for lineno, cap, suspicious in _captures(lines):
+        if isinstance(cap, str):
+            result.rejected.append({"line": lineno, "error": cap})
+            continue
         received = parse_ts(cap.get("received_at"))
         if received is None:
             result.rejected.append({"line": lineno, "error": "received_at missing"})
@@ -216,8 +229,10 @@ class FirstPages:
         self._waiting.discard(snap.id)
 
 
-def run_replay(path: str, config: Config, report_path: str | None, out: TextIO = sys.stderr) -> ReplayResult:
-    """Replay a capture file, streaming it; a progress bar when `out` is a terminal."""
+def run_replay(path: str, config: Config, report_path: str | None, out: TextIO | None = None) -> ReplayResult:
+    """Replay a capture file, streaming it; a progress bar when `out` (default: standard error, as it
+    is when called) is a terminal."""
+    out = out if out is not None else sys.stderr
     progress = None
     if out.isatty():
         from tqdm import tqdm

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -36,12 +37,20 @@ def _replay(args: argparse.Namespace) -> int:
     from ..replay import run_replay
     from ..settings import Settings
 
+    for what, path in (("capture file", args.captures), ("truth file", args.truth)):
+        if path and not os.path.isfile(path):
+            print(f"eventmgmt replay: {what} {path!r} not found", file=sys.stderr)
+            return 2
     try:
         config = load_config(args.config or Settings().config_path)
     except ConfigError as err:
         print(f"eventmgmt replay: {err}", file=sys.stderr)
         return 2
-    result = run_replay(args.captures, config, args.report)
+    try:
+        result = run_replay(args.captures, config, args.report)
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"eventmgmt replay: {err}", file=sys.stderr)
+        return 2
     head = result.header()
     print(
         json.dumps(
@@ -54,6 +63,11 @@ def _replay(args: argparse.Namespace) -> int:
             }
         )
     )
+    for r in head["rejected"][:5]:
+        where = f"line {r['line']}" + (f" (capture {r['capture']})" if r.get("capture") else "")
+        print(f"eventmgmt replay: {where} skipped: {r['error'][:300]}", file=sys.stderr)
+    if len(head["rejected"]) > 5:
+        print(f"eventmgmt replay: {len(head['rejected']) - 5} more lines skipped (see the report)", file=sys.stderr)
     if args.truth:
         from ..scoring import score
 
