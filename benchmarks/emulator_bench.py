@@ -3,6 +3,11 @@ function, the push bridge): captures posted to the ingest function; latency is f
 event's CorrelatedMessage (with its incident) appearing on events-correlated.
 
     .venv/bin/python -m benchmarks.emulator_bench [--captures N]
+    .venv/bin/python -m benchmarks.emulator_bench --storm PODS [--models M]
+
+`--storm` posts a storm instead (benchmarks.storm_bench's shape: every pod crash-looping and erroring,
+100 alerts a webhook) and reports how fast the stack takes it and drains it (until every
+subscription has been idle for 2 s, those 2 s not counted).
 """
 
 from __future__ import annotations
@@ -29,8 +34,14 @@ CAPTURES = ROOT.parent / "shared" / "scenarios" / "public-1" / "captures.jsonl"
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--captures", type=int, default=638)
-    ap.add_argument("--out", default=str(ROOT / "docs" / "bench-emulator.json"))
+    ap.add_argument("--out", default=None, help="default docs/bench-emulator.json (storm: bench-emulator-storm.json)")
+    ap.add_argument("--storm", type=int, default=0, help="pods of a storm (two alerts each) instead of captures")
+    ap.add_argument("--models", type=int, default=20)
     args = ap.parse_args()
+    if args.storm:
+        storm_main(args)
+        return
+    args.out = args.out or str(ROOT / "docs" / "bench-emulator.json")
     caps = [json.loads(x) for x in CAPTURES.read_text().splitlines()][: args.captures]
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(home=Path(tmp), extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN}).start()
@@ -96,6 +107,39 @@ def main() -> None:
         },
     }
     Path(args.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+
+
+def storm_main(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from benchmarks.common import webhook
+    from benchmarks.storm_bench import storm
+
+    alerts = storm(args.models, args.storm, 8, datetime.now(UTC))
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(home=Path(tmp)).start()
+        try:
+            t0 = time.perf_counter()
+            with httpx.Client(base_url=stack.url("ingest"), timeout=60) as http:
+                for i in range(0, len(alerts), 100):
+                    r = http.post("/ingest/alertmanager", json=webhook(alerts[i : i + 100]))
+                    r.raise_for_status()
+            accepted_s = time.perf_counter() - t0
+            stack.wait_idle(quiet=2.0, timeout=600)
+            drained_s = time.perf_counter() - t0 - 2.0
+        finally:
+            stack.stop()
+    out = {
+        "machine": f"{platform.machine()} Python {platform.python_version()}",
+        "alerts": len(alerts),
+        "alerts_per_request": 100,
+        "accepted_seconds": round(accepted_s, 2),
+        "accepted_alerts_per_s": round(len(alerts) / accepted_s, 1),
+        "drained_seconds": round(drained_s, 2),
+        "drained_alerts_per_s": round(len(alerts) / drained_s, 1),
+    }
+    Path(args.out or ROOT / "docs" / "bench-emulator-storm.json").write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
 
 

@@ -47,7 +47,7 @@ def test_enrich_then_correlate_through_http(tmp_path):
     assert enriched["severity"] == "critical" and enriched["runbook"]
     for _ in range(2):  # redelivery is a no-op for the incident
         assert post(correlate, "events-enriched", enriched).status_code == 200
-    msgs = [m for m, _ in pub.messages["events-correlated"]]
+    msgs = pub.correlated()
     assert msgs[0]["action"] == "opened" and msgs[1]["action"] is None
     assert msgs[0]["incident_id"] == msgs[1]["incident_id"]
     assert msgs[1]["incident"]["version"] == msgs[0]["incident"]["version"]

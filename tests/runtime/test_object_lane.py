@@ -87,3 +87,26 @@ def test_text_encoding_is_the_same_json_as_the_message_encoding() -> None:
     assert [(m.attributes, m.ordering_key, m.events) for m in text] == [
         (m.attributes, m.ordering_key, len(m.payload["events"])) for m in dicts
     ]
+
+
+def test_correlated_messages_travel_in_one_message_per_cluster_and_decode_back() -> None:
+    from eventmgmt.incident import CorrelatedMessage
+    from eventmgmt.transport.envelope import encode_message, to_cloudevent
+    from eventmgmt.transport.messages import correlated_messages, decode_correlated, publish_messages
+
+    pub = InProcessPublisher()
+    wire: list[CloudEvent] = []
+    pub.subscribe("events-correlated", "route", wire.append)
+    msgs = [CorrelatedMessage(event=_event(i)) for i in range(5)]
+    publish_messages(pub, msgs)
+    assert len(wire) == len(correlated_messages(msgs)) == 2
+    assert [m for ce in wire for m in decode_correlated(ce, "route")] == [
+        m for key in ("b", "a") for m in msgs if m.event.resources.cluster == key
+    ]
+    # NOTE: a bare message, as earlier versions published, still decodes; a poison one decodes to nothing
+    bare = to_cloudevent(
+        "p", "events-correlated", "route", encode_message(json.dumps(msgs[0].to_json()).encode(), {}, "9")
+    )
+    assert decode_correlated(bare, "route") == [msgs[0]]
+    poison = to_cloudevent("p", "events-correlated", "route", encode_message(b'{"messages": [{"x": 1}]}', {}, "10"))
+    assert decode_correlated(poison, "route") == []

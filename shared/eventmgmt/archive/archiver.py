@@ -37,9 +37,7 @@ class Archiver:
         return cls(settings.archive, batch=batch)
 
     def handle(self, ce: CloudEvent) -> None:
-        msg = decode_correlated(ce, "archive")
-        if msg is not None:
-            self.add(msg)
+        self.add_many(decode_correlated(ce, "archive"))
 
     def add_many(self, messages: list[CorrelatedMessage]) -> None:
         for msg in messages:

@@ -140,9 +140,8 @@ class Router:
 
     # --- entry points ---------------------------------------------------------------------------
     def handle(self, ce: CloudEvent | CorrelatedMessage) -> None:
-        """A correlated message, as a messagePublished CloudEvent or (in-process) as it is."""
-        msg = ce if isinstance(ce, CorrelatedMessage) else decode_correlated(ce, "route")
-        if msg is not None:
+        """Correlated messages, as a messagePublished CloudEvent (a batch) or (in-process) one as it is."""
+        for msg in [ce] if isinstance(ce, CorrelatedMessage) else decode_correlated(ce, "route"):
             self.route(msg)
 
     def route(self, msg: CorrelatedMessage) -> list[tuple[str, str]]:

@@ -191,3 +191,10 @@ class RecordingPublisher:
     def events(self, topic: str) -> list[dict[str, Any]]:
         """The canonical events published to `topic`, in order, batch messages taken apart."""
         return [item for payload, _ in self.messages.get(topic, []) for item in batch_items(payload)]
+
+    def correlated(self) -> list[dict[str, Any]]:
+        """The correlated messages published to events-correlated, in order, batches taken apart."""
+        out: list[dict[str, Any]] = []
+        for payload, _ in self.messages.get("events-correlated", []):
+            out.extend(payload["messages"] if "messages" in payload and "event" not in payload else [payload])
+        return out
