@@ -49,7 +49,10 @@ class Correlator:
         """Two different pods on different nodes share only a model or deployment. They are one
         problem when they began together (onset grouping: a fleet-wide outage, a storm), two when
         they began apart (independent failures of one model at different times). A deployment-wide
-        or model-wide event (no pod of its own) may always join."""
+        or model-wide event (no pod of its own) may always join. Nothing joins across clusters: the
+        same model, namespace and pod names (a StatefulSet's `triton-0`) recur in every cluster."""
+        if not _same_cluster({ev.resources.cluster} if ev.resources.cluster else set(), _clusters(inc)):
+            return True
         if not ev.resources.pod:
             return False
         ns = ev.resources.namespace or ""
@@ -267,7 +270,12 @@ class Correlator:
         # NOTE: the biggest survives (then the oldest): in a storm, the incident already announced
         # absorbs the one a new pod just opened, so no page is sent for a moment's fragment.
         group.sort(key=lambda i: (-len(i.members), i.opened_at, i.id))
-        keep, rest = group[0], group[1:]
+        keep = group[0]
+        # NOTE: an event naming no cluster (a log line, an audit record) may relate to incidents of
+        # two clusters; it joins the first and ties nothing across clusters.
+        rest = [i for i in group[1:] if _same_cluster(_clusters(keep), _clusters(i))]
+        if not rest:
+            return []
         out = []
         for other in rest:
             keep.absorb(other)
@@ -350,3 +358,12 @@ def _lifecycle_event(inc: Incident, now: datetime) -> Event:
         received_at=now,
         summary=f"incident {inc.id} resolved",
     )
+
+
+def _clusters(inc: Incident) -> set[str]:
+    return set(inc.agg.names.get("cluster", ()))
+
+
+def _same_cluster(a: set[str], b: set[str]) -> bool:
+    """Whether two sets of cluster names can be one problem: either names none, or they share one."""
+    return not a or not b or not a.isdisjoint(b)
