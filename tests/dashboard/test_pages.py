@@ -133,3 +133,19 @@ def test_maintenance_windows_add_list_end_and_suppress(runtime):
     assert suppressed and all(e["suppressed"] for e in suppressed if e["resources"].get("node", "").endswith("efc6"))
     assert client.post("/api/maintenance/efc6-upgrade/end", json={}).status_code == 200
     assert client.post("/api/maintenance/efc6-upgrade/end", json={}).status_code == 404
+
+
+def test_the_status_filter_counts_what_it_selects_and_refuses_what_it_does_not_know(loaded):
+    _, client = loaded
+    every = client.get("/api/incidents?limit=500").json
+    by_status: dict[str, int] = {}
+    for i in every["incidents"]:
+        by_status[i["status"]] = by_status.get(i["status"], 0) + 1
+    assert every["total"] == len(every["incidents"]) and len(by_status) > 1
+    for status, n in by_status.items():
+        page = client.get(f"/api/incidents?status={status}&limit=500").json
+        assert page["total"] == n and {i["status"] for i in page["incidents"]} == {status}
+    both = ",".join(by_status)
+    assert client.get(f"/api/incidents?status={both}").json["total"] == every["total"]
+    bad = client.get("/api/incidents?status=bogus")
+    assert bad.status_code == 400 and bad.json["field"] == "status" and "open" in bad.json["error"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from .sqlrepo import SqlRepo
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("eventmgmt.correlate")
 
 # NOTE: a checkpoint costs an attribute read when ingest is idle; one per event bounds the wait.
 CHECKPOINT_EVENTS = 1
@@ -71,6 +74,7 @@ class CorrelateStage:
     def process_many(self, events: list[Event]) -> list[CorrelatedMessage]:
         """Correlate a delivery (see `correlate`), then publish what it did."""
         messages = self.correlate(events)
+        _log_lifecycle(messages)
         # NOTE: publish after commit: a crash in between redelivers the events, which are then
         # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.
         publish_messages(self.publisher, messages)
@@ -144,3 +148,27 @@ class CorrelateStage:
                 messages = Correlator(self.config, repo).tick(at, settle)
         publish_messages(self.publisher, messages)
         return messages
+
+
+_LOGGED = ("opened", "reopened", "resolved", "merged")
+
+
+def _log_lifecycle(messages: list[CorrelatedMessage]) -> None:
+    """One line per incident opened, reopened, resolved or merged (after commit)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    for m in messages:
+        if m.action is None or m.action.value not in _LOGGED or m.incident_id is None:
+            continue
+        line: dict[str, object] = {
+            "severity": "INFO",
+            "stage": "correlate",
+            "message": f"incident {m.action.value}: {m.incident_id}",
+            "incident": m.incident_id,
+            "action": m.action.value,
+        }
+        if m.incident is not None:
+            line.update(incident_severity=m.incident.severity.value, title=m.incident.title[:200])
+            if m.incident.merged_into:
+                line["merged_into"] = m.incident.merged_into
+        log.info(json.dumps(line))

@@ -233,6 +233,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # NOTE: not one line per push (issue 14)
     home = Path(os.environ.get("EVENTMGMT_HOME", ".eventmgmt-emulator")).resolve()
     schedules = {"correlate-tick": 15.0, "route-flush": 15.0, "retention": 3600.0}
     functions = ["ingest", "enrich", "correlate", "route", "archive", "correlate-tick", "route-flush", "retention"]

@@ -90,3 +90,21 @@ def log_failure(receiver: str, incident_id: str, state: str, err: DeliveryError)
             }
         )
     )
+
+
+def log_sent(receiver: str, snap: IncidentSnapshot, state: str) -> None:
+    """One line per state a receiver was told: who was paged, for what, when (the log's timestamp)."""
+    log.info(
+        json.dumps(
+            {
+                "severity": "INFO",
+                "stage": "route",
+                "message": f"{receiver}: {state} {snap.id}",
+                "receiver": receiver,
+                "incident": snap.id,
+                "state": state,
+                "incident_severity": snap.severity.value,
+                "title": snap.title[:200],
+            }
+        )
+    )

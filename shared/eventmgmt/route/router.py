@@ -33,7 +33,7 @@ from .decide import (
 )
 from .ledger import Ledger, PendingRow, as_dicts, ledger_for
 from .match import receivers_for
-from .notify import DEFAULT_VARIABLES, Notifier, endpoint, log_failure, variable_names
+from .notify import DEFAULT_VARIABLES, Notifier, endpoint, log_failure, log_sent, variable_names
 from .retry import DeliveryError, Retrier
 from .stored import StoredIncidents
 
@@ -267,6 +267,7 @@ class Router:
                 told.record_refused(state, snap.version, self.clock(), str(err))
                 return False
             told.record_sent(state, snap.version, self.clock())
+            log_sent(receiver.name, snap, state)
             return True
 
     def _must_wait(self, told: str, state: str, snap: IncidentSnapshot) -> bool:

@@ -349,11 +349,7 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     rt = build_runtime(settings)
     server = create_server(create_app(rt, host), host=host, port=port, threads=8, ident="eventmgmt")
     rt.start_ticker()
-    log.info(
-        json.dumps(
-            {"severity": "INFO", "message": f"eventmgmt serving on http://{host}:{port}", "home": str(rt.settings.home)}
-        )
-    )
+    log.info(json.dumps(_started(rt, host, port)))
     stopped = _stop_on_signals()
     try:
         server.run()  # NOTE: waitress ends its loop on the SystemExit the handler raises
@@ -361,6 +357,29 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
         server.close()
         _drain(rt, stopped.get("at", time.monotonic()) + rt.settings.drain_seconds)
         rt.stop()
+
+
+def _started(rt: Runtime, host: str, port: int) -> dict[str, Any]:
+    """The start-up line: where to look, who may write, who gets paged."""
+    router = rt.extras.get("route")
+    url = f"http://{host}:{port}"
+    s = rt.settings
+    return {
+        "severity": "INFO",
+        "message": f"eventmgmt serving on {url}: dashboard {url}/, webhooks {url}/ingest/<source>, metrics {url}/metrics",
+        "home": str(s.home),
+        "state": "PostgreSQL" if s.database_url else "SQLite",
+        "writes": (
+            "bearer token required"
+            if s.ingest_token
+            else "no token: webhooks from whoever reaches this port, dashboard actions from same-origin pages "
+            "on this machine (set EVENTMGMT_INGEST_TOKEN)"
+        ),
+        "reads": "bearer token required" if s.read_token else "open",
+        "receivers": sorted(router.receivers) if router is not None else [],
+        "group_wait_s": router.group_wait.total_seconds() if router is not None else None,
+        "max_backlog": s.max_backlog,
+    }
 
 
 def _stop_on_signals() -> dict[str, float]:

@@ -28,6 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import serve
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # NOTE: one line per request to a receiver says nothing the route lines do not (sent / failed).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     serve(args.host, args.port)
     return 0
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ..errors import InputError
 from ..store.tables import EventRow, IncidentRow
 
 MAX_LIMIT = 500
@@ -23,14 +24,25 @@ def parse_event_cursor(cursor: str) -> tuple[datetime, str]:
     return datetime.fromisoformat(ts), eid
 
 
+# NOTE: what a caller may filter on; "merged" incidents are never listed (they live on in another).
+INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+
+
 def list_incidents(
     engine: Engine, *, status: str | None = None, limit: int | None = None, offset: int = 0
 ) -> dict[str, Any]:
-    """Open first, by severity then age, from the board index; `offset` is the cursor (`next`)."""
+    """Open first, by severity then age, from the board index; `offset` is the cursor (`next`).
+    `status` is one status or several, comma-separated (`open,acknowledged`); `total` counts what
+    the filter selects."""
+    statuses = [x.strip() for x in status.split(",") if x.strip()] if status else []
+    unknown = [x for x in statuses if x not in INCIDENT_STATUSES]
+    if unknown:
+        raise InputError(f"unknown status {unknown[0][:50]!r}; one or more of {', '.join(INCIDENT_STATUSES)}", "status")
     with Session(engine) as s:
-        q = select(IncidentRow).where(IncidentRow.status != "merged")
-        if status:
-            q = q.where(IncidentRow.status == status)
+        where = [IncidentRow.status != "merged"]
+        if statuses:
+            where.append(IncidentRow.status.in_(statuses))
+        q = select(IncidentRow).where(*where)
         q = q.order_by(
             IncidentRow.board_rank.asc(),
             IncidentRow.severity_rank.desc(),
@@ -40,7 +52,7 @@ def list_incidents(
         lim = _limit(limit)
         rows = list(s.scalars(q.offset(offset).limit(lim + 1)))
         items = [r.snapshot for r in rows[:lim]]
-        total = s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.status != "merged"))
+        total = s.scalar(select(func.count()).select_from(IncidentRow).where(*where))
         return {"incidents": items, "total": total, "next": str(offset + lim) if len(rows) > lim else None}
 
 
