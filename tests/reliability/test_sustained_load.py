@@ -54,18 +54,25 @@ def test_sustained_load(tmp_path):
     accepted: list[int] = []
     errors: list[str] = []
     with serve(tmp_path) as url:
+        sent = [0] * CLIENTS
 
         def run(client: int) -> None:
-            n = 0
-            deadline = time.monotonic() + SECONDS
-            with httpx.Client(base_url=url, timeout=30) as http:
-                while time.monotonic() < deadline:
-                    r = http.post("/ingest/alertmanager", json=hook(client, n))
-                    if r.status_code != 202:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
-                    else:
-                        accepted.append(r.json()["accepted"])
-                    n += 1
+            # NOTE: a client that dies (a timeout, a refused connection) is an error the test sees,
+            # not a thread that quietly stops sending.
+            try:
+                n = 0
+                deadline = time.monotonic() + SECONDS
+                with httpx.Client(base_url=url, timeout=30) as http:
+                    while time.monotonic() < deadline:
+                        r = http.post("/ingest/alertmanager", json=hook(client, n))
+                        if r.status_code != 202:
+                            errors.append(f"{r.status_code} {r.text[:200]}")
+                        else:
+                            accepted.append(r.json()["accepted"])
+                        n += 1
+                        sent[client] = n
+            except BaseException as err:
+                errors.append(f"client {client} died: {type(err).__name__}: {err}")
 
         threads = [threading.Thread(target=run, args=(c,)) for c in range(CLIENTS)]
         t0 = time.monotonic()
@@ -85,6 +92,7 @@ def test_sustained_load(tmp_path):
             stored = s.scalar(select(func.count()).select_from(EventRow))
         engine.dispose()
     assert errors == []
+    assert all(n > 0 for n in sent), sent
     assert stored == sum(accepted) > 0
     (tmp_path / "figures.json").write_text(
         json.dumps(
