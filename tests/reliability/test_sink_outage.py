@@ -29,9 +29,9 @@ def correlated_stream(name: str) -> list[tuple[datetime, CorrelatedMessage]]:
     out: list[tuple[datetime, CorrelatedMessage]] = []
 
     def listen(ce) -> None:  # type: ignore[no-untyped-def]
-        msg = decode_correlated(ce, "test")
-        assert msg is not None
-        out.append((msg.event.received_at, msg))
+        msgs = decode_correlated(ce, "test")
+        assert msgs
+        out.extend((msg.event.received_at, msg) for msg in msgs)
 
     with open(SCENARIOS / name / "captures.jsonl") as f:
         replay(f, default_config(), None, listen)
