@@ -67,7 +67,8 @@ class IncidentSnapshot(BaseModel):
     )
     resource_counts: dict[str, int] = Field(default_factory=dict, description="how many of each, listed or not")
     action: str | None = None
-    runbook: str | None = None
+    runbook: str | None = Field(default=None, description="the root cause's own runbook, else the response matrix's")
+    source_url: str | None = Field(default=None, description="the root cause alert's link (Alertmanager generatorURL)")
     acknowledged_by: str | None = None
     merged_into: str | None = Field(default=None, description="set when this incident was folded into another")
     recurrence_of: str | None = Field(default=None, description="the resolved incident of an earlier episode")

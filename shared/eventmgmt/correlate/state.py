@@ -43,6 +43,10 @@ class Member:
     summary: str
     origin: Origin | None
     resources: dict[str, str]
+    # NOTE: the alert's own runbook and link back to its source (Alertmanager's generatorURL): the
+    # root cause's are the incident's.
+    runbook: str | None = None
+    link: str | None = None
 
     @classmethod
     def of(cls, ev: Event) -> Member:
@@ -57,6 +61,8 @@ class Member:
             summary=ev.summary[:300],
             origin=ev.origin,
             resources={k: v for k, v in ev.resources.model_dump().items() if v},
+            runbook=ev.runbook,
+            link=ev.labels.get("generator_url"),
         )
 
     def ref(self) -> EventRef:
@@ -82,6 +88,8 @@ class Member:
             "summary": self.summary,
             "origin": self.origin.model_dump() if self.origin else None,
             "resources": self.resources,
+            "runbook": self.runbook,
+            "link": self.link,
         }
 
     @classmethod
@@ -97,6 +105,8 @@ class Member:
             summary=d["summary"],
             origin=Origin(**d["origin"]) if d.get("origin") else None,
             resources=d.get("resources", {}),
+            runbook=d.get("runbook"),
+            link=d.get("link"),
         )
 
 
@@ -301,7 +311,8 @@ class Incident:
             resources=self.resources(),
             resource_counts=self.agg.counts(),
             action=row.action if row is not None else None,
-            runbook=row.runbook if row is not None else None,
+            runbook=root.runbook or (row.runbook if row is not None else None),
+            source_url=root.link,
             acknowledged_by=self.acknowledged_by,
             merged_into=self.merged_into,
             recurrence_of=self.recurrence_of,

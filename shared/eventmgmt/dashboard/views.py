@@ -43,6 +43,13 @@ def clip(value: Any, n: int = 200) -> str:
     return text if len(text) <= n else f"{text[:n]}… (+{len(text) - n:,} characters)"
 
 
+def link(value: Any) -> str | None:
+    """`value` if it is an http(s) URL a page may link to; None otherwise (a sender's
+    `javascript:` runbook must never become a live link)."""
+    text = "" if value is None else str(value).strip()
+    return text if text.lower().startswith(("https://", "http://")) else None
+
+
 def runtime() -> Any:
     return current_app.extensions["eventmgmt"]
 
@@ -231,6 +238,7 @@ def create_dashboard(rt: Any) -> Blueprint:
         "dashboard", __name__, template_folder="templates", static_folder="static", static_url_path="/static/dashboard"
     )
     bp.add_app_template_filter(clip, "clip")
+    bp.add_app_template_filter(link, "link")
     bp.record_once(lambda state: state.app.extensions.setdefault("eventmgmt", rt))
     for rule, view, methods in [*PAGES, *api.ROUTES]:
         bp.add_url_rule(rule, view.__name__, view, methods=methods)

@@ -22,12 +22,13 @@ def enrich(
     ev = learn_and_fill(graph, ev)
     update: dict[str, object] = {}
     row = config.response.get(ev.kind)
+    # NOTE: an alert's own runbook (set by its parser from `runbook_url` or `runbook`) is more specific
+    # than the response matrix's for its kind: it wins.
+    own = ev.runbook or ev.labels.get("annotation_runbook_url")
     if row is not None and ev.cls is EventClass.alert:
-        update.update(
-            severity=row.severity, action=row.action, runbook=row.runbook or ev.labels.get("annotation_runbook_url")
-        )
-    elif ev.labels.get("annotation_runbook_url"):
-        update["runbook"] = ev.labels["annotation_runbook_url"]
+        update.update(severity=row.severity, action=row.action, runbook=own or row.runbook)
+    elif own and own != ev.runbook:
+        update["runbook"] = own
     if ev.cls is EventClass.alert:
         at: datetime = ev.occurred_at
         hit = active_window([*config.maintenance, *(extra_windows or [])], ev, at)

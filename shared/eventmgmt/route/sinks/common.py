@@ -22,6 +22,7 @@ def details(snap: IncidentSnapshot, dashboard: str) -> dict[str, Any]:
         "root_cause": {"kind": root.kind, "summary": root.summary, "at": root.occurred_at.isoformat()},
         "action": snap.action,
         "runbook": snap.runbook,
+        "source_url": snap.source_url,
         "resources": snap.resources,
         "members": snap.member_count,
         "firing": snap.firing,

@@ -36,5 +36,7 @@ def request(snap: IncidentSnapshot, state: str, routing_key: str, url: str, dash
         links = [{"href": dashboard_link(dashboard, snap), "text": "Incident in eventmgmt"}]
         if snap.runbook:
             links.append({"href": snap.runbook, "text": "Runbook"})
+        if snap.source_url:
+            links.append({"href": snap.source_url, "text": "Root cause alert in Prometheus"})
         body["links"] = links
     return Request(url or DEFAULT_URL, body, {"Content-Type": "application/json"})

@@ -25,6 +25,8 @@ def request(snap: IncidentSnapshot, state: str, url: str, dashboard: str) -> Req
     links = [f"<{dashboard_link(dashboard, snap)}|Open in eventmgmt>"]
     if snap.runbook:
         links.append(f"<{snap.runbook}|Runbook>")
+    if snap.source_url:
+        links.append(f"<{snap.source_url}|Source alert>")
     lines.append(" | ".join(links))
     text = "\n".join(lines)
     body = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
