@@ -149,3 +149,22 @@ def test_the_status_filter_counts_what_it_selects_and_refuses_what_it_does_not_k
     assert client.get(f"/api/incidents?status={both}").json["total"] == every["total"]
     bad = client.get("/api/incidents?status=bogus")
     assert bad.status_code == 400 and bad.json["field"] == "status" and "open" in bad.json["error"]
+
+
+def test_the_board_filters_by_status_and_severity_and_keeps_the_filter_when_paging(loaded):
+    _, client = loaded
+    everything = client.get("/api/incidents?limit=500").json["incidents"]
+    resolved = [i["id"] for i in everything if i["status"] == "resolved"]
+    active = [i["id"] for i in everything if i["status"] != "resolved"]
+    assert resolved and active
+    html = client.get("/?status=open,acknowledged").get_data(as_text=True)
+    assert all(i in html for i in active) and not any(i in html for i in resolved)
+    assert "showing status open,acknowledged" in html
+    severities = {i["severity"] for i in everything}
+    one = sorted(severities)[0]
+    html = client.get(f"/?severity={one}").get_data(as_text=True)
+    assert all((i["id"] in html) == (i["severity"] == one) for i in everything)
+    assert client.get("/?status=bogus").status_code == 400
+    assert client.get("/api/incidents?severity=critical,high").json["total"] == sum(
+        1 for i in everything if i["severity"] in ("critical", "high")
+    )

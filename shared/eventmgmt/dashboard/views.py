@@ -83,7 +83,8 @@ def _board_counts(engine: Any) -> dict[str, int]:
 def board() -> Any:
     rt = runtime()
     offset = params.offset_cursor(request.args)
-    data = queries.list_incidents(rt.engine, limit=50, offset=offset)
+    status, severity = request.args.get("status") or None, request.args.get("severity") or None
+    data = queries.list_incidents(rt.engine, status=status, severity=severity, limit=50, offset=offset)
     now = rt.clock()
     router = rt.extras.get("route")
     return page(
@@ -97,6 +98,8 @@ def board() -> Any:
         prev=max(0, offset - 50) if offset else None,
         total=data["total"],
         refresh=REFRESH_SECONDS,
+        # NOTE: kept in the paging links and the refresh, so a filtered board stays filtered
+        filters={k: v for k, v in (("status", status), ("severity", severity)) if v},
     )
 
 

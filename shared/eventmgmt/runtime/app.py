@@ -287,7 +287,11 @@ def _register_api(app: Flask, rt: Runtime) -> None:
     def incidents() -> Any:
         args = request.args
         page = queries.list_incidents(
-            rt.engine, status=args.get("status"), limit=params.limit(args), offset=params.offset_cursor(args)
+            rt.engine,
+            status=args.get("status"),
+            severity=args.get("severity"),
+            limit=params.limit(args),
+            offset=params.offset_cursor(args),
         )
         return jsonify(page)
 
@@ -328,13 +332,7 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
     from ..dashboard import register as register_dashboard
 
     register_dashboard(app, rt)
-    for register in EXTRA_ROUTES:
-        register(app, rt)
     return app
-
-
-# Other packages (dashboard, operator API) add their routes here: each is called with (app, runtime).
-EXTRA_ROUTES: list[Callable[[Flask, Runtime], None]] = []
 
 
 def serve(host: str, port: int, settings: Settings | None = None) -> None:

@@ -26,22 +26,36 @@ def parse_event_cursor(cursor: str) -> tuple[datetime, str]:
 
 # NOTE: what a caller may filter on; "merged" incidents are never listed (they live on in another).
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+def _choices(value: str | None, known: tuple[str, ...], field: str) -> list[str]:
+    chosen = [x.strip() for x in value.split(",") if x.strip()] if value else []
+    unknown = [x for x in chosen if x not in known]
+    if unknown:
+        raise InputError(f"unknown {field} {unknown[0][:50]!r}; one or more of {', '.join(known)}", field)
+    return chosen
 
 
 def list_incidents(
-    engine: Engine, *, status: str | None = None, limit: int | None = None, offset: int = 0
+    engine: Engine,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> dict[str, Any]:
     """Open first, by severity then age, from the board index; `offset` is the cursor (`next`).
-    `status` is one status or several, comma-separated (`open,acknowledged`); `total` counts what
-    the filter selects."""
-    statuses = [x.strip() for x in status.split(",") if x.strip()] if status else []
-    unknown = [x for x in statuses if x not in INCIDENT_STATUSES]
-    if unknown:
-        raise InputError(f"unknown status {unknown[0][:50]!r}; one or more of {', '.join(INCIDENT_STATUSES)}", "status")
+    `status` and `severity` are one value or several, comma-separated (`open,acknowledged`); `total`
+    counts what the filters select."""
+    statuses = _choices(status, INCIDENT_STATUSES, "status")
+    severities = _choices(severity, SEVERITIES, "severity")
     with Session(engine) as s:
         where = [IncidentRow.status != "merged"]
         if statuses:
             where.append(IncidentRow.status.in_(statuses))
+        if severities:
+            where.append(IncidentRow.severity.in_(severities))
         q = select(IncidentRow).where(*where)
         q = q.order_by(
             IncidentRow.board_rank.asc(),
