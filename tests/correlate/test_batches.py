@@ -101,9 +101,9 @@ def test_a_webhook_is_correlated_in_one_transaction(tmp_path, monkeypatch):
     opened = []
     real = stages.locked_session
 
-    def counting(engine):
+    def counting(engine, *scope):
         opened.append(engine)
-        return real(engine)
+        return real(engine, *scope)
 
     monkeypatch.setattr(stages, "locked_session", counting)
     rt = build_runtime(Settings(home=tmp_path))

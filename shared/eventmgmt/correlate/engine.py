@@ -182,6 +182,9 @@ class Correlator:
         """Incidents `ev` may join, best first: incidents open at the event's time, or the resolved
         incident of the very episode it continues."""
         same = self.repo.by_fingerprint(ev.fingerprint)
+        mine = {ev.resources.cluster} if ev.resources.cluster else set()
+        if same is not None and not _same_cluster(mine, _clusters(same)):
+            same = None  # NOTE: one fingerprint in two clusters (a sender that names none): two alerts
         if same is not None and not self._same_episode_live(same, ev):
             same = None
         if same is not None and same.open_at(ev.occurred_at):

@@ -7,6 +7,7 @@ transaction is a few indexed reads and writes, so the lock is held for milliseco
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -59,11 +60,33 @@ class IncidentCache:
 
 
 @contextmanager
-def locked_session(engine: Engine) -> Iterator[Session]:
+def locked_session(engine: Engine, clusters: frozenset[str] | None = None) -> Iterator[Session]:
+    """A transaction holding correlation's lock. PostgreSQL: the whole store (exclusive), or, given
+    `clusters`, those clusters only: the global lock shared plus one exclusive lock per cluster, in
+    name order. Correlation never joins across clusters, so deliveries of different clusters run in
+    parallel on several instances, while one cluster's stay serialised and a delivery with an event
+    naming no cluster (it may join any cluster's incident), the lifecycle tick and dashboard actions
+    still exclude everything. SQLite has one writer anyway."""
     with Session(engine) as session, session.begin():
         if engine.dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+            if clusters is None:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+            else:
+                session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _LOCK_ID})
+                for name in sorted(clusters):
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _CLUSTER_LOCKS, "b": _lock_key(name)}
+                    )
         yield session
+
+
+# NOTE: the two-integer advisory lock space, apart from the one-bigint key above.
+_CLUSTER_LOCKS = 0x65766D  # "evm"
+
+
+def _lock_key(cluster: str) -> int:
+    """A stable 32-bit signed key for a cluster name (two names sharing one only serialise)."""
+    return int.from_bytes(hashlib.sha256(cluster.encode()).digest()[:4], "big", signed=True)
 
 
 def event_values(ev: Event, incident_id: str | None) -> dict[str, Any]:
@@ -100,9 +123,13 @@ class SqlRepo:
         chains: list[Chain],
         response: Mapping[str, Response],
         shared: IncidentCache | None = None,
+        scope: frozenset[str] | None = None,
     ) -> None:
+        """`scope`: the clusters this transaction holds (None: all). Incidents and held events of
+        other clusters, or of none, are left to a transaction that holds them."""
         self.s = session
         self.shared = shared
+        self.scope = scope
         self.chains = chains
         self.response = response
         self._cache: dict[str, Incident] = {}
@@ -324,11 +351,19 @@ class SqlRepo:
         rows = self.s.scalars(query.order_by(IncidentRow.due_at))
         out = []
         for row in rows:
-            row.due_at = None
             inc = self._load(row) if row.live else None
+            if inc is not None and not self._in_scope(inc.agg.names.get("cluster", ())):
+                continue  # NOTE: left due, for a transaction holding its clusters
+            row.due_at = None
             if inc is not None:
                 out.append(inc)
         return out
+
+    def _in_scope(self, clusters: Iterable[str]) -> bool:
+        if self.scope is None:
+            return True
+        names = set(clusters)
+        return bool(names) and names <= self.scope
 
     def retire(self, inc: Incident) -> None:
         row = self._row(inc.id)
@@ -403,9 +438,11 @@ class SqlRepo:
             return []
         self.s.flush()
         rows = list(self.s.scalars(select(HeldEventRow).where(HeldEventRow.until <= now)))
-        for r in rows:
+        held = [(r, Event.from_json(r.data)) for r in rows]
+        held = [(r, e) for r, e in held if self._in_scope([e.resources.cluster] if e.resources.cluster else [])]
+        for r, _ in held:
             self.s.delete(r)
-        return [Event.from_json(r.data) for r in rows]
+        return [e for _, e in held]
 
     def merge_away(self, inc: Incident) -> None:
         self.save(inc, None)

@@ -95,7 +95,7 @@ class CorrelateStage:
         return messages
 
     @contextmanager
-    def _transaction(self) -> Iterator[SqlRepo]:
+    def _transaction(self, scope: frozenset[str] | None = None) -> Iterator[SqlRepo]:
         """One locked SQL transaction over a repository sharing this process's incident cache: what
         it leaves is remembered after commit; a failure empties the cache (objects changed by a
         transaction that did not commit)."""
@@ -103,8 +103,8 @@ class CorrelateStage:
         from .sqlrepo import SqlRepo, locked_session, remember
 
         try:
-            with locked_session(self.engine) as session:
-                repo = SqlRepo(session, self.config.chains, self.config.response, self.cache)
+            with locked_session(self.engine, scope) as session:
+                repo = SqlRepo(session, self.config.chains, self.config.response, self.cache, scope)
                 yield repo
                 repo.finish()  # NOTE: idempotent: a caller may finish first to read what it wrote
         except BaseException:
@@ -113,7 +113,11 @@ class CorrelateStage:
         remember(self.cache, repo)
 
     def _correlate_sql(self, events: list[Event]) -> list[CorrelatedMessage]:
-        with self._transaction() as repo:
+        # NOTE: partitioned by cluster on PostgreSQL only, where instances run in parallel; SQLite has
+        # one writer, and its transactions hold the whole store as before.
+        assert self.engine is not None
+        scope = _clusters_of(events) if self.engine.dialect.name == "postgresql" else None
+        with self._transaction(scope) as repo:
             repo.prefetch(events)
             correlator = Correlator(self.config, repo, lazy=True)
             # NOTE: nothing is written until the end of the delivery: each changed incident is
@@ -148,6 +152,13 @@ class CorrelateStage:
                 messages = Correlator(self.config, repo).tick(at, settle)
         publish_messages(self.publisher, messages)
         return messages
+
+
+def _clusters_of(events: list[Event]) -> frozenset[str] | None:
+    """The clusters a delivery touches, or None when an event names none (it may join any
+    cluster's incident, so the transaction must hold them all)."""
+    clusters = {ev.resources.cluster for ev in events}
+    return None if None in clusters or not clusters else frozenset(c for c in clusters if c)
 
 
 _LOGGED = ("opened", "reopened", "resolved", "merged")

@@ -190,6 +190,11 @@ def draft(
     delivery of the same fact gets the same id. An absurd event time (far future, before 1970) is
     replaced by the receipt time and flagged in `time_clamped`, so it cannot poison the delivery."""
     occurred, clamped = sane(occurred_at, ctx.received_at)
+    if ctx.cluster and resources.cluster == ctx.cluster:
+        # NOTE: the cluster is this ingest's own (EVENTMGMT_CLUSTER), not necessarily in the payload:
+        # the same alert (same labels, same fingerprint) in two clusters is two facts and two alerts.
+        identity = (*identity, ctx.cluster)
+        fingerprint = f"{fingerprint}@{ctx.cluster}"
     labels = bound_labels(labels, ctx.limits)
     resources = bound_resources(resources)
     if clamped:
