@@ -84,13 +84,20 @@ def fetch_incidents(http: httpx.Client, limit: int = 50) -> tuple[list[dict], li
     return listed, [http.get(f"/api/incidents/{inc['id']}").json() for inc in listed]
 
 
-def wait_for_pages(sink, want: set[str], timeout: float = 20.0) -> list[str]:
-    """The PagerDuty trigger dedup keys the sink received, once every wanted one has arrived."""
+def wait_for_pages(sink, want: set[str], timeout: float = 20.0, quiet: float = 3.0) -> list[str]:
+    """The PagerDuty trigger dedup keys the sink received, once every wanted one has arrived and
+    then no request came for `quiet` seconds: a late duplicate page is seen, not cut off."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        triggers = [b["dedup_key"] for b in sink.bodies("/v2/enqueue") if b["event_action"] == "trigger"]
-        if set(triggers) >= want:
-            time.sleep(0.5)
-            break
+
+    def triggers() -> list[str]:
+        return [b["dedup_key"] for b in sink.bodies("/v2/enqueue") if b["event_action"] == "trigger"]
+
+    while time.monotonic() < deadline and not set(triggers()) >= want:
         time.sleep(0.2)
-    return [b["dedup_key"] for b in sink.bodies("/v2/enqueue") if b["event_action"] == "trigger"]
+    seen, last_change = len(sink.bodies("/v2/enqueue")), time.monotonic()
+    while time.monotonic() - last_change < quiet and time.monotonic() < deadline + quiet:
+        time.sleep(0.2)
+        now = len(sink.bodies("/v2/enqueue"))
+        if now != seen:
+            seen, last_change = now, time.monotonic()
+    return triggers()
