@@ -24,6 +24,7 @@ from .errors import InputError
 from .incident import CorrelatedMessage, IncidentSnapshot
 from .route.config import Receiver, group_wait_of
 from .route.decide import NOTHING, TRIGGERED, Decision, Told, desired_state, needs_send
+from .settings import Settings
 from .sources import ParseContext, parse
 from .sources.base import may_hold_bad_text
 from .timeutil import parse_ts
@@ -144,7 +145,7 @@ def replay(
         publisher.subscribe("events-correlated", "listener", listen)
     repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
     correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
-    pager = FirstPages(timedelta(seconds=group_wait_of(config)))
+    pager = FirstPages(timedelta(seconds=group_wait_of(config, Settings().group_wait_seconds)))
     graph = TopologyGraph()
     for lineno, cap, suspicious in _captures(lines):
         if isinstance(cap, str):

@@ -80,12 +80,10 @@ def routing_config(section: Any) -> RoutingConfig:
     return RoutingConfig.model_validate(section or {})
 
 
-def group_wait_of(config: Any) -> float:
-    """The group wait in seconds: `EVENTMGMT_GROUP_WAIT_SECONDS` if set, else the configuration's
-    `routing.group_wait_seconds`, else the default."""
-    from ..settings import Settings
-
-    override = Settings().group_wait_seconds
+def group_wait_of(config: Any, override: float | None) -> float:
+    """The group wait in seconds: `override` (Settings.group_wait_seconds, from
+    EVENTMGMT_GROUP_WAIT_SECONDS) if set, else the configuration's `routing.group_wait_seconds`, else
+    the default. Route and replay both ask here."""
     if override is not None:
         return override
     section = config.section("routing")

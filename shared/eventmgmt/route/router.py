@@ -20,7 +20,7 @@ from ..config import Config
 from ..incident import CorrelatedMessage, IncidentSnapshot
 from ..settings import Settings
 from ..transport.messages import decode_correlated
-from .config import Receiver, Route, RoutingConfig, routing_config
+from .config import Receiver, Route, RoutingConfig, group_wait_of, routing_config
 from .decide import (
     NOTHING,
     TRIGGERED,
@@ -117,9 +117,7 @@ class Router:
         variables = settings.sink_variables(variable_names(routing))
         client = httpx.Client(timeout=10.0)
         incidents = StoredIncidents(engine)
-        wait = timedelta(
-            seconds=routing.group_wait_seconds if settings.group_wait_seconds is None else settings.group_wait_seconds
-        )
+        wait = timedelta(seconds=group_wait_of(config, settings.group_wait_seconds))
         # NOTE: only where something comes back to send what waits (`periodic`: the embedded
         # runtime's route worker); the Cloud route function pages at once (group there upstream, in
         # Alertmanager).
@@ -220,7 +218,9 @@ class Router:
                 steps.insert(0, (TRIGGERED, needs_owed_trigger))
             if self._tell(receiver, snap, steps, receiver.name in down):
                 sent.append((receiver.name, state))
-        if snap.id not in self.waiting():
+        with self._waiting_lock:
+            waiting = snap.id in self._waiting
+        if not waiting:
             # NOTE: a first page still waiting is not settled: a catch-up looks at it again.
             self._settled[snap.id] = max(snap.version, self._settled.get(snap.id, -1))
         return sent
