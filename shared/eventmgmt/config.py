@@ -230,7 +230,27 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# NOTE: top-level sections other stages validate themselves (route, archive, collector, classify).
+OTHER_SECTIONS = ("routing", "retention", "collector", "heartbeats")
+
+
+def _unknown_sections(data: dict[str, Any]) -> None:
+    """A misspelled section (`corelation:`) would be ignored without a word: refuse it, naming the
+    section it most likely means."""
+    import difflib
+
+    known = {*Config.model_fields, *OTHER_SECTIONS}
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"configuration: unknown section {str(key)[:80]!r}{hint} (known: {', '.join(sorted(known))})"
+            )
+
+
 def parse_config(data: dict[str, Any], *, with_defaults: bool = True) -> Config:
+    _unknown_sections(data)
     merged = _merge(yaml.safe_load(_defaults_text()), data) if with_defaults else data
     if "response" in data and with_defaults:
         # NOTE: a user's response rows add to or replace single default rows, not the whole matrix.

@@ -80,7 +80,8 @@ def _client(args: argparse.Namespace) -> Any:
 
     token = os.environ.get("EVENTMGMT_INGEST_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=args.url, headers=headers, timeout=30)
+    url = args.url if "://" in args.url else f"http://{args.url}"  # NOTE: `--url localhost:8080` means http
+    return httpx.Client(base_url=url, headers=headers, timeout=30)
 
 
 def _fail(resp: Any) -> int:
@@ -168,11 +169,18 @@ def _maintenance(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import html_report
 
-    with open(args.report) as f:
-        report = json.load(f)
-    with open(args.captures) as f:
-        text = html_report(report, f)
-    with open(args.html, "w") as out:
-        out.write(text)
+    try:
+        with open(args.report) as f:
+            report = json.load(f)
+        with open(args.captures) as f:
+            text = html_report(report, f)
+        with open(args.html, "w") as out:
+            out.write(text)
+    except OSError as err:
+        print(f"eventmgmt report: {err.strerror}: {err.filename}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"eventmgmt report: {args.report} is not a replay report (JSON): {err}", file=sys.stderr)
+        return 2
     print(f"wrote {args.html}")
     return 0
