@@ -65,3 +65,20 @@ def test_metrics_follow_what_happened(tmp_path, monkeypatch) -> None:
     )
     assert got[("eventmgmt_receiver_down", (("receiver", "pagerduty"),))] == 0
     assert ("eventmgmt_build_info", (("version", "0.1.0"),)) in got
+
+
+def test_readiness_says_what_is_not_ready(tmp_path) -> None:
+    rt = build_runtime(Settings(home=tmp_path, max_backlog=1))
+    try:
+        http = create_app(rt).test_client()
+        ready = http.get("/readyz")
+        assert ready.status_code == 200 and ready.json["ready"] is True and ready.json["version"]
+        rt.drainer.close()  # NOTE: correlation stopped: deliveries would only pile up
+        alerts = [{"status": "firing", "startsAt": NOW, "labels": {"alertname": "X", "pod": f"p{i}"}} for i in range(2)]
+        assert http.post("/ingest/alertmanager", json={"alerts": alerts}).status_code == 202
+        down = http.get("/readyz")
+        assert down.status_code == 503 and down.json["ready"] is False
+        assert any("correlation thread" in p for p in down.json["problems"])
+        assert any("backlog" in p for p in down.json["problems"])
+    finally:
+        rt.stop()

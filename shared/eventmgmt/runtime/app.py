@@ -268,6 +268,29 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         queue = rt.queue.stats()
         return jsonify({"status": "ok", "clock": iso(rt.clock()), "backlog": queue["backlog_events"], "queue": queue})
 
+    @app.get("/readyz")
+    def readyz() -> Any:
+        """Readiness (a Kubernetes readiness probe, a load balancer): 200 while deliveries can be
+        taken and correlated: the state store answers, the correlation thread runs, the backlog is
+        under its bound. 503 naming what is not, so traffic goes elsewhere meanwhile."""
+        from sqlalchemy import text
+
+        problems = []
+        try:
+            with rt.engine.connect() as c:
+                c.execute(text("SELECT 1"))
+        except Exception as err:  # NOTE: any failure to reach the store means not ready
+            problems.append(f"state store: {type(err).__name__}")
+        if not rt.drainer.alive:
+            problems.append("correlation thread not running")
+        bound = rt.settings.max_backlog
+        if bound > 0 and rt.queue.backlog >= bound:
+            problems.append(f"backlog {rt.queue.backlog} at its bound {bound}")
+        from .. import __version__
+
+        body = {"ready": not problems, "problems": problems, "version": __version__, "backlog": rt.queue.backlog}
+        return jsonify(body), (503 if problems else 200)
+
     @app.get("/metrics")
     def metrics() -> Any:
         """Prometheus text exposition (runtime/metrics.py)."""

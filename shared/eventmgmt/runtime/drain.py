@@ -78,6 +78,10 @@ class Drainer:
         self._thread.start()
         return self
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop after the batch in hand; what is left stays queued for the next start."""
         self._stop.set()

@@ -26,7 +26,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "*"})
-OPEN_PATHS = ("/healthz", "/static/")  # NOTE: liveness probes and the dashboard's CSS/JS need no token
+OPEN_PATHS = ("/healthz", "/readyz", "/static/")  # NOTE: probes and the dashboard's CSS/JS need no token
 CSRF_HEADER = "X-CSRF-Token"
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
