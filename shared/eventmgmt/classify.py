@@ -65,7 +65,9 @@ def _heartbeat(ev: Event, config: Config) -> bool:
     """An always-firing alert the user named in the `heartbeats` list of the configuration."""
     if ev.source not in ("alertmanager", "collector", "cloudevent"):
         return False
-    names = config.section("heartbeats")
+    section = config.section("heartbeats")
+    # NOTE: a list of names, or {names: [...], timeout_minutes: N} (runtime/heartbeats.py)
+    names = section.get("names", []) if isinstance(section, dict) else section
     return isinstance(names, list) and ev.signal in names
 
 

@@ -28,7 +28,7 @@ def _fires(s: FingerprintState) -> bool:
 def is_stateful(ev: Event) -> bool:
     """Alerts that announce their own resolution (Alertmanager, the collector); other alerts are
     point-in-time facts (a kubelet event, a log line) that end when things go quiet."""
-    return ev.source in ("alertmanager", "collector") or ev.status is Status.resolved
+    return ev.source in ("alertmanager", "collector", "heartbeat") or ev.status is Status.resolved
 
 
 @dataclass

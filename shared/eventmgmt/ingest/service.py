@@ -17,6 +17,7 @@ from ..classify import admit
 from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
 from ..errors import InputError
+from ..model import Event
 from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, Rejection, detect, parse_delivery
 from ..sources.base import may_hold_bad_text
@@ -55,6 +56,7 @@ class IngestService:
         recorder: Recorder | None = None,
         cluster: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        on_accepted: Callable[[list[Event], datetime], None] | None = None,
     ) -> None:
         self.config = config
         self.publisher = publisher
@@ -65,6 +67,8 @@ class IngestService:
         self.recorder = recorder
         self.cluster = cluster
         self.limits = limits
+        # NOTE: told of each delivery's accepted events once they are queued (the heartbeat watch)
+        self.on_accepted = on_accepted
         self._lock = threading.Lock()
         self.filtered: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
@@ -183,6 +187,8 @@ class IngestService:
             return Response(503, retry, {"Retry-After": "5"})
         if self.recorder is not None:
             self.recorder.record(capture_id, received, src, payload)
+        if self.on_accepted is not None:
+            self.on_accepted(kept, received)
         with self._lock:
             self.filtered.update(dropped)
             self.accepted[src] += len(ids)

@@ -32,6 +32,7 @@ from ..transport import InProcessPublisher
 from . import guard, http_errors, params, queries
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
+from .heartbeats import HeartbeatWatch, timeout_of
 from .memory import trim
 from .priority import IngestPriority
 from .worker import BackgroundSubscriber
@@ -55,6 +56,7 @@ class Runtime:
     accept: QueuedPublisher
     drainer: Drainer
     priority: IngestPriority = field(default_factory=IngestPriority)
+    heartbeats: HeartbeatWatch | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -68,6 +70,8 @@ class Runtime:
                     # queued may be the one that keeps an incident open.
                     if self.queue.backlog == 0:
                         self.correlate.tick(self.clock())
+                    if self.heartbeats is not None:
+                        self.heartbeats.check()
                     for ext in list(self.extras.values()):
                         flush = getattr(ext, "flush", None)
                         if callable(flush):
@@ -124,6 +128,8 @@ def build_runtime(
         drainer=drainer,
         priority=priority,
     )
+    # NOTE: on the server's own clock: a heartbeat is late by wall time, whatever its event time
+    rt.heartbeats = HeartbeatWatch(rt.accept, timeout_of(config.section("heartbeats")), utcnow)
     for name, attach in OPTIONAL_STAGES:
         ext = attach(rt)
         if ext is not None:
@@ -343,6 +349,8 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
 
     # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
     service = IngestService.from_settings(rt.settings, rt.config, rt.accept, utcnow)
+    if rt.heartbeats is not None:
+        service.on_accepted = rt.heartbeats.saw
     app.register_blueprint(create_ingest_blueprint(service))
     rt.extras["ingest"] = service
     http_errors.install(app)
