@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..runtime import params, queries
+from ..sources import limits
 from ..store.tables import EventRow, IncidentRow
 from ..timeutil import iso
 from . import api, svg
@@ -37,10 +38,8 @@ def _age(opened: str, now: datetime) -> str:
 
 
 def clip(value: Any, n: int = 200) -> str:
-    """At most `n` characters of `value` for display, with a marker saying how many were cut: a pod
-    name of a megabyte is stored as sent but never shown whole."""
-    text = "" if value is None else str(value)
-    return text if len(text) <= n else f"{text[:n]}… (+{len(text) - n:,} characters)"
+    """At most `n` characters of `value` for display, with the marker ingest's bounds use too."""
+    return limits.clip("" if value is None else str(value), n)
 
 
 def link(value: Any) -> str | None:

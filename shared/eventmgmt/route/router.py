@@ -89,11 +89,10 @@ class Router:
         self._settled: dict[str, int] = {}
         self.group_wait = group_wait
         # Incidents whose first page waits for `group_wait`, and when it is due.
-        self._due: dict[str, float] = {}  # NOTE: on `_monotonic`, from when route first saw it
+        self._due: dict[str, float] = {}  # NOTE: time.monotonic(), from when route first saw it
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()  # NOTE: the ticker's outbox flush meets the worker here
         self._next_catch_up = 0.0
-        self._monotonic = time.monotonic
 
     @classmethod
     def from_settings(
@@ -181,7 +180,7 @@ class Router:
         nothing, so it is never paged. Returns how many incidents were looked at."""
         if not self._waiting:
             return 0
-        now = self._monotonic()
+        now = time.monotonic()
         with self._waiting_lock:
             due = [i for i in self._waiting if self._due[i] <= now]
             self._waiting.difference_update(due)
@@ -193,11 +192,6 @@ class Router:
                 if i not in self._waiting:
                     self._due.pop(i, None)
         return len(due)
-
-    def waiting(self) -> set[str]:
-        """Incidents whose first page waits."""
-        with self._waiting_lock:
-            return set(self._waiting)
 
     # --- every receiver of one snapshot ---------------------------------------------------------
     def _owed(self, snap: IncidentSnapshot) -> list[tuple[Receiver, str]]:
@@ -279,7 +273,7 @@ class Router:
         nothing about how long correlation has had to fold its fragments."""
         if not self.group_wait or state != TRIGGERED or told != NOTHING:
             return False
-        now = self._monotonic()
+        now = time.monotonic()
         with self._waiting_lock:
             due = self._due.setdefault(snap.id, now + self.group_wait.total_seconds())
             if now >= due:

@@ -88,6 +88,5 @@ def bound_resources(resources: Resources) -> Resources:
 def _fit(text: str, total: int) -> str:
     if len(text) <= total:
         return text
-    marker = f"… (+{len(text):,} characters)"
-    keep = total - len(marker)
-    return f"{text[:keep]}… (+{len(text) - keep:,} characters)"
+    # NOTE: the marker's own length counted with the longest count it can say, so the whole fits
+    return clip(text, total - len(f"… (+{len(text):,} characters)"))

@@ -119,14 +119,14 @@ class InProcessPublisher:
         if not self.batches:
             self.publish_many(topic, encode())
             return
-        messages: Sequence[Outgoing] | None = None
+        encoded: list[dict[str, Any]] | None = None
         for sub, handler, batch in self._subs.get(topic, []):
             direct = self._objects.get((topic, sub))
             if direct is not None:
                 direct(objects)
                 continue
-            messages = messages if messages is not None else encode()
-            self._deliver(topic, sub, handler, batch, messages)
+            encoded = encoded if encoded is not None else self._encode(encode())[1]
+            self._hand(topic, sub, handler, batch, encoded)
 
     def publish(
         self,
@@ -143,23 +143,21 @@ class InProcessPublisher:
         return mid
 
     def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
-        with self._lock:
-            mids = [str(next(self._ids)) for _ in messages]
-        encoded = [encode_message(dumps(m.payload), m.attributes, mid) for m, mid in zip(messages, mids, strict=True)]
+        mids, encoded = self._encode(messages)
         for subscription, handler, batch in self._subs.get(topic, []):
             self._hand(topic, subscription, handler, batch, encoded)
         return mids
 
-    def _deliver(
-        self, topic: str, subscription: str, handler: Handler, batch: BatchHandler | None, messages: Sequence[Outgoing]
-    ) -> None:
+    def _encode(self, messages: Sequence[Outgoing]) -> tuple[list[str], list[dict[str, Any]]]:
+        """Message ids, and the PubsubMessages every subscriber of one publish shares."""
         with self._lock:
             mids = [str(next(self._ids)) for _ in messages]
-        encoded = [encode_message(dumps(m.payload), m.attributes, mid) for m, mid in zip(messages, mids, strict=True)]
-        self._hand(topic, subscription, handler, batch, encoded)
+        return mids, [
+            encode_message(dumps(m.payload), m.attributes, mid) for m, mid in zip(messages, mids, strict=True)
+        ]
 
     def _hand(
-        self, topic: str, subscription: str, handler: Handler, batch: BatchHandler | None, encoded: list[Any]
+        self, topic: str, subscription: str, handler: Handler, batch: BatchHandler | None, encoded: list[dict[str, Any]]
     ) -> None:
         ces = [to_cloudevent(self.project, topic, subscription, msg) for msg in encoded]
         if batch is not None and self.batches:
