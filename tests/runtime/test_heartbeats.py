@@ -48,6 +48,7 @@ def test_a_silent_heartbeat_opens_a_critical_incident_and_its_return_clears_it(t
         assert "Watchdog" in inc["root_cause"]["summary"]
         # NOTE: Alertmanager sends the same alert again: the heartbeat is back
         assert http.post("/ingest/alertmanager", json=WATCHDOG).status_code == 202
+        wait_drained(http)  # NOTE: a queued delivery's heartbeat is seen once its events are built
         back = rt.heartbeats.check(datetime.now(UTC))
         assert [(e.kind, e.status.value) for e in back] == [(KIND, "resolved")]
         wait_drained(http)

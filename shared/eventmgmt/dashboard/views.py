@@ -163,8 +163,7 @@ def noise() -> Any:
         latest = latest.replace(tzinfo=rt.clock().tzinfo)
     bucket = 10 if hours <= 24 else 60
     ev_rows, inc_rows, noisy = _noise_rows(rt.engine, latest - timedelta(hours=hours))
-    ingest = rt.extras.get("ingest")
-    filtered = ingest.stats()["filtered"] if ingest is not None else {}
+    filtered = rt.ingest.stats()["filtered"]
     totals = {
         "events": len(ev_rows),
         "incidents": len(inc_rows),

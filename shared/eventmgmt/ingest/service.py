@@ -19,7 +19,7 @@ from ..config import Config
 from ..errors import InputError
 from ..model import Event
 from ..settings import BACKFILL_TOKEN, Settings
-from ..sources import ParseContext, Rejection, detect, parse_delivery
+from ..sources import ParseContext, Parsed, Rejection, check_delivery, detect, parse_delivery
 from ..sources.base import may_hold_bad_text
 from ..sources.cloudevent import from_binary
 from ..sources.limits import DEFAULT as DEFAULT_LIMITS
@@ -27,6 +27,8 @@ from ..sources.limits import Limits
 from ..timeutil import iso, parse_ts
 from ..transport import Publisher
 from ..transport.messages import publish_events
+from ..transport.publisher import EncodedMessage
+from .queued import delivery_messages, read_delivery
 from .recorder import Recorder
 
 log = logging.getLogger("eventmgmt.ingest")
@@ -69,6 +71,11 @@ class IngestService:
         self.limits = limits
         # NOTE: told of each delivery's accepted events once they are queued (the heartbeat watch)
         self.on_accepted = on_accepted
+        # NOTE: a publisher that stores deliveries as received (the embedded durable queue) takes a
+        # checked delivery whole, and its events are built behind the answer (`expand`).
+        self._queue_deliveries: Callable[[list[EncodedMessage]], object] | None = getattr(
+            publisher, "append_deliveries", None
+        )
         self._lock = threading.Lock()
         self.filtered: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
@@ -129,10 +136,10 @@ class IngestService:
 
     # --- the request ----------------------------------------------------------------------------
     def handle(self, source: str | None, headers: Mapping[str, str], body: bytes) -> Response:
-        """One webhook delivery. Every accepted event is published before the answer; a publishing
-        failure raises, so the caller answers 5xx and the sender retries (ids are deterministic, so
-        the retry cannot duplicate what was already published). A bad record is refused alone: the
-        answer is 202 for the good ones and lists each refused record's index and reason; only a
+        """One webhook delivery. Every accepted event is published (or its delivery queued) before
+        the answer; a publishing failure answers 503, so the sender retries (ids are deterministic,
+        so the retry cannot duplicate what was already published). A bad record is refused alone:
+        the answer is 202 for the good ones and lists each refused record's index and reason; only a
         delivery with no good record at all gets the 4xx of its first problem."""
         try:
             self.authorize(headers)
@@ -146,61 +153,102 @@ class IngestService:
             ctx = ParseContext(
                 capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits
             )
-            parsed = parse_delivery(src, payload, ctx)
+            checked = check_delivery(src, payload, ctx) if self._queue_deliveries is not None else None
+            parsed = parse_delivery(src, payload, ctx) if checked is None else Parsed(rejected=checked.rejected)
         except InputError as err:
             return self._refuse(err.status, err.to_json(), source)
+        good = len(checked.ids) if checked is not None else len(parsed.events)
         if parsed.rejected:
             with self._lock:
                 self.rejected_records[src] += len(parsed.rejected)
-            self._log_rejected(src, capture_id, parsed.rejected, len(parsed.events))
-        if parsed.rejected and not parsed.events:
-            first = parsed.rejected[0]
-            answer: dict[str, Any] = {
-                "error": first.error,
-                "field": first.field,
-                "rejected": [r.to_json() for r in parsed.rejected],
-            }
-            return self._refuse(first.status, answer, src)
-        kept, dropped = admit(parsed.events, self.config)
-        ids = [ev.id for ev in kept]
-        try:
-            # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
-            publish_events(self.publisher, "events-raw", kept, {"source": src})
-        except Exception as err:
-            # NOTE: the sender keeps the delivery and retries on 5xx; ids are deterministic, so what
-            # got through before the failure is recognised as a duplicate on the retry.
+            self._log_rejected(src, capture_id, parsed.rejected, good)
+            if not good:
+                first = parsed.rejected[0]
+                answer: dict[str, Any] = {
+                    "error": first.error,
+                    "field": first.field,
+                    "rejected": [r.to_json() for r in parsed.rejected],
+                }
+                return self._refuse(first.status, answer, src)
+        if checked is not None and self._queue_deliveries is not None:
+            try:
+                self._queue_deliveries(delivery_messages(src, payload, ctx, checked, body))
+            except Exception as err:
+                return self._unavailable(err, good, src, capture_id)
+            ids, dropped = checked.ids, Counter[str]()
+        else:  # NOTE: built, classified and filtered here: the cloud path, and sources without a check
+            kept, dropped = admit(parsed.events, self.config)
+            ids = [ev.id for ev in kept]
+            try:
+                # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
+                publish_events(self.publisher, "events-raw", kept, {"source": src})
+            except Exception as err:
+                return self._unavailable(err, len(kept), src, capture_id)
+            self._accepted(src, kept, dropped, received)
+        if self.recorder is not None:
+            self.recorder.record(capture_id, received, src, payload)
+        answer = {"accepted": len(ids), "filtered": dict(dropped)}
+        if checked is not None:
+            # NOTE: its events are built and filtered behind the answer; /ingest/stats and /metrics
+            # count what the filters drop.
+            answer = {"accepted": len(ids), "queued": True}
+        answer.update(rejected=[r.to_json() for r in parsed.rejected], ids=ids, source=src, capture=capture_id)
+        return Response(202, answer)
+
+    def expand(self, payload: Any) -> list[Event]:
+        """The events of a queued delivery part (ingest/queued.py), built, classified and filtered
+        as `handle` would have: the drain hands them on to enrichment."""
+        part = read_delivery(payload, self.limits)
+        parsed = parse_delivery(part.source, part.body, part.ctx)
+        late = [r for r in parsed.rejected if r.index not in part.refused]
+        if late:
+            # NOTE: a check that let through what its parser refuses is our bug; the sender was told
+            # the record was accepted, so say so loudly.
             with self._lock:
-                self.rejected["503"] += 1
+                self.rejected_records[part.source] += len(late)
             log.error(
                 json.dumps(
                     {
                         "severity": "ERROR",
-                        "message": "ingest could not hand events on",
-                        "error": f"{type(err).__name__}: {str(err)[:300]}",
-                        "events": len(kept),
-                        "source": src,
-                        "capture": capture_id,
+                        "message": "records accepted by ingest could not be parsed",
+                        "source": part.source,
+                        "capture": part.ctx.capture_id,
+                        "refused": len(late),
+                        "first": late[0].to_json(),
                     }
                 )
             )
-            retry = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
-            return Response(503, retry, {"Retry-After": "5"})
-        if self.recorder is not None:
-            self.recorder.record(capture_id, received, src, payload)
+        kept, dropped = admit(parsed.events, self.config)
+        self._accepted(part.source, kept, dropped, part.ctx.received_at)
+        return kept
+
+    def _accepted(self, src: str, kept: list[Event], dropped: Counter[str], received: datetime) -> None:
         if self.on_accepted is not None:
             self.on_accepted(kept, received)
         with self._lock:
             self.filtered.update(dropped)
-            self.accepted[src] += len(ids)
-        answer = {
-            "accepted": len(ids),
-            "filtered": dict(dropped),
-            "rejected": [r.to_json() for r in parsed.rejected],
-            "ids": ids,
-            "source": src,
-            "capture": capture_id,
-        }
-        return Response(202, answer)
+            self.accepted[src] += len(kept)
+
+    def _unavailable(self, err: Exception, events: int, src: str, capture_id: str) -> Response:
+        """The events could not be stored or handed on: 503, and the sender keeps the delivery and
+        retries (ids are deterministic, so what got through before the failure is recognised as a
+        duplicate on the retry)."""
+        with self._lock:
+            self.rejected["503"] += 1
+        log.error(
+            json.dumps(
+                {
+                    "severity": "ERROR",
+                    "message": "ingest could not hand events on",
+                    "error": f"{type(err).__name__}: {str(err)[:300]}",
+                    "events": events,
+                    "source": src,
+                    "capture": capture_id,
+                }
+            )
+        )
+        retry = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
+        return Response(503, retry, {"Retry-After": "5"})
 
     def _refuse(self, status: int, answer: dict[str, Any], source: str | None) -> Response:
         """A refused delivery: counted by status, logged, answered with the problem named."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cloudevents.http import CloudEvent
 from flask import Flask, jsonify, request
 from sqlalchemy import Engine
 
@@ -25,10 +26,13 @@ from ..correlate.stage import CorrelateStage
 from ..dashboard.windows import WindowProvider
 from ..enrich.stage import EnrichStage
 from ..errors import InputError
+from ..ingest.queued import DELIVERIES
+from ..ingest.service import IngestService
 from ..settings import Settings
 from ..store import ensure_schema, make_engine
 from ..timeutil import iso
 from ..transport import InProcessPublisher
+from ..transport.messages import decode, publish_events
 from . import guard, http_errors, params, queries
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
@@ -54,6 +58,8 @@ class Runtime:
     # NOTE: what ingest and the collector publish to: events-raw is appended to `queue`, and the
     # drainer hands it on through `publisher`, which chains the stages.
     accept: QueuedPublisher
+    # NOTE: the webhooks' service; the drainer builds the deliveries it queued as received.
+    ingest: IngestService
     drainer: Drainer
     priority: IngestPriority = field(default_factory=IngestPriority)
     heartbeats: HeartbeatWatch | None = None
@@ -111,8 +117,13 @@ def build_runtime(
         "events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
     )
     queue = DurableQueue(settings.queue_path)
+    accept = QueuedPublisher(publisher, queue)
+    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
+    ingest = IngestService.from_settings(settings, config, accept, utcnow)
     priority = IngestPriority()
     correlate.checkpoint = priority.step_aside
+    built = _DeliveryBuilder(ingest, publisher)
+    publisher.subscribe(DELIVERIES, "ingest", built.handle, batch=built.handle_batch, objects=built.build)
     drainer = Drainer(queue, functools.partial(hand_on, publisher), checkpoint=priority.step_aside)
     rt = Runtime(
         settings,
@@ -124,12 +135,14 @@ def build_runtime(
         clock,
         windows,
         queue=queue,
-        accept=QueuedPublisher(publisher, queue),
+        accept=accept,
+        ingest=ingest,
         drainer=drainer,
         priority=priority,
     )
     # NOTE: on the server's own clock: a heartbeat is late by wall time, whatever its event time
     rt.heartbeats = HeartbeatWatch(rt.accept, timeout_of(config.section("heartbeats")), utcnow)
+    ingest.on_accepted = rt.heartbeats.saw
     for name, attach in OPTIONAL_STAGES:
         ext = attach(rt)
         if ext is not None:
@@ -137,6 +150,24 @@ def build_runtime(
     # NOTE: started last, so a backlog left by an earlier run meets every stage subscribed.
     drainer.start()
     return rt
+
+
+class _DeliveryBuilder:
+    """Builds the events of deliveries ingest queued as received and hands them to enrichment."""
+
+    def __init__(self, ingest: IngestService, publisher: InProcessPublisher) -> None:
+        self.ingest = ingest
+        self.publisher = publisher
+
+    def handle(self, ce: CloudEvent) -> None:
+        self.handle_batch([ce])
+
+    def handle_batch(self, ces: list[CloudEvent]) -> None:
+        self.build([decode(ce)[0] for ce in ces])
+
+    def build(self, payloads: list[Any]) -> None:
+        events = [ev for p in payloads for ev in self.ingest.expand(p)]
+        publish_events(self.publisher, "events-raw", events)
 
 
 def _attach_archive(rt: Runtime) -> Any:
@@ -345,14 +376,9 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
     """The embedded runtime's routes; `host` is the address served (its name is a Host answered)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
-    from ..ingest import IngestService, create_ingest_blueprint
+    from ..ingest import create_ingest_blueprint
 
-    # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
-    service = IngestService.from_settings(rt.settings, rt.config, rt.accept, utcnow)
-    if rt.heartbeats is not None:
-        service.on_accepted = rt.heartbeats.saw
-    app.register_blueprint(create_ingest_blueprint(service))
-    rt.extras["ingest"] = service
+    app.register_blueprint(create_ingest_blueprint(rt.ingest))
     http_errors.install(app)
     guard.install(app, rt.settings, host)
     _install_backpressure(app, rt)

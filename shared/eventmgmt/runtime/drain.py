@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ..ingest.queued import DELIVERIES
 from ..model import Event
 from ..transport import InProcessPublisher, Outgoing
 from ..transport.publisher import batch_items
@@ -171,7 +172,11 @@ class Drainer:
 def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoing]) -> None:
     """A queued delivery's messages, handed to the stages as the events they carry (validated once
     here, not encoded and decoded again between stages); a row that does not hold canonical events
-    goes on as messages, so the stage that takes it logs it as poison, as Pub/Sub would deliver it."""
+    goes on as messages, so the stage that takes it logs it as poison, as Pub/Sub would deliver it.
+    A delivery queued as received goes to its builder (see build_runtime) as the payloads it holds."""
+    if topic == DELIVERIES:
+        publisher.publish_objects(topic, [m.payload for m in messages], lambda: messages)
+        return
     try:
         events = [Event.from_json(item) for m in messages for item in batch_items(m.payload)]
     except (ValidationError, TypeError, ValueError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..ingest.queued import DELIVERIES
 from ..transport import Outgoing
 from ..transport.publisher import EncodedMessage, batch_items
 
@@ -56,10 +57,7 @@ class Delivery:
     delivery: int
     topic: str
     messages: list[Outgoing]
-
-    @property
-    def events(self) -> int:
-        return sum(event_count(m) for m in self.messages)
+    events: int  # as counted when it was appended (a delivery queued as received: its good records)
 
 
 def event_count(m: Outgoing) -> int:
@@ -163,7 +161,9 @@ class DurableQueue:
                 for seq, delivery, topic, events, body in rows:
                     if out and total + events > max_events:
                         break
-                    out.append(Delivery(seq, delivery, topic, [Outgoing(p, a, k) for p, a, k in json.loads(body)]))
+                    out.append(
+                        Delivery(seq, delivery, topic, [Outgoing(p, a, k) for p, a, k in json.loads(body)], events)
+                    )
                     total += events
             finally:
                 rows.close()
@@ -278,6 +278,10 @@ class QueuedPublisher:
             self.queue.append_encoded(topic, encode_text())
         else:
             self.queue.append(topic, encode())
+
+    def append_deliveries(self, messages: Sequence[EncodedMessage]) -> int:
+        """Deliveries checked by ingest and queued as received (ingest/queued.py)."""
+        return self.queue.append_encoded(DELIVERIES, messages)
 
     def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
         if topic not in self.topics:

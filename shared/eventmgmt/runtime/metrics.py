@@ -36,10 +36,14 @@ class RuntimeCollector:
         yield from self._route()
 
     def _ingest(self) -> Iterator[Metric]:
-        service = self.rt.extras.get("ingest")
-        stats = service.stats() if service is not None else {}
+        stats = self.rt.ingest.stats()
         families = (
-            ("eventmgmt_events_accepted", "Events accepted (queued for correlation), by source.", "source", "accepted"),
+            (
+                "eventmgmt_events_accepted",
+                "Events accepted, built and past the filters (on to correlation), by source.",
+                "source",
+                "accepted",
+            ),
             ("eventmgmt_events_filtered", "Events dropped by an ingest filter, by filter.", "filter", "filtered"),
             (
                 "eventmgmt_records_rejected",

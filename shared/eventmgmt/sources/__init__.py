@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
 from ..model import Event
 from . import alertmanager, cloudevent, fluentbit, k8s_audit, k8s_event
-from .base import ParseContext, Parsed, Rejection
+from .base import Checked, ParseContext, Parsed, Rejection
 
 Parser = Callable[[Any, ParseContext], Parsed]
 
@@ -21,6 +21,17 @@ PARSERS: dict[str, Parser] = {
     "cloudevent": cloudevent.parse,
 }
 SOURCES = tuple(PARSERS)
+
+
+# Sources whose deliveries can be checked without building their events (the storm sources): ingest
+# answers once such a delivery is checked and queued, and its events are built behind it. A check
+# refuses exactly the records its parser refuses.
+class Checker(NamedTuple):
+    check: Callable[[Any, ParseContext], Checked]
+    records: str  # the body's field holding the list of records
+
+
+CHECKERS: dict[str, Checker] = {"alertmanager": Checker(alertmanager.check, "alerts")}
 # The keys a Fluent Bit record keeps its text under: tail (`log`), the CRI parser (`message`),
 # Merge_Log (`msg`, `message`), the systemd input (`MESSAGE`).
 _LOG_TEXT = frozenset(("log", "message", "msg", "MESSAGE"))
@@ -74,6 +85,19 @@ def parse_delivery(source: str, body: Any, ctx: ParseContext, headers: Mapping[s
         raise InputError(f"{source}: {err}", field="body") from None
 
 
+def check_delivery(source: str, body: Any, ctx: ParseContext) -> Checked | None:
+    """What parse_delivery would accept and refuse, for a source with a check (None otherwise)."""
+    checker = CHECKERS.get(source)
+    if checker is None:
+        return None
+    try:
+        return checker.check(body, ctx)
+    except InputError:
+        raise
+    except (ValueError, TypeError, OverflowError, OSError) as err:
+        raise InputError(f"{source}: {err}", field="body") from None
+
+
 def parse(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] | None = None) -> list[Event]:
     """The events of a delivery's good records, as ingest accepts them (bad records are left out);
     InputError naming the first problem when no record is good."""
@@ -84,4 +108,17 @@ def parse(source: str, body: Any, ctx: ParseContext, headers: Mapping[str, str] 
     return parsed.events
 
 
-__all__ = ["PARSERS", "SOURCES", "ParseContext", "Parsed", "Rejection", "detect", "parse", "parse_delivery"]
+__all__ = [
+    "CHECKERS",
+    "PARSERS",
+    "SOURCES",
+    "Checked",
+    "Checker",
+    "ParseContext",
+    "Parsed",
+    "Rejection",
+    "check_delivery",
+    "detect",
+    "parse",
+    "parse_delivery",
+]

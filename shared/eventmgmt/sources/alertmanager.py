@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..clock import sane
 from ..model import Event, Resources, Status, stable_hash
 from ..naming import deployment_of_pod
-from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
+from .base import Checked, ParseContext, Parsed, check_records, draft, each_record, event_id, timestamp, validate
 
 SOURCE = "alertmanager"
 
@@ -98,12 +99,36 @@ def _status(alert: WireAlert, group: str | None, ends: datetime | None, received
     return Status.firing
 
 
-def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContext) -> list[Event]:
+@dataclass(frozen=True)
+class _Checked:
+    """An alert that passed every check that can refuse it, with the facts its event id needs."""
+
+    alert: WireAlert
+    starts: datetime | None
+    ends: datetime | None
+    status: Status
+    fingerprint: str
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.fingerprint, self.alert.startsAt, self.status.value)
+
+    def cluster(self, ctx: ParseContext) -> str | None:
+        return _first(self.alert.labels, "cluster") or ctx.cluster
+
+
+def _check(raw: Any, where: str, hook: WireWebhook, ctx: ParseContext) -> _Checked:
+    """Everything that can refuse an alert (InputError naming the field); nothing is built."""
     a = validate(WireAlert, raw, where)
     starts = timestamp(a.startsAt, f"{where}.startsAt")
     ends = timestamp(a.endsAt, f"{where}.endsAt")
     status = _status(a, hook.status, ends, ctx.received_at)
-    fp = a.fingerprint or stable_hash(sorted(a.labels.items()))
+    return _Checked(a, starts, ends, status, a.fingerprint or stable_hash(sorted(a.labels.items())))
+
+
+def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContext) -> list[Event]:
+    c = _check(raw, where, hook, ctx)
+    a, starts, ends, status, fp = c.alert, c.starts, c.ends, c.status, c.fingerprint
     notes = a.annotations
     # NOTE: kubernetes-mixin before 2020, and Rancher's alerts, say it all in `message`.
     summary = notes.get("summary") or notes.get("description") or notes.get("message") or a.labels.get("alertname", "")
@@ -118,7 +143,7 @@ def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContex
             ctx,
             index,
             source=SOURCE,
-            identity=(fp, a.startsAt, status.value),
+            identity=c.identity,
             fingerprint=f"am:{fp}",
             signal=a.labels.get("alertname", "unnamed"),
             occurred_at=(ends if status is Status.resolved and ends else starts),
@@ -137,3 +162,15 @@ def parse(body: Any, ctx: ParseContext) -> Parsed:
     return each_record(
         hook.alerts, ctx, lambda i: f"body.alerts.{i}", lambda raw, i, where: _alert(raw, i, where, hook, ctx)
     )
+
+
+def check(body: Any, ctx: ParseContext) -> Checked:
+    """What `parse` would accept and refuse, without building the events: the ids of the good
+    alerts' events and the refusal of each bad one (ingest answers with these and parses behind)."""
+    hook = validate(WireWebhook, body)
+
+    def one(raw: Any, i: int, where: str) -> list[str]:
+        c = _check(raw, where, hook, ctx)
+        return [event_id(ctx, SOURCE, c.identity, c.cluster(ctx))]
+
+    return check_records(hook.alerts, ctx, lambda i: f"body.alerts.{i}", one)

@@ -31,6 +31,9 @@ class ParseContext:
     # escape, so no record can hold such text and the walk of every record is skipped.
     check_text: bool = True
     limits: Limits = DEFAULT
+    # NOTE: the index of the first record when the records are a slice of a larger delivery (a
+    # queued part of one), so every event keeps its place in the delivery as it was received.
+    first_index: int = 0
 
 
 # NOTE: a NUL or a lone surrogate reaches a JSON string only as a \u escape, or as a surrogate encoded
@@ -65,6 +68,16 @@ class Parsed:
     """What a delivery yielded: the events of its good records and the refusal of each bad one."""
 
     events: list[Event] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class Checked:
+    """What a delivery would yield, known without building its events: the ids of the good records'
+    events, the index of each good record, and the refusal of each bad one."""
+
+    ids: list[str] = field(default_factory=list)
+    good: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
 
@@ -134,6 +147,27 @@ def _check_str(s: str, where: str) -> None:
             raise InputError(f"{where}: NUL character (\\u0000) is not allowed in text", field=where)
 
 
+def _limit_records(records: Sequence[Any], ctx: ParseContext) -> None:
+    if len(records) > ctx.limits.max_records:
+        raise InputError(
+            f"the delivery holds {len(records):,} records; at most {ctx.limits.max_records:,} are taken in one "
+            "(EVENTMGMT_MAX_RECORDS): send it in parts",
+            "body",
+            413,
+        )
+
+
+def _refusal(err: Exception, i: int, where: str) -> Rejection:
+    if isinstance(err, InputError):
+        return Rejection(i, err.field or where, err.message, err.status)
+    # NOTE: timestamps and numbers are converted after validation (datetime raises OSError for
+    # epoch seconds beyond the platform's time_t); their errors are still bad input.
+    return Rejection(i, where, f"{where}: {err}")
+
+
+_BAD_INPUT = (InputError, ValueError, TypeError, OverflowError, OSError)
+
+
 def each_record(
     records: Sequence[Any],
     ctx: ParseContext,
@@ -143,15 +177,9 @@ def each_record(
     """Map each record with `one(record, index, field prefix)`; a record that is bad input (wrong
     shape, text that is not Unicode or has a NUL, a timestamp or number out of range) is refused
     alone."""
-    if len(records) > ctx.limits.max_records:
-        raise InputError(
-            f"the delivery holds {len(records):,} records; at most {ctx.limits.max_records:,} are taken in one "
-            "(EVENTMGMT_MAX_RECORDS): send it in parts",
-            "body",
-            413,
-        )
+    _limit_records(records, ctx)
     out = Parsed()
-    for i, raw in enumerate(records):
+    for i, raw in enumerate(records, ctx.first_index):
         where = prefix(i)
         try:
             if ctx.check_text:
@@ -161,13 +189,38 @@ def each_record(
                 # NOTE: text made bad by decoding (a JSON-escaped surrogate inside a log line).
                 raise InputError(f"{where}: text with a lone surrogate or NUL character cannot be stored", field=where)
             out.events.extend(events)
-        except InputError as err:
-            out.rejected.append(Rejection(i, err.field or where, err.message, err.status))
-        except (ValueError, TypeError, OverflowError, OSError) as err:
-            # NOTE: timestamps and numbers are converted after validation (datetime raises OSError
-            # for epoch seconds beyond the platform's time_t); their errors are still bad input.
-            out.rejected.append(Rejection(i, where, f"{where}: {err}"))
+        except _BAD_INPUT as err:
+            out.rejected.append(_refusal(err, i, where))
     return out
+
+
+def check_records(
+    records: Sequence[Any],
+    ctx: ParseContext,
+    prefix: Callable[[int], str],
+    one: Callable[[Any, int, str], list[str]],
+) -> Checked:
+    """`each_record` for a source's check: `one` runs every check that can refuse a record and
+    returns the ids of the events the record would yield."""
+    _limit_records(records, ctx)
+    out = Checked()
+    for i, raw in enumerate(records, ctx.first_index):
+        where = prefix(i)
+        try:
+            if ctx.check_text:
+                check_text(raw, where)
+            out.ids.extend(one(raw, i, where))
+            out.good.append(i)
+        except _BAD_INPUT as err:
+            out.rejected.append(_refusal(err, i, where))
+    return out
+
+
+def event_id(ctx: ParseContext, source: str, identity: tuple[Any, ...], cluster: str | None) -> str:
+    """The id of the event of `identity`, whose resources name `cluster` (see draft)."""
+    if ctx.cluster and cluster == ctx.cluster:
+        identity = (*identity, ctx.cluster)
+    return f"{source}:{stable_hash(source, *identity, length=24)}"
 
 
 def draft(
@@ -190,17 +243,17 @@ def draft(
     delivery of the same fact gets the same id. An absurd event time (far future, before 1970) is
     replaced by the receipt time and flagged in `time_clamped`, so it cannot poison the delivery."""
     occurred, clamped = sane(occurred_at, ctx.received_at)
+    # NOTE: the cluster is this ingest's own (EVENTMGMT_CLUSTER), not necessarily in the payload:
+    # the same alert (same labels, same fingerprint) in two clusters is two facts and two alerts.
+    eid = event_id(ctx, source, identity, resources.cluster)
     if ctx.cluster and resources.cluster == ctx.cluster:
-        # NOTE: the cluster is this ingest's own (EVENTMGMT_CLUSTER), not necessarily in the payload:
-        # the same alert (same labels, same fingerprint) in two clusters is two facts and two alerts.
-        identity = (*identity, ctx.cluster)
         fingerprint = f"{fingerprint}@{ctx.cluster}"
     labels = bound_labels(labels, ctx.limits)
     resources = bound_resources(resources)
     if clamped:
         labels = {**labels, "time_clamped": occurred_at.isoformat() if occurred_at else ""}
     return Event(
-        id=f"{source}:{stable_hash(source, *identity, length=24)}",
+        id=eid,
         fingerprint=fingerprint,
         source=source,
         signal=signal,
