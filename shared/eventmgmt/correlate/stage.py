@@ -74,6 +74,8 @@ class CorrelateStage:
     def process_many(self, events: list[Event]) -> list[CorrelatedMessage]:
         """Correlate a delivery (see `correlate`), then publish what it did."""
         messages = self.correlate(events)
+        if self.checkpoint is not None:
+            self.checkpoint()  # NOTE: between the commit and announcing it (route, archive)
         _log_lifecycle(messages)
         # NOTE: publish after commit: a crash in between redelivers the events, which are then
         # duplicates for correlate, so the messages are lost only if publishing itself keeps failing.

@@ -79,6 +79,10 @@ def _text(raw: bytes) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    # NOTE: a NUL is never in JSON text, but is valid UTF-8: a UTF-16-LE or UTF-32-LE body without
+    # a byte order mark (json.loads detects those) decodes to "{\x00..." here.
+    if "\x00" in text:
+        return None
     return text if text.lstrip(" \t\n\r").startswith("{") else None
 
 

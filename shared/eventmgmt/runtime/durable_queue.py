@@ -152,8 +152,11 @@ class DurableQueue:
 
     # --- draining -------------------------------------------------------------------------------
     def take(self, max_events: int) -> list[Delivery]:
-        """The oldest rows, in order, up to `max_events` events (always at least one row)."""
+        """The oldest rows, in order, up to `max_events` events (always at least one row). A row that
+        is not the JSON this queue writes can never be handed on: it is set aside in the dead-letter
+        table at once, so it cannot stop the drain."""
         out: list[Delivery] = []
+        unreadable: list[tuple[int, int, str]] = []
         total = 0
         with self._lock:
             rows = self._db.execute("SELECT seq, delivery, topic, events, body FROM deliveries ORDER BY seq")
@@ -161,12 +164,19 @@ class DurableQueue:
                 for seq, delivery, topic, events, body in rows:
                     if out and total + events > max_events:
                         break
-                    out.append(
-                        Delivery(seq, delivery, topic, [Outgoing(p, a, k) for p, a, k in json.loads(body)], events)
-                    )
+                    try:
+                        messages = [Outgoing(p, a, k) for p, a, k in json.loads(body)]
+                    except (ValueError, TypeError, RecursionError) as err:
+                        if out:
+                            break  # NOTE: set aside once it is the oldest, so the drained mark stays true
+                        unreadable.append((seq, events, f"unreadable row: {type(err).__name__}: {err}"))
+                        continue
+                    out.append(Delivery(seq, delivery, topic, messages, events))
                     total += events
             finally:
                 rows.close()
+            for seq, events, error in unreadable:
+                self._move_to_dead_letters(seq, events, 0, error)
         return out
 
     def remove(self, through: int) -> None:
@@ -181,20 +191,23 @@ class DurableQueue:
     def dead_letter(self, delivery: Delivery, attempts: int, error: str) -> None:
         """Move one delivery out of the way, in one transaction, keeping it for review."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO dead_letters SELECT seq, delivery, topic, events, accepted_at, body, ?, ?, ? "
-                    "FROM deliveries WHERE seq = ?",
-                    (time.time(), attempts, error[:2000], delivery.seq),
-                )
-                gone = self._db.execute("DELETE FROM deliveries WHERE seq = ?", (delivery.seq,)).rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._dead += gone
-            self._forget(gone, delivery.events if gone else 0, delivery.seq)
+            self._move_to_dead_letters(delivery.seq, delivery.events, attempts, error)
+
+    def _move_to_dead_letters(self, seq: int, events: int, attempts: int, error: str) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO dead_letters SELECT seq, delivery, topic, events, accepted_at, body, ?, ?, ? "
+                "FROM deliveries WHERE seq = ?",
+                (time.time(), attempts, error[:2000], seq),
+            )
+            gone = self._db.execute("DELETE FROM deliveries WHERE seq = ?", (seq,)).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._dead += gone
+        self._forget(gone, events if gone else 0, seq)
 
     def _forget(self, rows: int, events: int, through: int) -> None:
         self._rows -= rows
