@@ -80,6 +80,27 @@ class Response(_Strict):
     runbook: str | None = None
 
 
+class Persistence(_Strict):
+    """A Kubernetes Warning event of `kind` (and of a reason matching `signal`, if given) opens an
+    incident only once its Event has repeated `count` times or lasted `for` (first to last seen),
+    like Alertmanager's `for`; it joins an open incident at once."""
+
+    kind: str
+    signal: str | None = None
+    count: int | None = Field(default=None, ge=1)
+    for_: Duration | None = Field(default=None, alias="for")
+
+    @model_validator(mode="after")
+    def _needs_a_bound(self) -> Persistence:
+        if self.count is None and self.for_ is None:
+            raise ValueError(f"persistence rule for {self.kind!r} needs `count` or `for` (or both)")
+        return self
+
+    @functools.cached_property
+    def signal_re(self) -> re.Pattern[str]:
+        return re.compile(self.signal or ".*")
+
+
 class Chain(_Strict):
     """A causal chain: steps in cause-to-symptom order; each step lists kinds of equal rank."""
 
@@ -107,6 +128,14 @@ class Correlation(_Strict):
     node_window: Duration = timedelta(minutes=5)
     onset_window: Duration = timedelta(minutes=5)
     join_only: list[str] = Field(default_factory=list)
+    persistence: list[Persistence] = Field(default_factory=list)
+
+    def persistence_of(self, kind: str, signal: str) -> Persistence | None:
+        """The persistence rule for a Kubernetes Warning event of `kind` and reason `signal`."""
+        for rule in self.persistence:
+            if rule.kind == kind and (rule.signal is None or rule.signal_re.fullmatch(signal)):
+                return rule
+        return None
 
 
 class GuardRailError(ValueError):

@@ -135,7 +135,7 @@ class Correlator:
             messages.extend(self._merge(ev, candidates))
             inc = candidates[0]
         action: IncidentAction
-        if inc is None and ev.kind in self.config.correlation.join_only:
+        if inc is None and (ev.kind in self.config.correlation.join_only or not self._persists(ev)):
             self.repo.record_event(ev, None)
             messages.append(CorrelatedMessage(event=ev))
             return Outcome(messages)
@@ -165,6 +165,19 @@ class Correlator:
         self.repo.record_event(ev, inc.id)
         messages.append(CorrelatedMessage(event=ev, incident_id=inc.id, action=action, incident=snap))
         return Outcome(messages)
+
+    def _persists(self, ev: Event) -> bool:
+        """Whether a Kubernetes Warning event may open an incident (correlation.persistence): its
+        Event repeated often enough, or lasted long enough; any other event may."""
+        if not ev.source.startswith("k8s-event"):
+            return True
+        rule = self.config.correlation.persistence_of(ev.kind, ev.signal)
+        if rule is None:
+            return True
+        if rule.count is not None and int(ev.labels.get("count") or 1) >= rule.count:
+            return True
+        first = parse_ts(ev.labels.get("first_seen"))
+        return rule.for_ is not None and first is not None and ev.occurred_at - first >= rule.for_
 
     def _snap(self, inc: Incident) -> IncidentSnapshot | None:
         self.touched[inc.id] = inc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -142,8 +143,18 @@ def _host_from_instance(instance: str | None) -> str | None:
     return None
 
 
-def _labels(obj: ObjectReference, type_: str | None, component: str | None) -> dict[str, str]:
-    labels = {"object_kind": obj.kind or "", "type": type_ or "", "component": component or ""}
+def _labels(
+    obj: ObjectReference, type_: str | None, component: str | None, count: int | None, first: datetime | None
+) -> dict[str, str]:
+    """What correlation reads besides the resources; `count` and `first_seen` (how often and since
+    when the Event has been seen) decide whether a Warning persists (correlation.persistence)."""
+    labels = {
+        "object_kind": obj.kind or "",
+        "type": type_ or "",
+        "component": component or "",
+        "count": str(count) if count else "",
+        "first_seen": first.isoformat() if first else "",
+    }
     return {k: v for k, v in labels.items() if v}
 
 
@@ -167,7 +178,7 @@ def _core(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             signal=reason,
             occurred_at=when,
             resources=_resources(obj, host, ev.clusterName or ctx.cluster, ev.message),
-            labels=_labels(obj, ev.type, component),
+            labels=_labels(obj, ev.type, component, ev.count, timestamp(ev.firstTimestamp, f"{where}.firstTimestamp")),
             summary=ev.message or reason,
         )
     ]
@@ -185,6 +196,10 @@ def _v1(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
     when = when or timestamp(ev.deprecatedLastTimestamp, f"{where}.deprecatedLastTimestamp")
     when = when or timestamp(ev.metadata.creationTimestamp, f"{where}.metadata.creationTimestamp")
     uid = ev.metadata.uid or f"{ev.metadata.namespace}/{ev.metadata.name}"
+    # NOTE: in events.k8s.io/v1 `eventTime` is when the Event was first observed (its series the last)
+    first = timestamp(ev.eventTime, f"{where}.eventTime") or timestamp(
+        ev.deprecatedFirstTimestamp, f"{where}.deprecatedFirstTimestamp"
+    )
     return [
         draft(
             ctx,
@@ -195,7 +210,7 @@ def _v1(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             signal=reason,
             occurred_at=when,
             resources=_resources(obj, host, ctx.cluster, ev.note),
-            labels=_labels(obj, ev.type, component),
+            labels=_labels(obj, ev.type, component, count, first),
             summary=ev.note or reason,
         )
     ]
