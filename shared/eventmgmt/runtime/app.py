@@ -198,7 +198,9 @@ def _attach_route(rt: Runtime) -> Any:
     # worker catches up from there at start and every 15 s (a crash, a message dead-lettered).
     dead_letter = rt.settings.home / "dead-letter" / "route.jsonl"
     # NOTE: every second: first pages whose group wait is over; a catch-up every 15 s.
-    worker = BackgroundSubscriber("route", router.handle, dead_letter, periodic=router.periodic, every=1.0)
+    worker = BackgroundSubscriber(
+        "route", router.handle, dead_letter, periodic=router.periodic, every=1.0, checkpoint=rt.priority.step_aside
+    )
     rt.publisher.subscribe("events-correlated", "route", worker.handle, objects=worker.handle_many)
     rt.extras["route-worker"] = worker
     return router

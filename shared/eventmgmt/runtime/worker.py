@@ -35,6 +35,7 @@ class BackgroundSubscriber:
         sleep: Callable[[float], None] = time.sleep,
         periodic: Callable[[], Any] | None = None,
         every: float = 15.0,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -44,6 +45,9 @@ class BackgroundSubscriber:
         self.sleep = sleep
         self.periodic = periodic
         self.every = every
+        # NOTE: called before each message: where the worker steps aside for ingest requests in flight
+        # (runtime/priority.py), as the drain does; a storm's updates must not slow taking the storm.
+        self.checkpoint = checkpoint
         self._queue: queue.Queue[Any] = queue.Queue()
         self._deadline: float | None = None  # time.monotonic() after which closing stops handling
         self._drained = threading.Event()
@@ -94,6 +98,8 @@ class BackgroundSubscriber:
             if isinstance(item, _Marker):
                 item.done.set()
             else:
+                if self.checkpoint is not None and self._deadline is None:
+                    self.checkpoint()
                 self._deliver(item)
 
     def _run_periodic(self) -> None:
