@@ -65,7 +65,9 @@ reliability: $(STAMP) debs
 build: $(STAMP)
 	$(PY) infra/build.py
 
-run-emulator: $(STAMP) debs
+# The emulator needs Go for the Pub/Sub fake, not Prometheus or Chromium.
+run-emulator: $(STAMP)
+	@$(MAKE) --no-print-directory debs DEBS="golang-go golang-google-cloud-dev"
 	$(PY) -m eventmgmt.emulator.stack
 
 clean:

@@ -240,9 +240,24 @@ def main() -> None:
     if os.environ.get("EVENTMGMT_PROMETHEUS_URL"):
         functions.append("collector")
         schedules["collector"] = float(os.environ.get("EVENTMGMT_COLLECT_EVERY", "30"))
-    stack = Stack(home=home, functions=functions, schedules=schedules).start()
-    print(f"Pub/Sub fake at {stack.emulator_host}; ingest at {stack.url('ingest')}/ingest; logs in {home}", flush=True)
+    # NOTE: the same ingest address every start, so senders and scripts keep pointing at it.
+    port = int(os.environ.get("EVENTMGMT_EMULATOR_PORT", "8090"))
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"port {port} is taken: choose another with EVENTMGMT_EMULATOR_PORT") from None
+    stack = Stack(home=home, functions=functions, schedules=schedules, ports={"ingest": port})
+
+    def stop_on(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # NOTE: SIGTERM too: the functions run in their own sessions
+
+    signal.signal(signal.SIGTERM, stop_on)
     try:
+        stack.start()
+        print(
+            f"Pub/Sub fake at {stack.emulator_host}; ingest at {stack.url('ingest')}/ingest; logs in {home}", flush=True
+        )
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
