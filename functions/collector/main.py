@@ -3,26 +3,22 @@ API; publishes only state changes to events-raw."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import functions_framework
 from flask import Request
 
+from eventmgmt.clock import utcnow
 from eventmgmt.collector import Collector
 from eventmgmt.settings import Settings
 from eventmgmt.wiring import config_for, publisher_for
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @lru_cache(maxsize=1)
 def collector() -> Collector:
     settings = Settings()
-    return Collector.from_settings(settings, config_for(settings), publisher_for(settings), _now)
+    return Collector.from_settings(settings, config_for(settings), publisher_for(settings), utcnow)
 
 
 @functions_framework.http

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from functools import lru_cache
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from eventmgmt.clock import utcnow
 from eventmgmt.route import Router
 from eventmgmt.settings import Settings
 from eventmgmt.wiring import config_for, engine_for
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @lru_cache(maxsize=1)
 def router() -> Router:
     settings = Settings()
-    return Router.from_settings(settings, config_for(settings), engine_for(settings.db_url), _now)
+    return Router.from_settings(settings, config_for(settings), engine_for(settings.db_url), utcnow)
 
 
 @functions_framework.cloud_event
