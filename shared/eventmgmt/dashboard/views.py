@@ -115,7 +115,10 @@ def incident(incident_id: str) -> Any:
         (c.steps for c in rt.config.chains if c.name == found.get("chain")), [[k] for k in counts]
     )
     chain_svg = svg.chain_diagram(steps, counts, found["root_kind"])
-    return page("incident.html", nav="board", inc=found, events=events, chain_svg=chain_svg)
+    from ..route.router import told_of
+
+    told = told_of(rt.extras.get("route"), incident_id)
+    return page("incident.html", nav="board", inc=found, events=events, chain_svg=chain_svg, told=told)
 
 
 def _noise_rows(engine: Any, since: datetime) -> tuple[list[Any], list[Any], list[Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, delete, func, select
@@ -247,3 +247,36 @@ def as_dicts(rows: Iterable[LedgerRow]) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def notifications(engine: Engine, incident_id: str) -> list[dict[str, Any]]:
+    """Who was told of an incident, what, how often and when, and what is still owed to whom (a
+    receiver that was down), from the ledger and outbox in `engine` (embedded on SQLite, route's own
+    file): for the incident page and `GET /api/incidents/{id}`."""
+    with Session(engine) as s:
+        told = {r.receiver: r for r in s.scalars(select(LedgerRow).where(LedgerRow.incident_id == incident_id))}
+        owed = {r.receiver: r for r in s.scalars(select(PendingRow).where(PendingRow.incident_id == incident_id))}
+    out = []
+    for receiver in sorted(set(told) | set(owed)):
+        row, pending = told.get(receiver), owed.get(receiver)
+        out.append(
+            {
+                "receiver": receiver,
+                "state": row.state if row is not None else NOTHING,
+                "version": row.version if row is not None else 0,
+                "sent": row.sent if row is not None else 0,
+                "last_sent_at": _iso(row.updated_at) if row is not None and row.sent else None,
+                "error": (pending.last_error if pending is not None else None) or (row.last_error if row else None),
+                "owed": pending.state if pending is not None else None,
+                "attempts": pending.attempts if pending is not None else 0,
+                "next_attempt_at": _iso(pending.next_attempt_at) if pending is not None else None,
+            }
+        )
+    return out
+
+
+def _iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    # NOTE: SQLite hands timestamps back without their zone; they are stored in UTC
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")

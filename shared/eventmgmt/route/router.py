@@ -31,7 +31,7 @@ from .decide import (
     needs_send,
     owes_trigger_first,
 )
-from .ledger import Ledger, PendingRow, as_dicts, ledger_for
+from .ledger import Ledger, PendingRow, as_dicts, ledger_for, notifications
 from .match import receivers_for
 from .notify import DEFAULT_VARIABLES, Notifier, endpoint, log_failure, log_sent, variable_names
 from .retry import DeliveryError, Retrier
@@ -346,6 +346,11 @@ class Router:
             }
             for r in self.ledger.pending()
         ]
+
+
+def told_of(router: Router | None, incident_id: str) -> list[dict[str, Any]]:
+    """Who `router` told of an incident and what it still owes (none without a router)."""
+    return notifications(router.ledger.engine, incident_id) if router is not None else []
 
 
 def ledger(engine: Engine) -> list[dict[str, Any]]:

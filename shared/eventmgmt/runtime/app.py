@@ -370,6 +370,9 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         found = queries.get_incident(rt.engine, incident_id)
         if found is None:
             raise InputError(f"no incident {incident_id[:200]!r}", "id", 404)
+        from ..route.router import told_of
+
+        found["notifications"] = told_of(rt.extras.get("route"), incident_id)
         return jsonify(found)
 
     @app.get("/api/events")
