@@ -16,6 +16,8 @@ def test_board_lists_open_first_with_root_cause_and_changes(loaded):
     rt, client = loaded
     html = client.get("/").get_data(as_text=True)
     assert "Incidents" in html and "pod_oom" in html and "node_drain" in html
+    # NOTE: its own icon, inline (allowed by the CSP's img-src data:), so no request for /favicon.ico 404s
+    assert '<link rel="icon" href="data:image/svg+xml,' in html
     partial = client.get("/", headers={"X-Partial": "1"}).get_data(as_text=True)
     assert "<html" not in partial and 'id="incidents"' in partial  # what the page fetches to refresh itself
     rows = client.get("/api/incidents?limit=100").json["incidents"]
