@@ -3,13 +3,13 @@ for what changed since the last run (a condition starting to fire, or ending).""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..logjson import log_json
 from ..model import Event, Origin, Status, stable_hash
 from ..sources.alertmanager import resources_of
 from .config import CollectorConfig, Rule
@@ -83,7 +83,7 @@ def run_once(
         except Exception as err:
             msg = f"{type(err).__name__}: {err}"[:500]
             result.errors[target] = msg
-            log.error(json.dumps({"severity": "ERROR", "component": "collector", "target": target, "message": msg}))
+            log_json(log, "ERROR", msg, component="collector", target=target)
             o = Observation("CollectorError", {"target": target}, f"collector cannot read {target}: {msg}")
             seen[_key(o.signal, o.labels)] = (o, None)
             continue

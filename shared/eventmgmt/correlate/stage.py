@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from cloudevents.http import CloudEvent
 
 from ..config import Config
 from ..incident import CorrelatedMessage
+from ..logjson import log_json
 from ..model import Event
 from ..transport import Publisher
 from ..transport.messages import decode_events, publish_messages
@@ -173,15 +173,9 @@ def _log_lifecycle(messages: list[CorrelatedMessage]) -> None:
     for m in messages:
         if m.action is None or m.action.value not in _LOGGED or m.incident_id is None:
             continue
-        line: dict[str, object] = {
-            "severity": "INFO",
-            "stage": "correlate",
-            "message": f"incident {m.action.value}: {m.incident_id}",
-            "incident": m.incident_id,
-            "action": m.action.value,
-        }
+        fields: dict[str, Any] = {"stage": "correlate", "incident": m.incident_id, "action": m.action.value}
         if m.incident is not None:
-            line.update(incident_severity=m.incident.severity.value, title=m.incident.title[:200])
+            fields.update(incident_severity=m.incident.severity.value, title=m.incident.title[:200])
             if m.incident.merged_into:
-                line["merged_into"] = m.incident.merged_into
-        log.info(json.dumps(line))
+                fields["merged_into"] = m.incident.merged_into
+        log_json(log, "INFO", f"incident {m.action.value}: {m.incident_id}", **fields)

@@ -13,6 +13,7 @@ from ..clock import utcnow
 from ..config import MaintenanceLimits, MaintenanceWindow, parse_duration
 from ..errors import InputError
 from ..incident import CorrelatedMessage
+from ..logjson import log_json
 from ..matcher import Match
 from ..model import Event, EventClass, Severity, Status, stable_hash
 from ..timeutil import parse_ts
@@ -101,8 +102,9 @@ def record(
     change records are: a year by default)."""
     now = utcnow()
     name = str(window.get("name"))
-    entry = {"severity": "NOTICE", "message": f"maintenance window {action}", "name": name, "by": by}
-    log.info(json.dumps({**entry, "remote": remote, "window": window, "before": before}, default=str))
+    log_json(
+        log, "NOTICE", f"maintenance window {action}", name=name, by=by, remote=remote, window=window, before=before
+    )
     details = json.dumps({"window": window, "before": before}, default=str, sort_keys=True)
     event = Event(
         id=f"operator:maintenance:{stable_hash(name, action, now.isoformat(), by, length=24)}",
@@ -122,13 +124,4 @@ def record(
         publish_messages(publisher, [CorrelatedMessage(event=event)])
     except Exception as err:
         # NOTE: the change is made and logged; the caller must not retry it for the archive's sake.
-        log.error(
-            json.dumps(
-                {
-                    **entry,
-                    "severity": "ERROR",
-                    "message": "maintenance audit record not archived",
-                    "error": str(err)[:300],
-                }
-            )
-        )
+        log_json(log, "ERROR", "maintenance audit record not archived", name=name, by=by, error=str(err)[:300])

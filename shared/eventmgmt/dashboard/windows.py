@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..config import MaintenanceWindow
 from ..errors import InputError
+from ..logjson import log_json
 from ..matcher import Match
 from ..store.db import Base
 from ..timeutil import iso
@@ -92,16 +92,7 @@ def list_windows(engine: Engine) -> list[MaintenanceWindow]:
             except ValueError as err:
                 problem = str(err)[:300]
             if problem:
-                log.error(
-                    json.dumps(
-                        {
-                            "severity": "ERROR",
-                            "message": "maintenance window not applied",
-                            "name": row.name,
-                            "error": problem,
-                        }
-                    )
-                )
+                log_json(log, "ERROR", "maintenance window not applied", name=row.name, error=problem)
                 continue
             out.append(w)
     return out

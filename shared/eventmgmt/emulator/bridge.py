@@ -9,7 +9,6 @@ counts attempts itself."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from cloudevents.conversion import to_binary
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
+from ..logjson import log_json
 from ..transport import to_cloudevent
 
 log = logging.getLogger("eventmgmt.bridge")
@@ -201,16 +201,8 @@ class Bridge:
             self._settle(route, received.ack_id)
             stats.attempts.pop(msg.message_id, None)
             stats.dead_lettered += 1
-            log.error(
-                json.dumps(
-                    {
-                        "severity": "ERROR",
-                        "message": "moved to dead letter",
-                        "id": msg.message_id,
-                        "subscription": route.subscription,
-                        "attempts": n,
-                    }
-                )
+            log_json(
+                log, "ERROR", "moved to dead letter", id=msg.message_id, subscription=route.subscription, attempts=n
             )
             return True
         stats.retried += 1

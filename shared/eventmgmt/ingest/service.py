@@ -17,6 +17,7 @@ from ..classify import admit
 from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
 from ..errors import InputError
+from ..logjson import log_json
 from ..model import Event
 from ..settings import BACKFILL_TOKEN, Settings
 from ..sources import ParseContext, Parsed, Rejection, check_delivery, detect, parse_delivery
@@ -206,17 +207,14 @@ class IngestService:
             # the record was accepted, so say so loudly.
             with self._lock:
                 self.rejected_records[part.source] += len(late)
-            log.error(
-                json.dumps(
-                    {
-                        "severity": "ERROR",
-                        "message": "records accepted by ingest could not be parsed",
-                        "source": part.source,
-                        "capture": part.ctx.capture_id,
-                        "refused": len(late),
-                        "first": late[0].to_json(),
-                    }
-                )
+            log_json(
+                log,
+                "ERROR",
+                "records accepted by ingest could not be parsed",
+                source=part.source,
+                capture=part.ctx.capture_id,
+                refused=len(late),
+                first=late[0].to_json(),
             )
         kept, dropped = admit(parsed.events, self.config)
         self._accepted(part.source, kept, dropped, part.ctx.received_at)
@@ -235,17 +233,14 @@ class IngestService:
         duplicate on the retry)."""
         with self._lock:
             self.rejected["503"] += 1
-        log.error(
-            json.dumps(
-                {
-                    "severity": "ERROR",
-                    "message": "ingest could not hand events on",
-                    "error": f"{type(err).__name__}: {str(err)[:300]}",
-                    "events": events,
-                    "source": src,
-                    "capture": capture_id,
-                }
-            )
+        log_json(
+            log,
+            "ERROR",
+            "ingest could not hand events on",
+            error=f"{type(err).__name__}: {str(err)[:300]}",
+            events=events,
+            source=src,
+            capture=capture_id,
         )
         retry = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
         return Response(503, retry, {"Retry-After": "5"})
@@ -254,34 +249,30 @@ class IngestService:
         """A refused delivery: counted by status, logged, answered with the problem named."""
         with self._lock:
             self.rejected[str(status)] += 1
-        log.info(
-            json.dumps(
-                {
-                    "severity": "WARNING",
-                    "message": "ingest rejected",
-                    "status": status,
-                    "error": answer.get("error"),
-                    "field": answer.get("field"),
-                    "source": source,
-                }
-            )
+        log_json(
+            log,
+            "WARNING",
+            "ingest rejected",
+            level=logging.INFO,
+            status=status,
+            error=answer.get("error"),
+            field=answer.get("field"),
+            source=source,
         )
         headers = {"WWW-Authenticate": 'Bearer realm="eventmgmt"'} if status == 401 else {}
         return Response(status, answer, headers)
 
     def _log_rejected(self, source: str, capture: str, rejected: list[Rejection], accepted: int) -> None:
-        log.info(
-            json.dumps(
-                {
-                    "severity": "WARNING",
-                    "message": "ingest refused records",
-                    "source": source,
-                    "capture": capture,
-                    "refused": len(rejected),
-                    "kept": accepted,
-                    "first": rejected[0].to_json(),
-                }
-            )
+        log_json(
+            log,
+            "WARNING",
+            "ingest refused records",
+            level=logging.INFO,
+            source=source,
+            capture=capture,
+            refused=len(rejected),
+            kept=accepted,
+            first=rejected[0].to_json(),
         )
 
     def _received_at(self, headers: Mapping[str, str]) -> datetime:

@@ -3,7 +3,6 @@ the retry policy, and the report of a failure. Knows nothing of the ledger."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import httpx
 
 from .. import settings as env
 from ..incident import IncidentSnapshot
+from ..logjson import log_json
 from .config import Receiver, RoutingConfig
 from .retry import DeliveryError, Retrier
 from .sinks import Request, pagerduty, slack, webhook
@@ -76,35 +76,29 @@ class Notifier:
 
 
 def log_failure(receiver: str, incident_id: str, state: str, err: DeliveryError) -> None:
-    log.error(
-        json.dumps(
-            {
-                "severity": "ERROR",
-                "stage": "route",
-                "receiver": receiver,
-                "incident": incident_id,
-                "state": state,
-                "status": err.status,
-                "retryable": err.retryable,
-                "message": str(err),
-            }
-        )
+    log_json(
+        log,
+        "ERROR",
+        str(err),
+        stage="route",
+        receiver=receiver,
+        incident=incident_id,
+        state=state,
+        status=err.status,
+        retryable=err.retryable,
     )
 
 
 def log_sent(receiver: str, snap: IncidentSnapshot, state: str) -> None:
     """One line per state a receiver was told: who was paged, for what, when (the log's timestamp)."""
-    log.info(
-        json.dumps(
-            {
-                "severity": "INFO",
-                "stage": "route",
-                "message": f"{receiver}: {state} {snap.id}",
-                "receiver": receiver,
-                "incident": snap.id,
-                "state": state,
-                "incident_severity": snap.severity.value,
-                "title": snap.title[:200],
-            }
-        )
+    log_json(
+        log,
+        "INFO",
+        f"{receiver}: {state} {snap.id}",
+        stage="route",
+        receiver=receiver,
+        incident=snap.id,
+        state=state,
+        incident_severity=snap.severity.value,
+        title=snap.title[:200],
     )

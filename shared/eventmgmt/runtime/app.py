@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
 import logging
 import signal
 import sys
@@ -29,6 +28,7 @@ from ..enrich.stage import EnrichStage
 from ..errors import InputError
 from ..ingest.queued import DELIVERIES
 from ..ingest.service import IngestService
+from ..logjson import log_json
 from ..settings import Settings
 from ..store import ensure_schema, make_engine
 from ..timeutil import iso
@@ -423,7 +423,8 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)
     rt.start_ticker()
-    log.info(json.dumps(_started(rt, host, port)))
+    line = _started(rt, host, port)
+    log_json(log, line.pop("severity"), line.pop("message"), **line)
     stopped = _stop_on_signals()
     try:
         server.run()  # NOTE: waitress ends its loop on the SystemExit the handler raises
@@ -464,7 +465,7 @@ def _stop_on_signals() -> dict[str, float]:
         stopped["at"] = time.monotonic()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        log.info(json.dumps({"severity": "INFO", "message": f"{signal.Signals(signum).name}: stopping"}))
+        log_json(log, "INFO", f"{signal.Signals(signum).name}: stopping")
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, handler)
@@ -482,4 +483,4 @@ def _drain(rt: Runtime, deadline: float) -> None:
     started = time.monotonic()
     drained = worker.close(max(0.0, deadline - started))
     message = "route drained" if drained else "route not drained by the deadline: the rest is sent after the next start"
-    log.info(json.dumps({"severity": "INFO", "message": message, "seconds": round(time.monotonic() - started, 2)}))
+    log_json(log, "INFO", message, seconds=round(time.monotonic() - started, 2))

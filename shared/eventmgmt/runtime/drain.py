@@ -12,16 +12,17 @@ already stored, so nothing is stored or counted twice."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..ingest.queued import DELIVERIES
+from ..logjson import Severity, log_json
 from ..model import Event
 from ..transport import InProcessPublisher, Outgoing
 from ..transport.publisher import batch_items
@@ -185,17 +186,15 @@ def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoi
     publisher.publish_objects(topic, events, lambda: messages)
 
 
-def _log(severity: str, message: str, batch: list[Delivery], err: BaseException, **extra: object) -> None:
-    line = {
-        "severity": severity,
-        "message": message,
-        "rows": [batch[0].seq, batch[-1].seq],
-        "deliveries": [batch[0].delivery, batch[-1].delivery],
-        "events": sum(d.events for d in batch),
-        "error": f"{type(err).__name__}: {str(err)[:300]}",
+def _log(severity: Severity, message: str, batch: list[Delivery], err: BaseException, **extra: Any) -> None:
+    log_json(
+        log,
+        severity,
+        message,
+        exc_info=err if severity == "ERROR" else None,
+        rows=[batch[0].seq, batch[-1].seq],
+        deliveries=[batch[0].delivery, batch[-1].delivery],
+        events=sum(d.events for d in batch),
+        error=f"{type(err).__name__}: {str(err)[:300]}",
         **extra,
-    }
-    if severity == "ERROR":
-        log.error(json.dumps(line), exc_info=err)
-    else:
-        log.warning(json.dumps(line))
+    )

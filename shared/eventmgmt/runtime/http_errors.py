@@ -3,7 +3,6 @@ exception is a JSON 500 everywhere: never Flask's HTML page, never a traceback t
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 import uuid
@@ -14,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import InputError
+from ..logjson import log_json
 
 log = logging.getLogger("eventmgmt")
 
@@ -48,7 +48,7 @@ def http_error(err: HTTPException) -> Any:
 
 
 def store_down(err: DBAPIError) -> Any:
-    log.error(json.dumps({"severity": "ERROR", "message": "state store unavailable", "error": str(err.orig)[:300]}))
+    log_json(log, "ERROR", "state store unavailable", error=str(err.orig)[:300])
     body = {"error": "the state store is unavailable; retry shortly", "retryable": True}
     return _json(503, body, {"Retry-After": "5"})
 
@@ -61,17 +61,14 @@ def unexpected(err: Exception) -> Any:
         # caller's to fix, not our fault to retry.
         return _json(400, {"error": "the JSON body is nested too deeply", "field": "body"})
     ref = uuid.uuid4().hex[:12]
-    log.error(
-        json.dumps(
-            {
-                "severity": "ERROR",
-                "message": "unexpected error answering a request",
-                "ref": ref,
-                "path": request.path[:200],
-                "error": f"{type(err).__name__}: {str(err)[:300]}",
-                "traceback": traceback.format_exc()[-4000:],
-            }
-        )
+    log_json(
+        log,
+        "ERROR",
+        "unexpected error answering a request",
+        ref=ref,
+        path=request.path[:200],
+        error=f"{type(err).__name__}: {str(err)[:300]}",
+        traceback=traceback.format_exc()[-4000:],
     )
     return _json(500, {"error": f"internal error (logged as {ref}); retry, or report it if it persists", "ref": ref})
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from ..logjson import log_json
+
 log = logging.getLogger("eventmgmt")
 
 # How long `close` waits past its deadline for the message in hand (one request to a sink).
@@ -127,16 +129,13 @@ class BackgroundSubscriber:
             ce_id, data = item["id"], item.get_data()
         else:
             ce_id, data = getattr(getattr(item, "event", None), "id", None), item.to_json()
-        log.error(
-            json.dumps(
-                {
-                    "severity": "ERROR",
-                    "subscriber": self.name,
-                    "message": "moved to dead letter",
-                    "ce_id": ce_id,
-                    "error": f"{type(err).__name__}: {err}",
-                }
-            )
+        log_json(
+            log,
+            "ERROR",
+            "moved to dead letter",
+            subscriber=self.name,
+            ce_id=ce_id,
+            error=f"{type(err).__name__}: {err}",
         )
         self.dead_letter.parent.mkdir(parents=True, exist_ok=True)
         with self.dead_letter.open("a") as f:

@@ -3,7 +3,6 @@ events-enriched, correlated messages on events-correlated. Route and archive nee
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError
 from ..incident import CorrelatedMessage
+from ..logjson import log_json
 from ..model import Event
 from .envelope import decode
 from .publisher import EncodedMessage, Outgoing, Publisher, batch_items, publish_all
@@ -60,9 +60,7 @@ def decode_events(stage: str, ces: list[CloudEvent]) -> list[Event]:
 
 def poison(stage: str, err: InputError, ce: CloudEvent) -> None:
     """Bad input is acknowledged (retrying cannot fix it) and logged for the dead-letter review."""
-    log.error(
-        json.dumps({"severity": "ERROR", "stage": stage, "message": err.message, "field": err.field, "ce_id": ce["id"]})
-    )
+    log_json(log, "ERROR", err.message, stage=stage, field=err.field, ce_id=ce["id"])
 
 
 def decode_correlated(ce: CloudEvent, stage: str) -> list[CorrelatedMessage]:
