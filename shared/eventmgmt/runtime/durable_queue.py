@@ -129,21 +129,24 @@ class DurableQueue:
         ]
         now = time.time()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                first = seq = 0
-                for body, events in parts:
-                    cur = self._db.execute(
-                        "INSERT INTO deliveries (delivery, topic, events, accepted_at, body) VALUES (?, ?, ?, ?, ?)",
-                        (first, topic, events, now, body),
-                    )
-                    seq = int(cur.lastrowid or 0)
-                    first = first or seq
-                self._db.execute("UPDATE deliveries SET delivery = ? WHERE seq BETWEEN ? AND ?", (first, first, seq))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            # NOTE: sequence numbers are given here (this connection is the queue's only writer, under
+            # this lock), so a delivery's rows name their first row without a second statement.
+            first = self._last + 1
+            rows = [(first + i, first, topic, events, now, body) for i, (body, events) in enumerate(parts)]
+            insert = (
+                "INSERT INTO deliveries (seq, delivery, topic, events, accepted_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+            )
+            if len(rows) == 1:
+                self._db.execute(insert, rows[0])  # NOTE: in autocommit, one statement is one transaction
+            else:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(insert, rows)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            seq = first + len(rows) - 1
             self._last = seq
             self._rows += len(parts)
             self._events += sum(events for _, events in parts)
