@@ -37,6 +37,7 @@ unless --out is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import math
@@ -171,18 +172,26 @@ class Sent:
 
 
 def post_all(url: str, bodies: list[tuple[bytes, int]], deadline: float, timeout: float) -> list[Sent]:
-    """Posts each (body, alerts) in order on one connection until `deadline` (perf_counter)."""
+    """Posts each (body, alerts) in order on one connection until `deadline` (perf_counter).
+
+    NOTE: this process's own garbage collector is off while it posts: a full pass here (40-47 ms,
+    measured) landed inside whichever server's request it interrupted, Alertmanager's or ours."""
     out = []
-    with httpx.Client(timeout=timeout, headers=JSON) as http:
-        for body, n in bodies:
-            if time.perf_counter() > deadline:
-                break
-            t0 = time.perf_counter()
-            try:
-                status = http.post(url, content=body).status_code
-            except httpx.HTTPError:
-                status = 0
-            out.append(Sent(t0, time.perf_counter(), status, n))
+    gc.collect()
+    gc.disable()
+    try:
+        with httpx.Client(timeout=timeout, headers=JSON) as http:
+            for body, n in bodies:
+                if time.perf_counter() > deadline:
+                    break
+                t0 = time.perf_counter()
+                try:
+                    status = http.post(url, content=body).status_code
+                except httpx.HTTPError:
+                    status = 0
+                out.append(Sent(t0, time.perf_counter(), status, n))
+    finally:
+        gc.enable()
     return out
 
 
