@@ -4,23 +4,13 @@ a receiver that took the page and for one that is down (what is owed, attempts, 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
+from tests.runtime.test_outbox_wiring import wait
 from tests.support.httpsink import http_sink
 from tests.support.incidents import wait_drained
-
-
-def wait(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def told_of(client, incident_id: str) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -3,22 +3,12 @@ sent once it is back, without any new event arriving."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
 from tests.support.httpsink import http_sink
-
-
-def wait(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.support.incidents import wait
 
 
 def test_ticker_delivers_what_waited_in_the_outbox(tmp_path, monkeypatch):

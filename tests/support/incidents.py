@@ -53,6 +53,16 @@ def post_capture(http: httpx.Client, cap: dict[str, Any]) -> httpx.Response:
     return http.post(f"/ingest/{cap['source']}", json=cap["body"], headers=capture_headers(cap))
 
 
+def wait(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Whether `cond()` came true within `timeout` seconds (polled every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def wait_drained(http: Any, timeout: float = 60.0) -> dict[str, Any]:
     """Wait until everything the server accepted so far is correlated (ingest answers 202 once a
     delivery is queued; correlation runs behind it). `http` is an httpx client or Flask's test
