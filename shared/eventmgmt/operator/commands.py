@@ -8,7 +8,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -211,25 +211,36 @@ def _unreachable(args: argparse.Namespace, err: Exception) -> int:
     return 1
 
 
-def _incidents(args: argparse.Namespace) -> int:
+def _call(args: argparse.Namespace, send: Callable[[Any], Any]) -> tuple[Any, Any] | int:
+    """`send(client)` to the server: its JSON answer and the response, or the exit status after a
+    one-line message (unreachable, an error answer, not JSON)."""
     import httpx
 
     try:
         with _client(args) as http:
-            cmd = args.incidents_command
-            if cmd == "list":
-                params: dict[str, Any] = {"limit": args.limit, **({"status": args.status} if args.status else {})}
-                r = http.get("/api/incidents", params=params)
-            elif cmd == "show":
-                r = http.get(f"/api/incidents/{args.id}")
-            else:
-                verb = "ack" if cmd == "ack" else "resolve"
-                r = http.post(f"/api/incidents/{args.id}/{verb}", json={"by": getattr(args, "by", "cli")})
+            r = send(http)
     except (httpx.HTTPError, httpx.InvalidURL) as err:
         return _unreachable(args, err)
     data, failed = _answer(r, args)
-    if failed is not None:
-        return failed
+    return failed if failed is not None else (data, r)
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    cmd = args.incidents_command
+
+    def send(http: Any) -> Any:
+        if cmd == "list":
+            params: dict[str, Any] = {"limit": args.limit, **({"status": args.status} if args.status else {})}
+            return http.get("/api/incidents", params=params)
+        if cmd == "show":
+            return http.get(f"/api/incidents/{args.id}")
+        verb = "ack" if cmd == "ack" else "resolve"
+        return http.post(f"/api/incidents/{args.id}/{verb}", json={"by": getattr(args, "by", "cli")})
+
+    answered = _call(args, send)
+    if isinstance(answered, int):
+        return answered
+    data, _ = answered
     if args.json:
         print(json.dumps(data, indent=1))
     elif cmd == "list":
@@ -249,35 +260,34 @@ def _incidents(args: argparse.Namespace) -> int:
 
 
 def _maintenance(args: argparse.Namespace) -> int:
-    import httpx
-
     cmd = args.maintenance_command
-    try:
-        with _client(args) as http:
-            if cmd == "list":
-                r = http.get("/api/maintenance")
-            elif cmd == "add":
-                body: dict[str, Any] = {"name": args.name, "start": args.start, "end": args.end}
-                if args.every:
-                    body["every"] = args.every
-                resources = {}
-                for m in args.match:
-                    field, sep, regex = m.partition("=")
-                    if not sep or not field.strip():
-                        print(f"{_where(args)}: --match wants FIELD=REGEX, got {m!r}", file=sys.stderr)
-                        return 2
-                    resources[field.strip()] = regex
-                if resources:
-                    body["match"] = {"resources": resources}
-                body.update({k: True for k in ("match_all", "force", "replace") if getattr(args, k)})
-                r = http.post("/api/maintenance", json=body)
-            else:
-                r = http.post(f"/api/maintenance/{args.name}/end", json={})
-    except (httpx.HTTPError, httpx.InvalidURL) as err:
-        return _unreachable(args, err)
-    data, failed = _answer(r, args)
-    if failed is not None:
-        return failed
+    body: dict[str, Any] = {}
+    if cmd == "add":
+        body = {"name": args.name, "start": args.start, "end": args.end}
+        if args.every:
+            body["every"] = args.every
+        resources = {}
+        for m in args.match:
+            field, sep, regex = m.partition("=")
+            if not sep or not field.strip():
+                print(f"{_where(args)}: --match wants FIELD=REGEX, got {m!r}", file=sys.stderr)
+                return 2
+            resources[field.strip()] = regex
+        if resources:
+            body["match"] = {"resources": resources}
+        body.update({k: True for k in ("match_all", "force", "replace") if getattr(args, k)})
+
+    def send(http: Any) -> Any:
+        if cmd == "list":
+            return http.get("/api/maintenance")
+        if cmd == "add":
+            return http.post("/api/maintenance", json=body)
+        return http.post(f"/api/maintenance/{args.name}/end", json={})
+
+    answered = _call(args, send)
+    if isinstance(answered, int):
+        return answered
+    data, r = answered
     if args.json:
         print(json.dumps(data, indent=1))
     elif cmd == "list":
