@@ -4,7 +4,7 @@ loop that refuses one bad record without losing its neighbours."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -167,6 +167,29 @@ def _refusal(err: Exception, i: int, where: str) -> Rejection:
 
 _BAD_INPUT = (InputError, ValueError, TypeError, OverflowError, OSError)
 
+R = TypeVar("R")
+
+
+def _good_records(
+    records: Sequence[Any],
+    ctx: ParseContext,
+    prefix: Callable[[int], str],
+    one: Callable[[Any, int, str], R],
+    rejected: list[Rejection],
+) -> Iterator[tuple[int, R]]:
+    """(index, `one(record, index, field prefix)`) of each good record; a record that is bad input
+    (wrong shape, text that is not Unicode or has a NUL, a timestamp or number out of range) is
+    refused alone, into `rejected`."""
+    _limit_records(records, ctx)
+    for i, raw in enumerate(records, ctx.first_index):
+        where = prefix(i)
+        try:
+            if ctx.check_text:
+                check_text(raw, where)
+            yield i, one(raw, i, where)
+        except _BAD_INPUT as err:
+            rejected.append(_refusal(err, i, where))
+
 
 def each_record(
     records: Sequence[Any],
@@ -174,23 +197,18 @@ def each_record(
     prefix: Callable[[int], str],
     one: Callable[[Any, int, str], list[Event]],
 ) -> Parsed:
-    """Map each record with `one(record, index, field prefix)`; a record that is bad input (wrong
-    shape, text that is not Unicode or has a NUL, a timestamp or number out of range) is refused
-    alone."""
-    _limit_records(records, ctx)
+    """The events of each good record (`one(record, index, field prefix)`), each bad one refused."""
+
+    def storable(raw: Any, i: int, where: str) -> list[Event]:
+        events = one(raw, i, where)
+        if not all(_storable(ev) for ev in events):
+            # NOTE: text made bad by decoding (a JSON-escaped surrogate inside a log line).
+            raise InputError(f"{where}: text with a lone surrogate or NUL character cannot be stored", field=where)
+        return events
+
     out = Parsed()
-    for i, raw in enumerate(records, ctx.first_index):
-        where = prefix(i)
-        try:
-            if ctx.check_text:
-                check_text(raw, where)
-            events = one(raw, i, where)
-            if not all(_storable(ev) for ev in events):
-                # NOTE: text made bad by decoding (a JSON-escaped surrogate inside a log line).
-                raise InputError(f"{where}: text with a lone surrogate or NUL character cannot be stored", field=where)
-            out.events.extend(events)
-        except _BAD_INPUT as err:
-            out.rejected.append(_refusal(err, i, where))
+    for _, events in _good_records(records, ctx, prefix, storable, out.rejected):
+        out.events.extend(events)
     return out
 
 
@@ -202,17 +220,10 @@ def check_records(
 ) -> Checked:
     """`each_record` for a source's check: `one` runs every check that can refuse a record and
     returns the ids of the events the record would yield."""
-    _limit_records(records, ctx)
     out = Checked()
-    for i, raw in enumerate(records, ctx.first_index):
-        where = prefix(i)
-        try:
-            if ctx.check_text:
-                check_text(raw, where)
-            out.ids.extend(one(raw, i, where))
-            out.good.append(i)
-        except _BAD_INPUT as err:
-            out.rejected.append(_refusal(err, i, where))
+    for i, ids in _good_records(records, ctx, prefix, one, out.rejected):
+        out.ids.extend(ids)
+        out.good.append(i)
     return out
 
 
