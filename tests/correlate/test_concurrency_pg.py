@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import random
 from collections import Counter
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from eventmgmt.config import default_config
 from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.store import ensure_schema, make_engine
-from eventmgmt.store.tables import EventRow, IncidentRow
 from eventmgmt.transport import RecordingPublisher
-from tests.support.pg import pg_schema
+from tests.support.pg import pg_schema, run_instances
 
 from .helpers import at, ev
 
@@ -59,18 +54,8 @@ def test_parallel_workers_never_split_or_lose():
         deliveries = [e.to_json() for e in events] * 2
         random.Random(7).shuffle(deliveries)
         shares = [deliveries[i::WORKERS] for i in range(WORKERS)]
-        ctx = mp.get_context("spawn")
-        barrier = ctx.Barrier(WORKERS)
-        procs = [ctx.Process(target=worker, args=(url, share, barrier)) for share in shares]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(120)
-            assert p.exitcode == 0
-        with Session(engine) as s:
-            rows = list(s.scalars(select(EventRow)))
-            incidents = [i for i in s.scalars(select(IncidentRow)) if i.status != "merged"]
         engine.dispose()
+        rows, incidents = run_instances(url, worker, shares)
     assert len(rows) == len(events)  # each event stored once despite two deliveries
     assert all(r.incident_id for r in rows)
     by_incident = Counter(r.incident_id for r in rows)

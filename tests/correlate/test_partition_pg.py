@@ -5,22 +5,17 @@ clusters' traffic at once never split an incident nor join across clusters."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import random
 import threading
 from collections import Counter
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from eventmgmt.config import default_config
 from eventmgmt.correlate.sqlrepo import locked_session
 from eventmgmt.correlate.stage import CorrelateStage
 from eventmgmt.model import Event, Resources
 from eventmgmt.store import ensure_schema, make_engine
-from eventmgmt.store.tables import EventRow, IncidentRow
 from eventmgmt.transport import RecordingPublisher
-from tests.support.pg import pg_schema
+from tests.support.pg import pg_schema, run_instances
 
 from .helpers import at, ev
 
@@ -111,18 +106,8 @@ def test_instances_on_two_clusters_never_split_nor_join_across():
         deliveries = [[e.to_json() for e in events[i : i + 2]] for i in range(0, len(events), 2)] * 2
         random.Random(3).shuffle(deliveries)
         shares = [deliveries[i::3] for i in range(3)]
-        ctx = mp.get_context("spawn")
-        barrier = ctx.Barrier(3)
-        procs = [ctx.Process(target=worker, args=(url, share, barrier)) for share in shares]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(120)
-            assert p.exitcode == 0
-        with Session(engine) as s:
-            rows = list(s.scalars(select(EventRow)))
-            incidents = [i for i in s.scalars(select(IncidentRow)) if i.status != "merged"]
         engine.dispose()
+        rows, incidents = run_instances(url, worker, shares)
     assert len(rows) == len(events) and all(r.incident_id for r in rows)
     clusters_of = {}
     for r in rows:

@@ -9,9 +9,10 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,33 @@ def private_server(port: int) -> Iterator[PrivateServer]:
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_instances(url: str, worker: Callable[..., None], shares: list[list[Any]]) -> tuple[list[Any], list[Any]]:
+    """Run `worker(url, share, barrier)` in one spawned process per share (correlate instances that
+    start together at the barrier); once all exited 0, the stored event rows and the incidents that
+    were not merged away."""
+    import multiprocessing as mp
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from eventmgmt.store import make_engine
+    from eventmgmt.store.tables import EventRow, IncidentRow
+
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(len(shares))
+    procs = [ctx.Process(target=worker, args=(url, share, barrier)) for share in shares]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            rows = list(s.scalars(select(EventRow)))
+            incidents = [i for i in s.scalars(select(IncidentRow)) if i.status != "merged"]
+    finally:
+        engine.dispose()
+    return rows, incidents
