@@ -1,10 +1,13 @@
 # eventmgmt on Google Cloud: Pub/Sub topics (each with a dead-letter topic), Cloud Run functions
 # (gen2) with Eventarc Pub/Sub triggers, Cloud Scheduler jobs, the archive bucket with lifecycle rules
-# that mirror the retention policy, and secrets in Secret Manager.
+# that mirror the retention policy, and secrets in Secret Manager. database.tf: the state store (Cloud
+# SQL for PostgreSQL on a private IP, reached through a Serverless VPC Access connector);
+# dashboard.tf: the dashboard and read API on Cloud Run.
 
 terraform {
   required_providers {
     google = { source = "hashicorp/google", version = ">= 5.20" }
+    random = { source = "hashicorp/random", version = ">= 3.5" }
   }
 }
 
@@ -16,17 +19,33 @@ provider "google" {
 locals {
   topics = ["events-raw", "events-enriched", "events-correlated"]
 
-  # function name -> entry point, trigger topic (null for HTTP), memory
+  # function name -> entry point, trigger topic (null for HTTP), memory, whether it uses the state
+  # store (its main.py calls engine_for(settings.db_url)), at most how many instances. Only the
+  # functions with `database` get EVENTMGMT_DATABASE_URL and the VPC connector. The scheduled ones
+  # run once a minute or a day: two instances are plenty, and bound their database connections.
   functions = {
-    ingest         = { entry_point = "ingest", topic = null, memory = "512M" }
-    enrich         = { entry_point = "enrich", topic = "events-raw", memory = "512M" }
-    correlate      = { entry_point = "correlate", topic = "events-enriched", memory = "1Gi" }
-    route          = { entry_point = "route", topic = "events-correlated", memory = "512M" }
-    archive        = { entry_point = "archive", topic = "events-correlated", memory = "512M" }
-    collector      = { entry_point = "collect", topic = null, memory = "512M" }
-    retention      = { entry_point = "retention", topic = null, memory = "512M" }
-    correlate-tick = { entry_point = "correlate_tick", topic = null, memory = "512M", source = "correlate" }
-    route-flush    = { entry_point = "route_flush", topic = null, memory = "512M", source = "route" }
+    ingest         = { entry_point = "ingest", topic = null, memory = "512M", database = false, max_instances = 50 }
+    enrich         = { entry_point = "enrich", topic = "events-raw", memory = "512M", database = false, max_instances = 50 }
+    correlate      = { entry_point = "correlate", topic = "events-enriched", memory = "1Gi", database = true, max_instances = 20 }
+    route          = { entry_point = "route", topic = "events-correlated", memory = "512M", database = true, max_instances = 50 }
+    archive        = { entry_point = "archive", topic = "events-correlated", memory = "512M", database = false, max_instances = 50 }
+    # NOTE: one instance: a run reads the state object, compares and writes it back; two at once
+    # would race on it.
+    collector      = { entry_point = "collect", topic = null, memory = "512M", database = false, max_instances = 1 }
+    retention      = { entry_point = "retention", topic = null, memory = "512M", database = true, max_instances = 2 }
+    correlate-tick = { entry_point = "correlate_tick", topic = null, memory = "512M", source = "correlate", database = true, max_instances = 2 }
+    route-flush    = { entry_point = "route_flush", topic = null, memory = "512M", source = "route", database = true, max_instances = 2 }
+  }
+
+  # The collector's state (what it saw last run) must outlive its instances, whose EVENTMGMT_HOME is
+  # their own /tmp: an object in the archive bucket, outside the hot/ and cold/ prefixes that the
+  # lifecycle rules and retention age out. The functions' account may read and write it
+  # (archive_writer below).
+  collector_state_url = "gs://${google_storage_bucket.archive.name}/state/collector-state.json"
+
+  # Variables only some functions get.
+  function_environment = {
+    collector = { EVENTMGMT_COLLECTOR_STATE_URL = local.collector_state_url }
   }
 
   schedules = {
@@ -137,7 +156,7 @@ resource "google_cloudfunctions2_function" "function" {
   location = var.region
 
   build_config {
-    runtime     = "python311"
+    runtime     = var.python_runtime
     entry_point = each.value.entry_point
     source {
       storage_source {
@@ -150,21 +169,30 @@ resource "google_cloudfunctions2_function" "function" {
   service_config {
     available_memory      = each.value.memory
     timeout_seconds       = 120
-    max_instance_count    = each.key == "correlate" ? 20 : 50
+    max_instance_count    = each.value.max_instances
     service_account_email = google_service_account.functions.email
-    environment_variables = {
+    # NOTE: Cloud SQL has a private IP only; the functions that use it reach it through the
+    # connector, and everything else they call (Pub/Sub, Storage, receivers) stays on the default route.
+    vpc_connector                 = each.value.database ? google_vpc_access_connector.connector.id : null
+    vpc_connector_egress_settings = each.value.database ? "PRIVATE_RANGES_ONLY" : null
+    environment_variables = merge({
       GOOGLE_CLOUD_PROJECT     = var.project
       EVENTMGMT_TRANSPORT      = "pubsub"
       EVENTMGMT_HOME           = "/tmp/eventmgmt"
       EVENTMGMT_ARCHIVE_URL    = "gs://${google_storage_bucket.archive.name}"
-      EVENTMGMT_DASHBOARD_URL  = var.dashboard_url
+      EVENTMGMT_DASHBOARD_URL  = local.dashboard_url
       EVENTMGMT_PROMETHEUS_URL = var.prometheus_url
-    }
-    secret_environment_variables {
-      key        = "EVENTMGMT_DATABASE_URL"
-      project_id = var.project
-      secret     = google_secret_manager_secret.secret["database-url"].secret_id
-      version    = "latest"
+    }, lookup(local.function_environment, each.key, {}))
+    # NOTE: the URL, with the generated password (database.tf), is read from Secret Manager when an
+    # instance starts; it is in no variable and no file.
+    dynamic "secret_environment_variables" {
+      for_each = each.value.database ? ["database-url"] : []
+      content {
+        key        = "EVENTMGMT_DATABASE_URL"
+        project_id = var.project
+        secret     = google_secret_manager_secret.secret[secret_environment_variables.value].secret_id
+        version    = "latest"
+      }
     }
     secret_environment_variables {
       key        = "EVENTMGMT_INGEST_TOKEN"
@@ -196,6 +224,9 @@ resource "google_cloudfunctions2_function" "function" {
       service_account_email = google_service_account.functions.email
     }
   }
+
+  # NOTE: the secret's "latest" version must exist when a revision starts.
+  depends_on = [google_secret_manager_secret_version.database_url]
 }
 
 resource "google_cloud_scheduler_job" "job" {
@@ -210,6 +241,17 @@ resource "google_cloud_scheduler_job" "job" {
       service_account_email = google_service_account.functions.email
     }
   }
+}
+
+# The APIs the state store, its network and the dashboard need (the functions' own, such as Cloud
+# Functions, Eventarc, Pub/Sub, Scheduler and Secret Manager, are taken to be enabled already).
+resource "google_project_service" "api" {
+  for_each = toset([
+    "compute.googleapis.com", "servicenetworking.googleapis.com", "sqladmin.googleapis.com",
+    "vpcaccess.googleapis.com", "run.googleapis.com", "artifactregistry.googleapis.com",
+  ])
+  service            = each.value
+  disable_on_destroy = false
 }
 
 output "ingest_url" {
