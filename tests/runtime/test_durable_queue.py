@@ -192,8 +192,9 @@ def test_a_large_delivery_is_one_transaction_of_bounded_parts(tmp_path: Path) ->
 
 
 def test_an_incident_opened_and_resolved_within_the_backlog_is_still_paged(tmp_path: Path, monkeypatch) -> None:
-    """Deliveries are correlated one per transaction, as in the request: were a backlog's
-    deliveries merged into one, the incident would be announced once, resolved, and never paged."""
+    """A backlog's deliveries are correlated together, but a transaction ends before an event late
+    enough to resolve an incident it opened: otherwise the incident would be announced once, already
+    resolved, and never paged."""
     from tests.support.httpsink import http_sink
 
     def alert(model: str, minutes: int, status: str = "firing") -> dict:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cloudevents.http import CloudEvent
 
 from ..config import Config
-from ..incident import CorrelatedMessage
+from ..incident import CorrelatedMessage, IncidentAction
 from ..logjson import log_json
 from ..model import Event
 from ..transport import Publisher
@@ -83,18 +83,45 @@ class CorrelateStage:
         return messages
 
     def correlate(self, events: list[Event]) -> list[CorrelatedMessage]:
-        """Events in arrival order, in one transaction: a webhook's alerts cost one lock, one commit
-        and one read of the incidents they share. All or nothing: if one fails, none is stored and
-        the whole delivery is retried (ids are stable, so nothing is counted twice)."""
+        """Events in arrival order, in as few transactions as announcing them allows: a webhook's
+        alerts (or a backlog of webhooks) cost one lock, one commit and one read of the incidents
+        they share. All or nothing per transaction: if one fails, none of its events is stored and
+        the batch is retried (ids are stable, so nothing is counted twice).
+
+        NOTE: each transaction announces an incident once, as it stands at its end (coalesce.py), and
+        route pages from that. An incident opened in a transaction must therefore not also resolve in
+        it, or it would never be paged: a transaction ends before the first event whose time could
+        resolve an incident it opened (see `_Openings`)."""
+        if self.memory is None:
+            return self._correlate_sql(events)
         messages: list[CorrelatedMessage] = []
-        if self.memory is not None:
+        i = 0
+        while i < len(events):
             correlator = Correlator(self.config, self.memory, lazy=True)
-            for ev in events:
-                messages.extend(correlator.process(ev, self._now(ev)).messages)
-            messages = coalesce(messages, correlator.snapshot)
-        else:
-            messages = self._correlate_sql(events)
+            part, i = self._correlate_part(correlator, events, i)
+            messages.extend(coalesce(part, correlator.snapshot))
         return messages
+
+    def _correlate_part(
+        self, correlator: Correlator, events: list[Event], start: int
+    ) -> tuple[list[CorrelatedMessage], int]:
+        """Correlates events from `start` on, up to the first that must go in a new transaction;
+        returns their messages and where the next transaction starts."""
+        openings = _Openings(self.config)
+        messages: list[CorrelatedMessage] = []
+        i = start
+        while i < len(events):
+            ev = events[i]
+            if self.checkpoint is not None and not (i - start) % CHECKPOINT_EVENTS:
+                self.checkpoint()
+            now = self._now(ev)
+            if i > start and openings.may_resolve_by(now):
+                break
+            out = correlator.process(ev, now).messages
+            openings.saw(out)
+            messages.extend(out)
+            i += 1
+        return messages, i
 
     @contextmanager
     def _transaction(self, scope: frozenset[str] | None = None) -> Iterator[SqlRepo]:
@@ -119,19 +146,18 @@ class CorrelateStage:
         # one writer, and its transactions hold the whole store as before.
         assert self.engine is not None
         scope = _clusters_of(events) if self.engine.dialect.name == "postgresql" else None
-        with self._transaction(scope) as repo:
-            repo.prefetch(events)
-            correlator = Correlator(self.config, repo, lazy=True)
-            # NOTE: nothing is written until the end of the delivery: each changed incident is
-            # serialised once, not at every query an event's lookups make.
-            with repo.s.no_autoflush:
-                messages = []
-                for i, ev in enumerate(events):
-                    if self.checkpoint is not None and not i % CHECKPOINT_EVENTS:
-                        self.checkpoint()
-                    messages.extend(correlator.process(ev, self._now(ev)).messages)
-            repo.finish()
-            messages = coalesce(messages, correlator.snapshot)
+        messages: list[CorrelatedMessage] = []
+        i = 0
+        while i < len(events):
+            with self._transaction(scope) as repo:
+                repo.prefetch(events[i:])
+                correlator = Correlator(self.config, repo, lazy=True)
+                # NOTE: nothing is written until the end of the transaction: each changed incident is
+                # serialised once, not at every query an event's lookups make.
+                with repo.s.no_autoflush:
+                    part, i = self._correlate_part(correlator, events, i)
+                repo.finish()
+                messages.extend(coalesce(part, correlator.snapshot))
         return messages
 
     def _now(self, ev: Event) -> datetime:
@@ -154,6 +180,28 @@ class CorrelateStage:
                 messages = Correlator(self.config, repo).tick(at, settle)
         publish_messages(self.publisher, messages)
         return messages
+
+
+class _Openings:
+    """The earliest event time at which an incident opened (or reopened) in this transaction could
+    resolve: its opening event's time plus the shortest lifecycle period. Resolution needs an event
+    time at least that late, so until one arrives the transaction may go on."""
+
+    def __init__(self, config: Config) -> None:
+        c = config.correlation
+        self.period = min(c.quiet_period, c.stale_after)
+        self.earliest: datetime | None = None
+
+    def saw(self, messages: list[CorrelatedMessage]) -> None:
+        for m in messages:
+            if m.action in _OPENING and (self.earliest is None or m.event.occurred_at < self.earliest):
+                self.earliest = m.event.occurred_at
+
+    def may_resolve_by(self, now: datetime) -> bool:
+        return self.earliest is not None and now >= self.earliest + self.period
+
+
+_OPENING = (IncidentAction.opened, IncidentAction.reopened)
 
 
 def _clusters_of(events: list[Event]) -> frozenset[str] | None:

@@ -125,7 +125,9 @@ def build_runtime(
     correlate.checkpoint = priority.step_aside
     built = _DeliveryBuilder(ingest, publisher, priority.step_aside)
     publisher.subscribe(DELIVERIES, "ingest", built.handle, batch=built.handle_batch, objects=built.build)
-    drainer = Drainer(queue, functools.partial(hand_on, publisher), checkpoint=priority.step_aside)
+    drainer = Drainer(
+        queue, functools.partial(hand_on, publisher), merge_deliveries=True, checkpoint=priority.step_aside
+    )
     rt = Runtime(
         settings,
         config,
