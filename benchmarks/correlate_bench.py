@@ -157,16 +157,20 @@ def open_incident_cost(sizes: list[int], probes: int, sql: bool) -> list[dict]:
             engine = make_engine(f"sqlite:///{tmp}/bench.db")
             ensure_schema(engine)
             with locked_session(engine) as s:
-                corr = Correlator(cfg, SqlRepo(s, cfg.chains, cfg.response))
+                repo = SqlRepo(s, cfg.chains, cfg.response)
+                corr = Correlator(cfg, repo)
                 for i in range(n):
                     corr.process(alert(i, "pod_oom", 0, "bbbbb"), now)
+                repo.finish()  # NOTE: events and index rows are written here
             t0 = time.perf_counter()
             for j in range(probes):
                 with locked_session(engine) as s:
-                    corr = Correlator(cfg, SqlRepo(s, cfg.chains, cfg.response))
+                    repo = SqlRepo(s, cfg.chains, cfg.response)
+                    corr = Correlator(cfg, repo)
                     # half join a live incident, half open a new one
                     i = j % n if j % 2 == 0 else n + j
                     corr.process(alert(i, "model_unavailable", 1, "bbbbb"), now)
+                    repo.finish()
             dt = time.perf_counter() - t0
             engine.dispose()
         else:

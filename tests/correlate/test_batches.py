@@ -230,6 +230,7 @@ def test_what_a_transaction_retires_or_takes_over_is_gone_from_its_lookups(tmp_p
         new.note_keys(second.resources.keys())
         repo.save(new, at(6))
         assert repo.by_fingerprint("fp-a") is new
+        repo.finish()
     with Session(engine) as s:
         assert {r.fingerprint: r.incident_id for r in s.scalars(select(IncidentFingerprintRow))} == {"fp-a": "inc-new"}
         rows = {r.id: (r.live, r.member_count, r.version) for r in s.scalars(select(IncidentRow))}

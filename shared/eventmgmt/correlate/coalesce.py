@@ -18,17 +18,21 @@ _STRENGTH = [IncidentAction.opened, IncidentAction.reopened, IncidentAction.merg
 
 
 def coalesce(
-    messages: list[CorrelatedMessage], snapshot: Callable[[str], IncidentSnapshot] | None = None
+    messages: list[CorrelatedMessage],
+    snapshot: Callable[[str], IncidentSnapshot] | None = None,
+    merged_into: Callable[[str], str | None] | None = None,
 ) -> list[CorrelatedMessage]:
     """`snapshot(id)` gives the final snapshot of an incident whose messages carry an action but no
-    snapshot (a lazy correlator's)."""
+    snapshot (a lazy correlator's); `merged_into(id)`, where an incident went, without building the
+    snapshot of each fragment a storm folds away."""
 
     def snap_of(m: CorrelatedMessage) -> IncidentSnapshot | None:
         if m.incident is not None or m.incident_id is None or m.action is None or snapshot is None:
             return m.incident
         return snapshot(m.incident_id)
 
-    merged_into: dict[str, str] = {}
+    into = merged_into
+    merged_to: dict[str, str] = {}
     opened_here: set[str] = set()
     actions: dict[str, set[IncidentAction]] = {}
     last: dict[str, int] = {}
@@ -41,17 +45,21 @@ def coalesce(
             if m.action is IncidentAction.opened:
                 opened_here.add(m.incident_id)
         if m.action is IncidentAction.merged:
-            merged = snap_of(m)
-            if merged is not None and merged.merged_into:
-                merged_into[m.incident_id] = merged.merged_into
-    vanished = {iid for iid in merged_into if iid in opened_here}
+            if m.incident is None and into is not None:
+                target = into(m.incident_id)
+            else:
+                merged = snap_of(m)
+                target = merged.merged_into if merged is not None else None
+            if target:
+                merged_to[m.incident_id] = target
+    vanished = {iid for iid in merged_to if iid in opened_here}
     out = []
     for i, m in enumerate(messages):
         iid = m.incident_id
         if iid is None:
             out.append(m)
             continue
-        final = _follow(iid, merged_into) if iid in vanished else iid
+        final = _follow(iid, merged_to) if iid in vanished else iid
         if iid in vanished or last.get(iid) != i:
             out.append(m.model_copy(update={"incident_id": final, "incident": None, "action": None}))
             continue

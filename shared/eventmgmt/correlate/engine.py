@@ -191,6 +191,11 @@ class Correlator:
             return built
         return inc.snapshot(self.chains, self.config.response)
 
+    def merged_into(self, incident_id: str) -> str | None:
+        """Where an incident this correlator changed was folded, if it was."""
+        inc = self.touched.get(incident_id)
+        return inc.merged_into if inc is not None else None
+
     def _candidates(self, ev: Event) -> list[Incident]:
         """Incidents `ev` may join, best first: incidents open at the event's time, or the resolved
         incident of the very episode it continues."""

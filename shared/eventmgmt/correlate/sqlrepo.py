@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -143,7 +144,10 @@ class SqlRepo:
         # NOTE: the session's identity map holds rows weakly; these keep the rows this transaction
         # touched, so looking one up again is a dict hit instead of a SELECT.
         self._rows: dict[str, IncidentRow] = {}
-        self._fprows: dict[str, IncidentFingerprintRow] = {}
+        self._fprows: dict[str, _FingerprintRow] = {}
+        # Incidents created here whose row is built at the next flush, with its live flag and due
+        # time: a storm's one-pod fragment, folded away before then, never costs an ORM object.
+        self._pending: dict[str, tuple[bool, datetime | None]] = {}
         # Which live incidents hold each resource key, for the keys looked up so far (kept current
         # by save and retire), so the events of a batch that share a pod or model ask once.
         self._by_key: dict[str, set[str]] = {}
@@ -162,7 +166,7 @@ class SqlRepo:
         self._created: set[str] = set()
         # Index rows to drop and member events to move once the transaction's rows are flushed.
         self._retired: list[str] = []
-        self._orphans: dict[str, IncidentFingerprintRow] = {}
+        self._orphans: dict[str, _FingerprintRow] = {}
         self._moved: list[tuple[str, str]] = []
         self.gone: list[str] = []  # every incident retired in this transaction
         event.listen(session, "before_flush", self._before_flush)
@@ -215,10 +219,19 @@ class SqlRepo:
 
     def _row(self, incident_id: str) -> IncidentRow | None:
         row = self._rows.get(incident_id)
+        if row is None and incident_id in self._pending:
+            return self._materialize(incident_id)
         if row is None and incident_id not in self._absent_incidents:
             row = self.s.get(IncidentRow, incident_id, options=_STATE_ONLY)
             if row is not None:
                 self._rows[incident_id] = row
+        return row
+
+    def _materialize(self, incident_id: str) -> IncidentRow:
+        live, due = self._pending.pop(incident_id)
+        row = IncidentRow(id=incident_id, live=live, due_at=due)
+        self.s.add(row)
+        self._rows[incident_id] = row
         return row
 
     def seen(self, event_id: str) -> bool:
@@ -241,7 +254,7 @@ class SqlRepo:
         if incident_id is not None:
             self._members_here.setdefault(incident_id, []).append(ev.id)
 
-    def _fprow(self, fingerprint: str) -> IncidentFingerprintRow | None:
+    def _fprow(self, fingerprint: str) -> _FingerprintRow | None:
         if fingerprint in self._absent_fps:
             return None
         row = self._fprows.get(fingerprint)
@@ -279,16 +292,16 @@ class SqlRepo:
     def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
         self._cache[inc.id] = inc
         self._due.lower(due)
-        row = self._row(inc.id)
+        # NOTE: what the lifecycle queries read (live, due) is written now, or kept for the row built
+        # at flush, which the queries flush first; state and snapshot at flush.
+        row = None if inc.id in self._pending else self._row(inc.id)
         if row is None:
-            row = IncidentRow(id=inc.id)
-            self.s.add(row)
-            self._rows[inc.id] = row
+            self._pending[inc.id] = (True, due)
             self._absent_incidents.discard(inc.id)
             self._created.add(inc.id)
-        # NOTE: what the lifecycle queries read is written now; state and snapshot at flush.
-        row.live = True
-        row.due_at = due
+        else:
+            row.live = True
+            row.due_at = due
         self._dirty[inc.id] = (inc, snap)
         new_keys, new_fps = inc.fresh_keys, inc.fresh_fps
         inc.fresh_keys, inc.fresh_fps = set(), set()
@@ -302,14 +315,23 @@ class SqlRepo:
             # NOTE: a fingerprint may still point at an older episode's incident: take it over.
             fprow = self._fprow(fp) or self._orphans.pop(fp, None)
             if fprow is None:
-                fprow = IncidentFingerprintRow(fingerprint=fp, incident_id=inc.id)
-                self.s.add(fprow)
+                fprow = _NewFingerprint(fp, inc.id)  # inserted by `finish`, with the events
             else:
                 fprow.incident_id = inc.id
             self._fprows[fp] = fprow
             self._absent_fps.discard(fp)
 
+    def flush(self) -> None:
+        """Everything changed so far into the session, then to the database.
+
+        NOTE: the session skips its flush, hooks included, when no ORM object changed, so the rows
+        built at flush are built here first."""
+        self._before_flush()
+        self.s.flush()
+
     def _before_flush(self, *_args: object) -> None:
+        for iid in list(self._pending):
+            self._materialize(iid)
         for iid in list(self._dirty):
             self._write(iid)
 
@@ -317,7 +339,8 @@ class SqlRepo:
         inc, snap = self._dirty.pop(incident_id)
         if snap is None or snap.version != inc.version:
             snap = inc.snapshot(self.chains, self.response)
-        row = self._rows[incident_id]
+        row = self._row(incident_id)
+        assert row is not None, incident_id
         row.version = inc.version
         row.kind = snap.kind
         row.status = snap.status.value
@@ -337,6 +360,9 @@ class SqlRepo:
 
     def reschedule(self, inc: Incident, due: datetime | None) -> None:
         self._due.lower(due)
+        if inc.id in self._pending:
+            self._pending[inc.id] = (self._pending[inc.id][0], due)
+            return
         row = self._row(inc.id)
         if row is not None:
             row.due_at = due
@@ -346,7 +372,7 @@ class SqlRepo:
         # incidents have one); filtering on `live` in SQL made them scan every live incident.
         if not self._due.reached(now, lambda: self.s.scalar(select(func.min(IncidentRow.due_at)))):
             return []
-        self.s.flush()  # what this transaction rescheduled must be what the query sees
+        self.flush()  # what this transaction rescheduled must be what the query sees
         query = select(IncidentRow).options(*_STATE_ONLY).where(IncidentRow.due_at <= now)
         rows = self.s.scalars(query.order_by(IncidentRow.due_at))
         out = []
@@ -366,7 +392,9 @@ class SqlRepo:
         return bool(names) and names <= self.scope
 
     def retire(self, inc: Incident) -> None:
-        row = self._row(inc.id)
+        row = None if inc.id in self._pending else self._row(inc.id)
+        if inc.id in self._pending:
+            self._pending[inc.id] = (False, None)
         if row is not None:
             row.live = False
             row.due_at = None
@@ -393,7 +421,7 @@ class SqlRepo:
     def finish(self) -> None:
         """End of the transaction's work: write everything, then drop what retired incidents held
         in the lookup indexes and move merged-away incidents' events to their new incident."""
-        self.s.flush()
+        self.flush()
         # NOTE: Core inserts (executemany on the session's connection): the ORM's bulk path costs
         # more than the database for a storm's thousands of member rows.
         if self._event_values:
@@ -401,6 +429,12 @@ class SqlRepo:
         keys = [k for rows in self._key_values.values() for k in rows]
         if keys:
             self.s.connection().execute(_table(IncidentKeyRow).insert(), keys)
+        fresh = [r for r in self._fprows.values() if isinstance(r, _NewFingerprint)]
+        if fresh:
+            values = [{"fingerprint": r.fingerprint, "incident_id": r.incident_id} for r in fresh]
+            self.s.connection().execute(_table(IncidentFingerprintRow).insert(), values)
+            for r in fresh:
+                del self._fprows[r.fingerprint]  # NOTE: stored now; a later lookup reads the row
         self._event_values, self._key_values = {}, {}
         self.gone.extend(self._retired)
         if self._retired:
@@ -430,13 +464,13 @@ class SqlRepo:
         self.s.merge(HeldEventRow(fingerprint=ev.fingerprint, until=until, data=ev.to_json()))
 
     def release(self, fingerprint: str) -> None:
-        self.s.flush()  # a hold earlier in this transaction must be in the table to be released
+        self.flush()  # a hold earlier in this transaction must be in the table to be released
         self.s.execute(delete(HeldEventRow).where(HeldEventRow.fingerprint == fingerprint))
 
     def held_due(self, now: datetime) -> list[Event]:
         if not self._held.reached(now, lambda: self.s.scalar(select(func.min(HeldEventRow.until)))):
             return []
-        self.s.flush()
+        self.flush()
         rows = list(self.s.scalars(select(HeldEventRow).where(HeldEventRow.until <= now)))
         held = [(r, Event.from_json(r.data)) for r in rows]
         held = [(r, e) for r, e in held if self._in_scope([e.resources.cluster] if e.resources.cluster else [])]
@@ -451,7 +485,7 @@ class SqlRepo:
         else:
             self._write(inc.id)
         self.retire(inc)
-        row = self._row(inc.id)
+        row = None if inc.merged_into and inc.id in self._pending else self._row(inc.id)
         if row is not None:
             row.status = "merged"
             row.board_rank = 1
@@ -466,11 +500,12 @@ class SqlRepo:
             # NOTE: opened and folded away within this transaction (a pod's fragment in a storm):
             # nobody was told of it, so it leaves no row, no index rows and no events to move.
             self._key_values.pop(inc.id, None)
-            row = self._rows.pop(inc.id)
-            if inspect(row).persistent:  # flushed by a lifecycle query earlier in the transaction
-                self.s.delete(row)
-            else:
-                self.s.expunge(row)
+            if self._pending.pop(inc.id, None) is None:
+                row = self._rows.pop(inc.id)
+                if inspect(row).persistent:  # flushed by a lifecycle query earlier in the transaction
+                    self.s.delete(row)
+                else:
+                    self.s.expunge(row)
             self._cache.pop(inc.id, None)
             self._created.discard(inc.id)
             return
@@ -486,6 +521,17 @@ def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iter
     query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
     for i in range(0, len(values), _IN_CHUNK):
         yield from session.scalars(query.where(column.in_(values[i : i + _IN_CHUNK])))
+
+
+@dataclass(slots=True)
+class _NewFingerprint:
+    """A fingerprint row this transaction adds, inserted in bulk by `finish`."""
+
+    fingerprint: str
+    incident_id: str
+
+
+_FingerprintRow = IncidentFingerprintRow | _NewFingerprint
 
 
 class _Earliest:

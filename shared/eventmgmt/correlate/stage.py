@@ -99,7 +99,7 @@ class CorrelateStage:
         while i < len(events):
             correlator = Correlator(self.config, self.memory, lazy=True)
             part, i = self._correlate_part(correlator, events, i)
-            messages.extend(coalesce(part, correlator.snapshot))
+            messages.extend(coalesce(part, correlator.snapshot, correlator.merged_into))
         return messages
 
     def _correlate_part(
@@ -157,7 +157,7 @@ class CorrelateStage:
                 with repo.s.no_autoflush:
                     part, i = self._correlate_part(correlator, events, i)
                 repo.finish()
-                messages.extend(coalesce(part, correlator.snapshot))
+                messages.extend(coalesce(part, correlator.snapshot, correlator.merged_into))
         return messages
 
     def _now(self, ev: Event) -> datetime:

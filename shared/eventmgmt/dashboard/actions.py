@@ -65,6 +65,7 @@ def set_status(
             else inc.last_seen + config.correlation.quiet_period
         )
         repo.save(inc, due)
+        repo.finish()
         action = IncidentAction.acknowledged if status is IncidentStatus.acknowledged else IncidentAction.resolved
         msg = CorrelatedMessage(
             event=_operator_event(inc.id, inc.version, action.value, by, now),
