@@ -153,20 +153,88 @@ def test_the_status_filter_counts_what_it_selects_and_refuses_what_it_does_not_k
     assert bad.status_code == 400 and bad.json["field"] == "status" and "open" in bad.json["error"]
 
 
-def test_the_board_filters_by_status_and_severity_and_keeps_the_filter_when_paging(loaded):
+def ids_on(html: str, incidents: list[dict]) -> set[str]:
+    return {i["id"] for i in incidents if f'data-id="{i["id"]}"' in html}
+
+
+def test_the_board_shows_open_and_acknowledged_unless_asked_and_filters_by_status_and_severity(loaded):
     _, client = loaded
     everything = client.get("/api/incidents?limit=500").json["incidents"]
-    resolved = [i["id"] for i in everything if i["status"] == "resolved"]
-    active = [i["id"] for i in everything if i["status"] != "resolved"]
+    resolved = {i["id"] for i in everything if i["status"] == "resolved"}
+    active = {i["id"] for i in everything if i["status"] != "resolved"}
     assert resolved and active
-    html = client.get("/?status=open,acknowledged").get_data(as_text=True)
-    assert all(i in html for i in active) and not any(i in html for i in resolved)
-    assert "showing status open,acknowledged" in html
-    severities = {i["severity"] for i in everything}
-    one = sorted(severities)[0]
-    html = client.get(f"/?severity={one}").get_data(as_text=True)
-    assert all((i["id"] in html) == (i["severity"] == one) for i in everything)
+    html = client.get("/").get_data(as_text=True)
+    assert ids_on(html, everything) == active
+    assert f"{len(resolved)} resolved not shown" in html and 'href="?status=all"' in html
+    assert ids_on(client.get("/?status=open,acknowledged").get_data(as_text=True), everything) == active
+    assert ids_on(client.get("/?status=all").get_data(as_text=True), everything) == active | resolved
+    # a form's repeated values count as one list
+    assert ids_on(client.get("/?status=resolved&status=open").get_data(as_text=True), everything) == resolved | {
+        i["id"] for i in everything if i["status"] == "open"
+    }
+    one = sorted({i["severity"] for i in everything})[0]
+    html = client.get(f"/?status=all&severity={one}").get_data(as_text=True)
+    assert ids_on(html, everything) == {i["id"] for i in everything if i["severity"] == one}
+    # the switches keep the other filters
+    assert f'href="?status=resolved&amp;severity={one}"' in html
     assert client.get("/?status=bogus").status_code == 400
+    assert client.get("/?severity=bogus").status_code == 400
     assert client.get("/api/incidents?severity=critical,high").json["total"] == sum(
         1 for i in everything if i["severity"] in ("critical", "high")
     )
+
+
+def test_the_board_filters_by_model_and_node_and_keeps_the_filters_when_paging(loaded):
+    _, client = loaded
+    everything = client.get("/api/incidents?limit=500").json["incidents"]
+    for key, name in (("models", "model"), ("nodes", "node")):
+        values = sorted({v for i in everything for v in i["resources"].get(key) or []})
+        assert len(values) > 1
+        for value in values:
+            html = client.get("/", query_string={"status": "all", name: value}).get_data(as_text=True)
+            want = {i["id"] for i in everything if value in (i["resources"].get(key) or [])}
+            assert want and ids_on(html, everything) == want, (name, value)
+    node = "gke-inference-prod-gpu-pool-efc6"
+    html = client.get(f"/?status=resolved&model=bert-large&node={node}").get_data(as_text=True)
+    want = {
+        i["id"]
+        for i in everything
+        if i["status"] == "resolved" and "bert-large" in i["resources"]["models"] and node in i["resources"]["nodes"]
+    }
+    assert want and ids_on(html, everything) == want
+    assert f'value="{node}"' in html and 'value="bert-large"' in html  # the boxes say what is chosen
+    assert "No incidents match" in client.get("/?model=no-such-model").get_data(as_text=True)
+
+
+def test_the_board_says_what_each_incident_is_in_words(loaded):
+    _, client = loaded
+    html = client.get("/?status=all").get_data(as_text=True)
+    assert "Pod OOM → Triton crash → model unavailable → high error rate" in html
+    assert 'title="pod_oom → triton_crash' in html  # the title as correlated, on hover
+    # a node by the end of its name, whole on hover; the root cause's summary not cut inside a word
+    assert 'node <span class="node" title="gke-inference-prod-gpu-pool-3f0c">…3f0c</span>' in html
+    assert "(+" not in html and "characters)" not in html
+
+
+def test_what_senders_wrote_is_escaped_on_the_board_and_in_its_filters(runtime):
+    from datetime import UTC, datetime
+
+    client = create_app(runtime).test_client()
+    evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)> → pod_oom'
+    alert = {
+        "status": "firing",
+        "startsAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "labels": {"alertname": "TritonModelUnavailable", "severity": "critical", "model": evil, "node": evil},
+        "annotations": {"summary": evil},
+    }
+    assert client.post("/ingest/alertmanager", json={"alerts": [alert]}).status_code == 202
+    from tests.support.incidents import wait_drained
+
+    wait_drained(client)
+    for path in ("/", "/?model=" + evil.replace("&", "%26"), "/?node=" + evil):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    inc = client.get("/api/incidents").json["incidents"][0]
+    html = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
+    assert "<script>alert" not in html and "<img src=x" not in html

@@ -16,7 +16,8 @@ from ..runtime import params, queries
 from ..sources import limits
 from ..store.tables import EventRow, IncidentRow
 from ..timeutil import iso
-from . import api, svg
+from . import api, display, svg
+from . import board as board_filters
 from .windows import list_rows, when_json
 
 REFRESH_SECONDS = 15
@@ -82,23 +83,29 @@ def _board_counts(engine: Any) -> dict[str, int]:
 def board() -> Any:
     rt = runtime()
     offset = params.offset_cursor(request.args)
-    status, severity = request.args.get("status") or None, request.args.get("severity") or None
-    data = queries.list_incidents(rt.engine, status=status, severity=severity, limit=50, offset=offset)
+    filters = board_filters.parse(request.args)
+    data = board_filters.incidents(rt.engine, filters, limit=50, offset=offset)
     now = rt.clock()
     router = rt.extras.get("route")
+    known = display.chain_vocabulary(rt.config.chains)
+    shown = data["incidents"]
+    nodes = display.short_names(n for i in shown for n in (i.get("resources") or {}).get("nodes") or [])
     return page(
         "board.html",
         "board_body.html",
         nav="board",
-        incidents=[dict(i, age=_age(i["opened_at"], now)) for i in data["incidents"]],
+        incidents=[dict(i, age=_age(i["opened_at"], now), headline=display.headline(i, known)) for i in shown],
+        short_nodes=nodes,
         counts=_board_counts(rt.engine),
         receivers_down=router.receivers_down() if router is not None else [],
         next=data["next"],
         prev=max(0, offset - 50) if offset else None,
         total=data["total"],
         refresh=REFRESH_SECONDS,
-        # NOTE: kept in the paging links and the refresh, so a filtered board stays filtered
-        filters={k: v for k, v in (("status", status), ("severity", severity)) if v},
+        # NOTE: kept in the paging links, the switches and the refresh, so a filtered board stays filtered
+        f=filters,
+        filters=filters.given,
+        suggest=board_filters.suggestions(rt.engine, shown),
     )
 
 
@@ -118,7 +125,17 @@ def incident(incident_id: str) -> Any:
     from ..route.router import told_of
 
     told = told_of(rt.extras.get("route"), incident_id)
-    return page("incident.html", nav="board", inc=found, events=events, chain_svg=chain_svg, told=told)
+    return page(
+        "incident.html",
+        nav="board",
+        inc=found,
+        events=events,
+        chain_svg=chain_svg,
+        told=told,
+        headline=display.headline(found, display.chain_vocabulary(rt.config.chains)),
+        short_nodes=display.short_names((found.get("resources") or {}).get("nodes") or []),
+        alerts=display.alert_links(events),
+    )
 
 
 def _noise_rows(engine: Any, since: datetime) -> tuple[list[Any], list[Any], list[Any]]:
@@ -139,12 +156,15 @@ def _noise_rows(engine: Any, since: datetime) -> tuple[list[Any], list[Any], lis
 
 
 def _timeline(ev_rows: list[Any], inc_rows: list[Any], bucket: int) -> str:
-    series: dict[str, dict[str, int]] = {}
+    """Events, alerts and incidents opened per `bucket` minutes, every bucket from the first to the
+    last (an empty one is a gap on the axis, not skipped); labelled with the day when they span more
+    than one."""
+    step = timedelta(minutes=bucket)
+    series: dict[datetime, dict[str, int]] = {}
 
-    def key(t: datetime) -> str:
+    def key(t: datetime) -> datetime:
         t = t.replace(tzinfo=None)
-        minute = (t.minute // bucket) * bucket if bucket < 60 else 0
-        return t.replace(minute=minute, second=0, microsecond=0).strftime("%H:%M")
+        return t.replace(minute=t.minute - t.minute % bucket if bucket < 60 else 0, second=0, microsecond=0)
 
     for t, cls in ev_rows:
         b = series.setdefault(key(t), {})
@@ -154,7 +174,17 @@ def _timeline(ev_rows: list[Any], inc_rows: list[Any], bucket: int) -> str:
     for t in inc_rows:
         b = series.setdefault(key(t), {})
         b["incidents"] = b.get("incidents", 0) + 1
-    return svg.bars(sorted(series.items()), [("events", "#a0aec0"), ("alerts", "#b3261e"), ("incidents", "#2b6cb0")])
+    if series:
+        first, last = min(series), max(series)
+        while first < last:
+            series.setdefault(first, {})
+            first += step
+    label = "%m-%d %H:%M" if series and max(series) - min(series) >= timedelta(days=1) else "%H:%M"
+    return svg.bars(
+        [(t.strftime(label), v) for t, v in sorted(series.items())],
+        [("events", "#a0aec0"), ("alerts", "#b3261e"), ("incidents", "#2b6cb0")],
+        width=1420,  # NOTE: the panel's width at 1480 px (main's widest): never stretched wider than drawn
+    )
 
 
 def noise() -> Any:
@@ -222,9 +252,18 @@ def maintenance() -> Any:
     ]
     rows = [*configured, *({**r, "origin": "dashboard"} for r in list_rows(rt.engine))]
     for r in rows:
-        r["every"] = str(timedelta(seconds=r["every_seconds"])) if r["every_seconds"] else ""
-    limit = rt.config.maintenance_limits.max_duration
-    return page("maintenance.html", nav="maintenance", windows=rows, max_duration=limit)
+        r["every"] = _duration(r["every_seconds"]) if r["every_seconds"] else ""
+    longest = _duration(rt.config.maintenance_limits.max_duration.total_seconds())
+    return page("maintenance.html", nav="maintenance", windows=rows, max_duration=longest)
+
+
+def _duration(seconds: float) -> str:
+    """7 days, 36 hours, 90 minutes: the largest unit that says it whole (timedelta says "7 days, 0:00:00")."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds:g} seconds"
 
 
 # (rule, view, methods): the endpoint of each is the view's name.
@@ -243,6 +282,11 @@ def create_dashboard(rt: Any) -> Blueprint:
     )
     bp.add_app_template_filter(clip, "clip")
     bp.add_app_template_filter(link, "link")
+    bp.add_app_template_filter(display.clip_words, "words")
+    bp.add_app_template_filter(display.kind_words, "kind_words")
+    bp.add_app_template_filter(display.kind_title, "kind_title")
+    bp.add_app_template_filter(display.told_words, "told_words")
+    bp.add_app_template_filter(display.match_pairs, "match_pairs")
     bp.record_once(lambda state: state.app.extensions.setdefault("eventmgmt", rt))
     for rule, view, methods in [*PAGES, *api.ROUTES]:
         bp.add_url_rule(rule, view.__name__, view, methods=methods)

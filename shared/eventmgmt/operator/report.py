@@ -10,6 +10,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from ..dashboard.display import clip_words
 from ..dashboard.svg import bars, hbars
 from ..timeutil import parse_ts
 
@@ -38,7 +39,8 @@ def html_report(report: dict[str, Any], captures: Iterable[str]) -> str:
         opened = min(times)
         b = per.setdefault(_bucket(opened), {})
         b["incidents"] = b.get("incidents", 0) + 1
-        ttc.append((f"{inc['id']} {inc['title'][:50]}", int((max(times) - opened).total_seconds())))
+        # NOTE: the title cut between words, not inside a kind or a pod name
+        ttc.append((f"{inc['id']} {clip_words(inc['title'], 70)}", int((max(times) - opened).total_seconds())))
     events = report.get("events", 0)
     incidents = len(report.get("incidents", []))
     by_class = report.get("events_by_class", {})
@@ -52,7 +54,7 @@ def html_report(report: dict[str, Any], captures: Iterable[str]) -> str:
 <style>body{{font:14px system-ui,sans-serif;max-width:1100px;margin:1rem auto;color:#1a202c}}
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #e2e8f0;padding:.3rem .5rem;text-align:left}}
 .cards{{display:flex;gap:1rem}}.card{{border:1px solid #e2e8f0;border-radius:6px;padding:.6rem 1rem}}.card b{{display:block;font-size:1.5rem}}
-.hbar{{display:flex;gap:.5rem;align-items:center}}.hbar .lbl{{width:24rem;overflow:hidden;white-space:nowrap}}.hbar .bar{{height:.8rem}}</style>
+td:first-child{{white-space:nowrap}}.hbars .val{{color:#4a5568}}</style>
 </head><body><h1>Replay report</h1>
 <div class="cards"><div class="card">events<b>{events}</b></div><div class="card">incidents<b>{incidents}</b></div>
 <div class="card">noise reduction<b>{round(events / max(1, incidents), 1)}×</b></div>

@@ -39,7 +39,9 @@
   const main = document.querySelector("main[data-refresh]");
   if (main) {
     setInterval(async () => {
-      if (document.hidden) return;
+      // NOTE: not while the engineer is typing in the board's filter boxes (the refresh replaces them)
+      const typing = document.activeElement && main.contains(document.activeElement) && document.activeElement.matches("input, select");
+      if (document.hidden || typing) return;
       const r = await fetch(location.href, { headers: { "X-Partial": "1" } });
       if (r.ok) { main.innerHTML = await r.text(); main.dataset.refreshedAt = new Date().toISOString(); }
     }, Number(main.dataset.refresh) * 1000);
