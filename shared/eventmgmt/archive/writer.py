@@ -57,6 +57,11 @@ def records(msg: CorrelatedMessage) -> list[tuple[str, date, str, dict[str, Any]
     return out
 
 
+# NOTE: gzip's default (9) took 1.5x as long as 6 (zlib's own default) on a storm's JSON lines, for
+# objects about 1% smaller; the drain pays it for every batch archived.
+GZIP_LEVEL = 6
+
+
 class ArchiveWriter:
     """Each write is one new object named by the hash of its record ids: writing the same batch again
     (a redelivery) rewrites the same object with the same content instead of adding a duplicate."""
@@ -75,7 +80,8 @@ class ArchiveWriter:
             items.sort(key=lambda x: x[0])
             name = stable_hash(*[rid for rid, _ in items], length=24)
             path = f"{partition(self.root, 'hot', type_, day)}/{name}.jsonl.gz"
-            data = gzip.compress("".join(json.dumps(r, sort_keys=True) + "\n" for _, r in items).encode(), mtime=0)
+            text = "".join(json.dumps(r, sort_keys=True) + "\n" for _, r in items)
+            data = gzip.compress(text.encode(), compresslevel=GZIP_LEVEL, mtime=0)
             with self._lock:
                 self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
                 with self.fs.open(path, "wb") as f:

@@ -230,14 +230,17 @@ class Correlator:
         return [inc for _, inc in scored]
 
     def _related(
-        self, ev: Event, exclude: Incident | None = None, *, anytime: bool = False
+        self, ev: Event, exclude: Incident | None = None, *, anytime: bool = False, closed_only: bool = False
     ) -> list[tuple[Incident, list[str]]]:
         """Live incidents sharing resources with `ev` that one problem could explain together with
-        it, each with the keys they share; near the event in time unless `anytime`."""
+        it, each with the keys they share; near the event in time unless `anytime`; only those no
+        longer open at the event's time if `closed_only`."""
         keys = ev.resources.keys()
         out = []
         for inc in self.repo.by_keys(keys):
             if inc is exclude or not (anytime or self._live_at(inc, ev.occurred_at)):
+                continue
+            if closed_only and inc.open_at(ev.occurred_at):
                 continue
             if not self.compatible(ev.kind, inc):
                 continue
@@ -269,7 +272,9 @@ class Correlator:
         t = ev.occurred_at
         prior = self.repo.by_fingerprint(ev.fingerprint)
         if prior is None or prior.open_at(t):
-            resolved = [(i, s) for i, s in self._related(ev, anytime=True) if not i.open_at(t)]
+            # NOTE: open incidents are passed over before the costlier checks: in a storm every
+            # incident a new pod's alert shares a node with is open.
+            resolved = self._related(ev, anytime=True, closed_only=True)
             # NOTE: the same pod, deployment or model, not merely the same node.
             resolved = [(i, s) for i, s in resolved if any(not k.startswith(("node:", "nodepool:")) for k in s)]
             prior = max(resolved, key=lambda x: (x[0].resolved_at or x[0].last_seen, x[0].id))[0] if resolved else None
