@@ -33,7 +33,7 @@ def test_a_delivered_page_and_an_owed_one_are_shown(tmp_path, monkeypatch) -> No
         monkeypatch.setenv("EVENTMGMT_PAGERDUTY_ROUTING_KEY", "k")
         monkeypatch.setenv("EVENTMGMT_PAGERDUTY_URL", sink.url + "/v2/enqueue")
         rt = build_runtime(Settings(home=tmp_path))
-        router = rt.extras["route"]
+        router = rt.router
         client = create_app(rt).test_client()
         try:
             assert client.post("/ingest/alertmanager", json=hook("bert")).status_code == 202

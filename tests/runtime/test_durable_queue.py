@@ -216,7 +216,7 @@ def test_an_incident_opened_and_resolved_within_the_backlog_is_still_paged(tmp_p
                 assert client.post("/ingest/alertmanager", json=h).status_code == 202
             restart_drainer(rt)
             wait_drained(client, timeout=30)
-            rt.extras["route-worker"].drain(30)
+            rt.route_worker.drain(30)
         finally:
             rt.stop()
         sent = [(b["dedup_key"], b["event_action"]) for b in sink.bodies("/v2/enqueue")]

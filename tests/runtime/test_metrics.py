@@ -50,7 +50,7 @@ def test_metrics_follow_what_happened(tmp_path, monkeypatch) -> None:
             assert http.post("/ingest/alertmanager", json={"alerts": alerts}).status_code == 202
             assert http.post("/ingest/alertmanager", data=b"{", content_type="application/json").status_code == 400
             wait_drained(http)
-            rt.extras["route-worker"].drain(30)
+            rt.route_worker.drain(30)
             got = samples(http.get("/metrics").get_data(as_text=True))
         finally:
             rt.stop()

@@ -16,7 +16,7 @@ def test_ticker_delivers_what_waited_in_the_outbox(tmp_path, monkeypatch):
         monkeypatch.setenv("EVENTMGMT_PAGERDUTY_ROUTING_KEY", "k")
         monkeypatch.setenv("EVENTMGMT_PAGERDUTY_URL", sink.url + "/v2/enqueue")
         rt = build_runtime(Settings(home=tmp_path))
-        router = rt.extras["route"]
+        router = rt.router
         client = create_app(rt).test_client()
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         hook = {

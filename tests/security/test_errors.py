@@ -92,11 +92,12 @@ def test_unknown_api_routes_answer_json(client, method, path, status):
 
 def test_an_unexpected_exception_is_a_json_500(runtime, monkeypatch):
     from eventmgmt.runtime import app as app_module
+    from eventmgmt.store import queries
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(app_module.queries, "list_incidents", broken)
+    monkeypatch.setattr(queries, "list_incidents", broken)
     client = app_module.create_app(runtime).test_client()
     r = client.get("/api/incidents")
     assert is_json_error(r, 500) and "ref" in r.json and "a bug" not in r.json["error"]

@@ -163,7 +163,7 @@ def test_every_change_is_logged_and_archived_under_the_callers_identity(runtime,
         ("maintenance window ended", "loopback", "w1"),
     ]
     assert lines[1]["before"]["match"] == {"resources": {"node": "n1"}}
-    runtime.extras["archive"].flush()
+    runtime.archive.flush()
     records = [r for r in read_partition(runtime.settings.archive) if r.get("source") == "operator"]
     assert sorted(r["kind"] for r in records) == ["maintenance_added", "maintenance_ended", "maintenance_replaced"]
     assert {r["labels"]["by"] for r in records} == {"loopback"}

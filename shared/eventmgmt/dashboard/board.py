@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import InputError
-from ..runtime import queries
+from ..store import queries
 from ..store.tables import EventRow, IncidentRow
 
 ACTIVE = ("open", "acknowledged")

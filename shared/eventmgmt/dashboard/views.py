@@ -12,8 +12,9 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..runtime import params, queries
+from ..runtime import params
 from ..sources import limits
+from ..store import queries
 from ..store.tables import EventRow, IncidentRow
 from ..timeutil import iso
 from . import api, display, svg
@@ -86,7 +87,7 @@ def board() -> Any:
     filters = board_filters.parse(request.args)
     data = board_filters.incidents(rt.engine, filters, limit=50, offset=offset)
     now = rt.clock()
-    router = rt.extras.get("route")
+    router = rt.router
     known = display.chain_vocabulary(rt.config.chains)
     shown = data["incidents"]
     nodes = display.short_names(n for i in shown for n in (i.get("resources") or {}).get("nodes") or [])
@@ -124,7 +125,7 @@ def incident(incident_id: str) -> Any:
     chain_svg = svg.chain_diagram(steps, counts, found["root_kind"])
     from ..route.router import told_of
 
-    told = told_of(rt.extras.get("route"), incident_id)
+    told = told_of(rt.router, incident_id)
     return page(
         "incident.html",
         nav="board",

@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .app import serve
+    from .serving import serve
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # NOTE: one line per request to a receiver says nothing the route lines do not (sent / failed).

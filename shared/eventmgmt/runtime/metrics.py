@@ -8,7 +8,7 @@ which the route ledger keeps; Prometheus' `rate()` and `increase()` handle both.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session
 from .. import __version__
 from ..store.tables import IncidentRow
 
+if TYPE_CHECKING:
+    from .app import Runtime
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class RuntimeCollector:
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
     def collect(self) -> Iterator[Metric]:
@@ -94,7 +97,7 @@ class RuntimeCollector:
         )
 
     def _route(self) -> Iterator[Metric]:
-        router = self.rt.extras.get("route")
+        router = self.rt.router
         sent = CounterMetricFamily(
             "eventmgmt_notifications_sent",
             "States sent to receivers (pages, updates, resolves), by receiver.",
@@ -137,7 +140,7 @@ def _incidents(engine: Engine) -> Iterator[Metric]:
     yield fam
 
 
-def exposition(rt: Any) -> bytes:
+def exposition(rt: Runtime) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(rt))  # type: ignore[arg-type]
     return generate_latest(registry)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from ..errors import InputError
+from ..store.queries import MAX_LIMIT, parse_event_cursor
 from ..timeutil import parse_ts
-from .queries import MAX_LIMIT, parse_event_cursor
 
 MAX_OFFSET = 10**9 - 1
 MAX_HOURS = 168

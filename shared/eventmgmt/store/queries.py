@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import InputError
-from ..store.tables import EventRow, IncidentRow
+from .tables import EventRow, IncidentRow
 
 MAX_LIMIT = 500
 
