@@ -161,7 +161,7 @@ class Correlator:
             action = IncidentAction.opened
         inc.version += 1
         snap = self._snap(inc)
-        self.repo.save(inc, self._next_check(inc), snap)
+        self.repo.save(inc, self.next_check(inc), snap)
         self.repo.record_event(ev, inc.id)
         messages.append(CorrelatedMessage(event=ev, incident_id=inc.id, action=action, incident=snap))
         return Outcome(messages)
@@ -317,7 +317,8 @@ class Correlator:
         return out
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def _next_check(self, inc: Incident) -> datetime:
+    def next_check(self, inc: Incident) -> datetime:
+        """When the lifecycle looks at `inc` next: resolve when quiet or stale, retire when settled."""
         c = self.config.correlation
         if inc.is_resolved and inc.resolved_at is not None:
             return inc.resolved_at + c.recurrence_window
@@ -344,7 +345,7 @@ class Correlator:
             )
             out.extend(self.process(revived, now).messages)
         for inc in self.repo.due(now):
-            due = self._next_check(inc)
+            due = self.next_check(inc)
             if inc.is_resolved:
                 if settle >= due:
                     self.repo.retire(inc)
@@ -358,7 +359,7 @@ class Correlator:
             inc.resolved_at = due
             inc.version += 1
             snap = self._snap(inc)
-            self.repo.save(inc, self._next_check(inc), snap)
+            self.repo.save(inc, self.next_check(inc), snap)
             out.append(
                 CorrelatedMessage(
                     event=_lifecycle_event(inc, due), incident_id=inc.id, action=IncidentAction.resolved, incident=snap

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cloudevents.http import CloudEvent
 
 from ..config import Config
-from ..incident import CorrelatedMessage, IncidentAction
+from ..incident import CorrelatedMessage, IncidentAction, IncidentStatus
 from ..logjson import log_json
 from ..model import Event
 from ..transport import Publisher
@@ -159,6 +159,18 @@ class CorrelateStage:
                 repo.finish()
                 messages.extend(coalesce(part, correlator.snapshot, correlator.merged_into))
         return messages
+
+    def set_status(self, incident_id: str, status: IncidentStatus, by: str, now: datetime) -> CorrelatedMessage:
+        """An operator's acknowledgement or resolution, in a correlation transaction, then announced."""
+        from .actions import set_status
+
+        if self.memory is not None:
+            msg = set_status(Correlator(self.config, self.memory), incident_id, status, by, now)
+        else:
+            with self._transaction() as repo:
+                msg = set_status(Correlator(self.config, repo), incident_id, status, by, now)
+        publish_messages(self.publisher, [msg])
+        return msg
 
     def _now(self, ev: Event) -> datetime:
         """Event time: the latest event time seen so far, this event's included. Never the arrival

@@ -13,7 +13,6 @@ from .. import auth
 from ..errors import InputError
 from ..incident import IncidentStatus
 from . import maintenance as maintenance_api
-from .actions import set_status
 from .windows import add_window, end_window
 
 
@@ -35,7 +34,7 @@ def stated_name() -> str:
 def _set_status(incident_id: str, status: IncidentStatus) -> Any:
     authorize()
     rt = runtime()
-    msg = set_status(rt.engine, rt.config, rt.publisher, incident_id, status, stated_name(), rt.clock())
+    msg = rt.correlate.set_status(incident_id, status, stated_name(), rt.clock())
     return jsonify(msg.incident.model_dump(mode="json") if msg.incident else {})
 
 
