@@ -9,6 +9,7 @@ Every event keeps its own message (archive stores each one)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..incident import CorrelatedMessage, IncidentAction, IncidentSnapshot
 
@@ -31,28 +32,9 @@ def coalesce(
             return m.incident
         return snapshot(m.incident_id)
 
-    into = merged_into
-    merged_to: dict[str, str] = {}
-    opened_here: set[str] = set()
-    actions: dict[str, set[IncidentAction]] = {}
-    last: dict[str, int] = {}
-    for i, m in enumerate(messages):
-        if m.incident_id is None or (m.incident is None and m.action is None):
-            continue
-        last[m.incident_id] = i
-        if m.action is not None:
-            actions.setdefault(m.incident_id, set()).add(m.action)
-            if m.action is IncidentAction.opened:
-                opened_here.add(m.incident_id)
-        if m.action is IncidentAction.merged:
-            if m.incident is None and into is not None:
-                target = into(m.incident_id)
-            else:
-                merged = snap_of(m)
-                target = merged.merged_into if merged is not None else None
-            if target:
-                merged_to[m.incident_id] = target
-    vanished = {iid for iid in merged_to if iid in opened_here}
+    seen = _scan(messages, snap_of, merged_into)
+    merged_to, actions, last = seen.merged_to, seen.actions, seen.last
+    vanished = {iid for iid in merged_to if iid in seen.opened}
     out = []
     for i, m in enumerate(messages):
         iid = m.incident_id
@@ -72,6 +54,42 @@ def coalesce(
             else m.model_copy(update={"action": action, "incident": snap})
         )
     return out
+
+
+@dataclass
+class _Seen:
+    """What a transaction's messages did: where each merged incident went, which were opened, each
+    incident's actions, and the index of its last message."""
+
+    merged_to: dict[str, str] = field(default_factory=dict)
+    opened: set[str] = field(default_factory=set)
+    actions: dict[str, set[IncidentAction]] = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
+
+
+def _scan(
+    messages: list[CorrelatedMessage],
+    snap_of: Callable[[CorrelatedMessage], IncidentSnapshot | None],
+    into: Callable[[str], str | None] | None,
+) -> _Seen:
+    seen = _Seen()
+    for i, m in enumerate(messages):
+        if m.incident_id is None or (m.incident is None and m.action is None):
+            continue
+        seen.last[m.incident_id] = i
+        if m.action is not None:
+            seen.actions.setdefault(m.incident_id, set()).add(m.action)
+            if m.action is IncidentAction.opened:
+                seen.opened.add(m.incident_id)
+        if m.action is IncidentAction.merged:
+            if m.incident is None and into is not None:
+                target = into(m.incident_id)
+            else:
+                merged = snap_of(m)
+                target = merged.merged_into if merged is not None else None
+            if target:
+                seen.merged_to[m.incident_id] = target
+    return seen
 
 
 def _follow(iid: str, merged_into: dict[str, str]) -> str:

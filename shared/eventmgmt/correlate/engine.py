@@ -111,19 +111,10 @@ class Correlator:
     # --- one event ------------------------------------------------------------------------------
     def process(self, ev: Event, now: datetime) -> Outcome:
         if self.repo.seen(ev.id):
-            # NOTE: a redelivery may follow a crash between commit and publish: publish the incident
-            # as it stands again (consumers are idempotent on version), never change it twice.
-            iid = self.repo.incident_of(ev.id)
-            inc = self.repo.get(iid) if iid else None
-            snap = inc.snapshot(self.chains, self.config.response) if inc else None
-            return Outcome([CorrelatedMessage(event=ev, incident_id=iid, incident=snap)], duplicate=True)
+            return self._redelivered(ev)
         messages = self.tick(now)
         if ev.suppressed and ev.cls is EventClass.alert:
-            until = parse_ts(ev.labels.get("maintenance_until"))
-            if ev.status is Status.firing and until is not None:
-                self.repo.hold(ev, until)
-            else:
-                self.repo.release(ev.fingerprint)
+            self._hold_or_release(ev)
         if ev.cls is EventClass.info or ev.suppressed:
             self.repo.record_event(ev, None)
             messages.append(CorrelatedMessage(event=ev))
@@ -165,6 +156,23 @@ class Correlator:
         self.repo.record_event(ev, inc.id)
         messages.append(CorrelatedMessage(event=ev, incident_id=inc.id, action=action, incident=snap))
         return Outcome(messages)
+
+    def _redelivered(self, ev: Event) -> Outcome:
+        """NOTE: a redelivery may follow a crash between commit and publish: publish the incident as it
+        stands again (consumers are idempotent on version), never change it twice."""
+        iid = self.repo.incident_of(ev.id)
+        inc = self.repo.get(iid) if iid else None
+        snap = inc.snapshot(self.chains, self.config.response) if inc else None
+        return Outcome([CorrelatedMessage(event=ev, incident_id=iid, incident=snap)], duplicate=True)
+
+    def _hold_or_release(self, ev: Event) -> None:
+        """A firing alert silenced by maintenance is held until the window ends (then it is a
+        problem if still firing); its resolution releases it."""
+        until = parse_ts(ev.labels.get("maintenance_until"))
+        if ev.status is Status.firing and until is not None:
+            self.repo.hold(ev, until)
+        else:
+            self.repo.release(ev.fingerprint)
 
     def _persists(self, ev: Event) -> bool:
         """Whether a Kubernetes Warning event may open an incident (correlation.persistence): its

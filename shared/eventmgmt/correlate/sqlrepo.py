@@ -133,6 +133,12 @@ class SqlRepo:
         self.scope = scope
         self.chains = chains
         self.response = response
+        self._init_lookups()
+        self._init_writes()
+        event.listen(session, "before_flush", self._before_flush)
+
+    def _init_lookups(self) -> None:
+        """What this transaction has read, so each thing is read once."""
         self._cache: dict[str, Incident] = {}
         # What `prefetch` found absent, and the earliest lifecycle check and hold end in the store:
         # inside the locked transaction nothing else writes, so these save a query per event.
@@ -145,12 +151,12 @@ class SqlRepo:
         # touched, so looking one up again is a dict hit instead of a SELECT.
         self._rows: dict[str, IncidentRow] = {}
         self._fprows: dict[str, _FingerprintRow] = {}
-        # Incidents created here whose row is built at the next flush, with its live flag and due
-        # time: a storm's one-pod fragment, folded away before then, never costs an ORM object.
-        self._pending: dict[str, tuple[bool, datetime | None]] = {}
         # Which live incidents hold each resource key, for the keys looked up so far (kept current
         # by save and retire), so the events of a batch that share a pod or model ask once.
         self._by_key: dict[str, set[str]] = {}
+
+    def _init_writes(self) -> None:
+        """What this transaction will write, buffered until flush or `finish`."""
         # Incidents saved since the last flush: their state and snapshot are serialised once, when
         # the session flushes, however many events of the batch changed them.
         self._dirty: dict[str, tuple[Incident, IncidentSnapshot | None]] = {}
@@ -162,6 +168,9 @@ class SqlRepo:
         self._members_here: dict[str, list[str]] = {}  # incident -> events recorded for it here
         self._event_values: dict[str, dict[str, Any]] = {}
         self._key_values: dict[str, list[dict[str, str]]] = {}
+        # Incidents created here whose row is built at the next flush, with its live flag and due
+        # time: a storm's one-pod fragment, folded away before then, never costs an ORM object.
+        self._pending: dict[str, tuple[bool, datetime | None]] = {}
         # Incidents whose row this transaction created: folded away before commit, they leave nothing.
         self._created: set[str] = set()
         # Index rows to drop and member events to move once the transaction's rows are flushed.
@@ -169,7 +178,6 @@ class SqlRepo:
         self._orphans: dict[str, _FingerprintRow] = {}
         self._moved: list[tuple[str, str]] = []
         self.gone: list[str] = []  # every incident retired in this transaction
-        event.listen(session, "before_flush", self._before_flush)
 
     def prefetch(self, events: Iterable[Event]) -> None:
         """Read what a batch of events can touch in a few queries instead of several per event: which

@@ -107,26 +107,7 @@ class DurableQueue:
         writes nothing."""
         if not messages:
             return self._last
-        # NOTE: a row holds whole messages up to `part_events` events (a message holds at most
-        # BATCH_EVENTS): a 20,000-alert webhook becomes 20 rows, correlated one after the other, so
-        # what correlation holds at once stays bounded whatever the size of one delivery.
-        chunks: list[list[EncodedMessage]] = [[]]
-        size = 0
-        for m in messages:
-            if chunks[-1] and size + m.events > self.part_events:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(m)
-            size += m.events
-        parts = [
-            (
-                "["
-                + ",".join(f"[{m.payload},{_compact(m.attributes)},{_compact(m.ordering_key)}]" for m in chunk)
-                + "]",
-                sum(m.events for m in chunk),
-            )
-            for chunk in chunks
-        ]
+        parts = self._parts(messages)
         now = time.time()
         with self._lock:
             # NOTE: sequence numbers are given here (this connection is the queue's only writer, under
@@ -152,6 +133,30 @@ class DurableQueue:
             self._events += sum(events for _, events in parts)
             self._changed.notify_all()
         return seq
+
+    def _parts(self, messages: Sequence[EncodedMessage]) -> list[tuple[str, int]]:
+        """Row bodies, with their event counts.
+
+        NOTE: a row holds whole messages up to `part_events` events (a message holds at most
+        BATCH_EVENTS): a 20,000-alert webhook becomes 20 rows, correlated one after the other, so
+        what correlation holds at once stays bounded whatever the size of one delivery."""
+        chunks: list[list[EncodedMessage]] = [[]]
+        size = 0
+        for m in messages:
+            if chunks[-1] and size + m.events > self.part_events:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(m)
+            size += m.events
+        return [
+            (
+                "["
+                + ",".join(f"[{m.payload},{_compact(m.attributes)},{_compact(m.ordering_key)}]" for m in chunk)
+                + "]",
+                sum(m.events for m in chunk),
+            )
+            for chunk in chunks
+        ]
 
     # --- draining -------------------------------------------------------------------------------
     def take(self, max_events: int) -> list[Delivery]:
