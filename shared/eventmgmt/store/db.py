@@ -45,8 +45,11 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    # NOTE: `postgres://` is the spelling of Heroku, Render and many operators' secrets; SQLAlchemy
+    # knows no such dialect and failed with "Can't load plugin".
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url[len(scheme) :]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
