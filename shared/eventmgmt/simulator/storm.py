@@ -21,12 +21,12 @@ import math
 import random
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 # --- vocabulary ---------------------------------------------------------------------------------
 
@@ -68,7 +68,14 @@ CLUSTERS = ("inference-prod", "ml-serving", "genai-prod", "triton-eu", "inferenc
 NAMESPACES = ("inference", "serving", "triton", "ml-inference", "models")
 PEOPLE = ("alice@example.com", "bob@example.com", "oncall-sre@example.com", "priya@example.com", "chen@example.com")
 HPA_USER = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
+RS_CONTROLLER_USER = "system:serviceaccount:kube-system:replicaset-controller"
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
+# The user agents of the clients the audit log sees.
+KUBECTL_UA = "kubectl/v1.30.2 (linux/amd64) kubernetes/39683505"
+KUBELET_UA = "kubelet/v1.30.2 (linux/amd64) kubernetes/39683505"
+CONTROLLER_MANAGER_UA = "kube-controller-manager/v1.30.2"
+HPA_UA = f"{CONTROLLER_MANAGER_UA} (linux/amd64) kubernetes/39683505/{HPA_USER}"
+RS_CONTROLLER_UA = f"{CONTROLLER_MANAGER_UA} (linux/amd64) kubernetes/39683505/{RS_CONTROLLER_USER}"
 
 # The mission's causal chains, cause first, as defaults.yaml states them (a test checks they agree).
 # The root cause of a group is the earliest firing event of the earliest step of the chain that
@@ -309,6 +316,39 @@ def webhooks(alerts: Sequence[dict[str, Any]], batch: int) -> list[dict[str, Any
     return out
 
 
+def _crash_loop_annotations(namespace: str, pod: str) -> dict[str, str]:
+    """What kube-prometheus' KubePodCrashLooping says of a Triton container."""
+    return {
+        "summary": "Pod is crash looping.",
+        "description": f'Pod {namespace}/{pod} (triton) is in waiting state (reason: "CrashLoopBackOff").',
+    }
+
+
+def _storm_crash_alert(base: dict[str, str], starts: datetime) -> dict[str, Any]:
+    labels = {
+        "alertname": "KubePodCrashLooping",
+        **base,
+        "container": "triton",
+        "job": "kube-state-metrics",
+        "severity": "warning",
+    }
+    return am_alert(labels, _crash_loop_annotations(base["namespace"], base["pod"]), starts)
+
+
+def _storm_error_alert(base: dict[str, str], model: str, deployment: str, starts: datetime) -> dict[str, Any]:
+    labels = {
+        "alertname": "TritonHighErrorRate",
+        **base,
+        "model": model,
+        "job": "triton-metrics",
+        "service": deployment,
+        "severity": "critical",
+        "version": "1",
+    }
+    annotations = {"summary": "Triton high error rate", "description": f"{model} on {base['pod']} fails requests"}
+    return am_alert(labels, annotations, starts)
+
+
 def storm_alerts(
     models: int | Sequence[str],
     pods_per_model: int,
@@ -344,37 +384,8 @@ def storm_alerts(
             node = node_names[k % len(node_names)]
             k += 1
             base = {"cluster": f"gke-{cluster}", "namespace": namespace, "pod": pod, "node": node}
-            crash.append(
-                am_alert(
-                    {
-                        "alertname": "KubePodCrashLooping",
-                        **base,
-                        "container": "triton",
-                        "job": "kube-state-metrics",
-                        "severity": "warning",
-                    },
-                    {
-                        "summary": "Pod is crash looping.",
-                        "description": f'Pod {namespace}/{pod} (triton) is in waiting state (reason: "CrashLoopBackOff").',
-                    },
-                    t0 + rng.secs(0, 59.9),
-                )
-            )
-            errors.append(
-                am_alert(
-                    {
-                        "alertname": "TritonHighErrorRate",
-                        **base,
-                        "model": model,
-                        "job": "triton-metrics",
-                        "service": deployment,
-                        "severity": "critical",
-                        "version": "1",
-                    },
-                    {"summary": "Triton high error rate", "description": f"{model} on {pod} fails requests"},
-                    t0 + rng.secs(0, 59.9),
-                )
-            )
+            crash.append(_storm_crash_alert(base, t0 + rng.secs(0, 59.9)))
+            errors.append(_storm_error_alert(base, model, deployment, t0 + rng.secs(0, 59.9)))
     return crash + errors
 
 
@@ -467,6 +478,87 @@ class _Pod:
 
     def alive(self, t: datetime) -> bool:
         return self.created <= t and (self.deleted is None or t < self.deleted)
+
+
+@dataclass(frozen=True)
+class _EventNote:
+    """What a Kubernetes event says, whichever API version carries it."""
+
+    reason: str
+    message: str
+    etype: str
+    component: str
+    host: str | None
+    count: int
+    first: datetime | None
+
+
+def _v1_event(obj: dict[str, Any], t: datetime, note: _EventNote, meta: dict[str, Any]) -> dict[str, Any]:
+    """An events.k8s.io/v1 Event (microseconds, the object it regards, the deprecated core fields)."""
+    component, host = note.component, note.host
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {**meta, "creationTimestamp": _s(note.first or t)},
+        "eventTime": _us(t),
+        "reportingController": f"k8s.io/{component}" if component in ("kubelet", "kernel-monitor") else component,
+        "reportingInstance": f"{component}-{host}" if host else "",
+        "action": note.reason,
+        "reason": note.reason,
+        "note": note.message,
+        "type": note.etype,
+        "regarding": obj,
+        "deprecatedSource": {"component": component, "host": host} if host else {"component": component},
+        "deprecatedCount": note.count,
+    }
+
+
+@dataclass(frozen=True)
+class _AuditTarget:
+    """The object an audited request is about, as its objectRef and request URI name it."""
+
+    resource: str
+    name: str
+    namespace: str | None
+    subresource: str | None
+    api_group: str | None
+
+    def ref(self) -> dict[str, Any]:
+        ref: dict[str, Any] = {"resource": self.resource, "apiVersion": "v1"}
+        if self.name:
+            ref["name"] = self.name  # a list or watch names no object
+        if self.namespace:
+            ref["namespace"] = self.namespace
+        if self.api_group:
+            ref["apiGroup"] = self.api_group
+        if self.subresource:
+            ref["subresource"] = self.subresource
+        return ref
+
+    def uri(self, verb: str) -> str:
+        prefix = f"/apis/{self.api_group}/v1" if self.api_group else "/api/v1"
+        where = f"/namespaces/{self.namespace}" if self.namespace else ""
+        uri = prefix + where + f"/{self.resource}" + (f"/{self.name}" if self.name else "")
+        if verb == "watch":
+            uri += "?watch=true"
+        if self.subresource:
+            uri += f"/{self.subresource}"
+        return uri
+
+
+def _user_groups(user: str) -> list[str]:
+    """The groups the API server puts a person or a service account in."""
+    if not user.startswith("system:"):
+        return ["system:authenticated"]
+    return ["system:serviceaccounts", "system:authenticated"]
+
+
+class _Owners(NamedTuple):
+    """What scales a model's pods: its autoscaler, its Deployment and the Deployment's ReplicaSet."""
+
+    autoscaler: dict[str, Any]
+    deployment: dict[str, Any]
+    replicaset: dict[str, Any]
 
 
 @dataclass
@@ -673,69 +765,41 @@ class _Day:
         self.deliver(max(t for t, *_ in lines) + self.rng.secs(0.5, 3.0), "log", body, items)
 
     def _event_body(
-        self,
-        obj: dict[str, Any],
-        t: datetime,
-        reason: str,
-        message: str,
-        *,
-        etype: str,
-        component: str,
-        host: str | None,
-        count_: int,
-        first: datetime | None,
-        v1: bool,
+        self, obj: dict[str, Any], t: datetime, note: _EventNote, v1: bool
     ) -> tuple[str, dict[str, Any], datetime]:
+        """The event as an exporter posts it: its source, its body and the time its parser reads."""
         rng = self.rng
         ns = obj.get("namespace") or "default"
         meta = {"name": f"{obj['name']}.{rng.hexs(16)}", "namespace": ns, "uid": rng.uid()}
         if v1:
-            at = t
-            body: dict[str, Any] = {
-                "apiVersion": "events.k8s.io/v1",
-                "kind": "Event",
-                "metadata": {**meta, "creationTimestamp": _s(first or t)},
-                "eventTime": _us(t),
-                "reportingController": f"k8s.io/{component}"
-                if component in ("kubelet", "kernel-monitor")
-                else component,
-                "reportingInstance": f"{component}-{host}" if host else "",
-                "action": reason,
-                "reason": reason,
-                "note": message,
-                "type": etype,
-                "regarding": obj,
-            }
-            if host:
-                body["deprecatedSource"] = {"component": component, "host": host}
-            else:
-                body["deprecatedSource"] = {"component": component}
-            body["deprecatedCount"] = count_
-            return "k8s-event-v1", body, at
-        at = _trunc_s(t)
-        source: dict[str, Any] = {"component": component}
-        if host:
-            source["host"] = host
-        body = {
+            return "k8s-event-v1", _v1_event(obj, t, note, meta), t
+        return "k8s-event", self._core_event(obj, t, note, meta), _trunc_s(t)
+
+    def _core_event(self, obj: dict[str, Any], t: datetime, note: _EventNote, meta: dict[str, Any]) -> dict[str, Any]:
+        """A core/v1 Event (whole seconds, a count and the first time seen)."""
+        rng = self.rng
+        source: dict[str, Any] = {"component": note.component}
+        if note.host:
+            source["host"] = note.host
+        return {
             "metadata": {
                 **meta,
                 "resourceVersion": str(rng.randrange(10**6, 10**8)),
-                "creationTimestamp": _s(first or t),
+                "creationTimestamp": _s(note.first or t),
             },
-            "reason": reason,
-            "message": message,
+            "reason": note.reason,
+            "message": note.message,
             "source": source,
-            "firstTimestamp": _s(first or t),
+            "firstTimestamp": _s(note.first or t),
             "lastTimestamp": _s(t),
-            "count": count_,
-            "type": etype,
+            "count": note.count,
+            "type": note.etype,
             "eventTime": None,
-            "reportingComponent": component,
-            "reportingInstance": host or "",
+            "reportingComponent": note.component,
+            "reportingInstance": note.host or "",
             "involvedObject": {**obj, "resourceVersion": str(rng.randrange(10**6, 10**8))},
             "clusterName": self.cluster_label,
         }
-        return "k8s-event", body, at
 
     def k8s_event(
         self,
@@ -754,9 +818,8 @@ class _Day:
         first: datetime | None = None,
     ) -> None:
         v1 = self.rng.random() < self.v1_share
-        source, body, at = self._event_body(
-            obj, t, reason, message, etype=etype, component=component, host=host, count_=count_, first=first, v1=v1
-        )
+        note = _EventNote(reason, message, etype, component, host, count_, first)
+        source, body, at = self._event_body(obj, t, note, v1)
         self.deliver(t + self.rng.secs(0.2, 2.0), source, body, [_Item(problem, cls, kind, at)])
 
     def pod_obj(self, pod: _Pod) -> dict[str, Any]:
@@ -768,6 +831,14 @@ class _Day:
             "apiVersion": "v1",
             "fieldPath": "spec.containers{triton}",
         }
+
+    def pod_ref(self, pod: _Pod) -> dict[str, Any]:
+        """The pod itself, not its container: what the scheduler and the node controller name."""
+        return {k: v for k, v in self.pod_obj(pod).items() if k != "fieldPath"}
+
+    def owner_obj(self, kind: str, name: str, api_version: str) -> dict[str, Any]:
+        """An object that manages pods in the namespace: a ReplicaSet, a Deployment, an autoscaler."""
+        return {"kind": kind, "name": name, "namespace": self.ns, "uid": self.rng.uid(), "apiVersion": api_version}
 
     def node_obj(self, node: str) -> dict[str, Any]:
         return {"kind": "Node", "name": node, "uid": self.rng.uid(), "apiVersion": "v1"}
@@ -793,38 +864,20 @@ class _Day:
         stage: str = "ResponseComplete",
         level: str = "RequestResponse",
     ) -> dict[str, Any]:
-        ref: dict[str, Any] = {"resource": resource, "apiVersion": "v1"}
-        if name:
-            ref["name"] = name  # a list or watch names no object
-        if namespace:
-            ref["namespace"] = namespace
-        if api_group:
-            ref["apiGroup"] = api_group
-        if subresource:
-            ref["subresource"] = subresource
-        prefix = f"/apis/{api_group}/v1" if api_group else "/api/v1"
-        uri = prefix + (f"/namespaces/{namespace}" if namespace else "") + f"/{resource}" + (f"/{name}" if name else "")
-        if verb == "watch":
-            uri += "?watch=true"
-        if subresource:
-            uri += f"/{subresource}"
-        groups = (
-            ["system:authenticated"]
-            if not user.startswith("system:")
-            else ["system:serviceaccounts", "system:authenticated"]
-        )
+        """One audit.k8s.io/v1 Event: `verb` on `resource` (`name` empty for a list or watch)."""
+        target = _AuditTarget(resource, name, namespace, subresource, api_group)
         item: dict[str, Any] = {
             "kind": "Event",
             "apiVersion": "audit.k8s.io/v1",
             "level": level,
             "auditID": self.rng.uid(),
             "stage": stage,
-            "requestURI": uri,
+            "requestURI": target.uri(verb),
             "verb": verb,
-            "user": {"username": user, "groups": groups},
+            "user": {"username": user, "groups": _user_groups(user)},
             "sourceIPs": [self.rng.ip()],
             "userAgent": user_agent,
-            "objectRef": ref,
+            "objectRef": target.ref(),
             "requestReceivedTimestamp": _us(t - timedelta(milliseconds=8)),
             "stageTimestamp": _us(t),
             "annotations": {
@@ -872,12 +925,11 @@ class _Day:
             labels["node"] = pod.node
         return labels
 
-    # --- the alerts every failing Triton pod raises ------------------------------------------------
+    # --- the alerts a failing Triton pod, node or deployment raises --------------------------------
     def crash_alert(self, p: _Problem | None, pod: _Pod, starts: datetime, ends: datetime | None) -> None:
         labels = {"alertname": "KubePodCrashLooping", **self.pod_alert_labels(pod, model=False), "severity": "warning"}
         ann = {
-            "summary": "Pod is crash looping.",
-            "description": f'Pod {self.ns}/{pod.name} (triton) is in waiting state (reason: "CrashLoopBackOff").',
+            **_crash_loop_annotations(self.ns, pod.name),
             "runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
         }
         self.alert(p, "triton_crash", labels, ann, starts, self.crash_for, ends)
@@ -902,12 +954,97 @@ class _Day:
         }
         self.alert(p, "high_error_rate", labels, ann, starts, timedelta(minutes=5), ends)
 
+    def oom_alert(self, p: _Problem, pod: _Pod, starts: datetime, ends: datetime) -> None:
+        labels = {"alertname": self.oom_alertname, **self.pod_alert_labels(pod, model=False), "severity": "warning"}
+        ann = {
+            "summary": f"Container triton in pod {pod.name} has been OOMKilled",
+            "description": f"Container triton in pod {pod.name} has been OOMKilled ({self.ns}/{pod.name})",
+        }
+        self.alert(p, "pod_oom", labels, ann, starts, timedelta(0), ends)
+
+    def pod_not_ready_alert(self, p: _Problem, pod: _Pod, starts: datetime, ends: datetime) -> None:
+        labels = {
+            "alertname": "KubePodNotReady",
+            "namespace": self.ns,
+            "pod": pod.name,
+            "job": "kube-state-metrics",
+            "severity": "warning",
+        }
+        ann = {"summary": "Pod has been in a non-ready state for more than 1 minute."}
+        self.alert(p, "pod_not_ready", labels, ann, starts, timedelta(minutes=1), ends)
+
+    def node_not_ready_alert(self, p: _Problem, node: str, pool: str, starts: datetime, ends: datetime) -> None:
+        labels = {
+            "alertname": "KubeNodeNotReady",
+            "node": node,
+            NODEPOOL_LABEL: pool,
+            "job": "kube-state-metrics",
+            "severity": "warning",
+        }
+        ann = {"summary": "Node is not ready.", "description": f"{node} has been unready for more than 1 minute."}
+        self.alert(p, "node_not_ready", labels, ann, starts, timedelta(minutes=1), ends)
+
+    def replicas_short_alert(self, p: _Problem, deployment: str, starts: datetime, ends: datetime) -> None:
+        labels = {
+            "alertname": "KubeDeploymentReplicasMismatch",
+            "deployment": deployment,
+            "namespace": self.ns,
+            "job": "kube-state-metrics",
+            "severity": "warning",
+        }
+        ann = {"summary": "Deployment has not matched the expected number of replicas."}
+        self.alert(p, "reduced_capacity", labels, ann, starts, timedelta(minutes=1), ends)
+
+    # --- what Triton prints and the kubelet says of it ---------------------------------------------
+    def log_loading(self, pod: _Pod, t: datetime) -> None:
+        self.log(pod, t, "I", "model_lifecycle.cc:461", f"loading: {pod.model.name}:1", "model_loaded")
+
+    def log_loaded(self, pod: _Pod, t: datetime) -> None:
+        self.log(pod, t, "I", "model_lifecycle.cc:818", f"successfully loaded '{pod.model.name}'", "model_loaded")
+
+    def model_reload(self, pod: _Pod, t: datetime, lo: float, hi: float) -> datetime:
+        """Triton loading its model at `t` and done `lo` to `hi` seconds later (routine); returns when."""
+        self.log_loading(pod, t)
+        loaded = t + self.rng.secs(lo, hi)
+        self.log_loaded(pod, loaded)
+        return loaded
+
+    def load_failed_message(self, m: _Model) -> str:
+        """Why Triton fails to load `m`, as it says so."""
+        reason = self.rng.choice(LOAD_FAILURES).format(cluster=self.cluster, model=m.name, version=1)
+        return f"failed to load '{m.name}' version 1: {reason}"
+
+    def log_load_failed(self, p: _Problem, pod: _Pod, t: datetime, message: str) -> None:
+        self.log(pod, t, "E", "model_lifecycle.cc:654", message, "model_load_failed", p, "alert")
+
+    def readiness_failed(self, p: _Problem, pod: _Pod, t: datetime) -> None:
+        message = "Readiness probe failed: HTTP probe failed with statuscode: 400"
+        self.pod_event(pod, t, "Unhealthy", message, "pod_not_ready", problem=p, cls="alert", etype="Warning")
+
+    def back_off(self, p: _Problem, pod: _Pod, t: datetime, restarts: int = 1, first: datetime | None = None) -> None:
+        """The kubelet backing off before restarting a crashed Triton container."""
+        message = f"Back-off restarting failed container triton in pod {pod.name}_{self.ns}({pod.uid})"
+        self.pod_event(
+            pod,
+            t,
+            "BackOff",
+            message,
+            "triton_crash",
+            problem=p,
+            cls="alert",
+            etype="Warning",
+            count_=restarts,
+            first=first,
+        )
+
+    def stop_container(self, pod: _Pod, t: datetime, p: _Problem | None = None) -> None:
+        self.pod_event(pod, t, "Killing", "Stopping container triton", "pod_stop", problem=p, cls="change")
+
     def startup_logs(self, pod: _Pod, t: datetime) -> datetime:
         """What a Triton container prints while it starts and loads its model (routine)."""
         rng = self.rng
-        m = pod.model.name
         t1 = t + rng.secs(1, 4)
-        self.log(pod, t1, "I", "model_lifecycle.cc:461", f"loading: {m}:1", "model_loaded")
+        self.log_loading(pod, t1)
         if rng.random() < 0.3:
             self.log(
                 pod,
@@ -919,7 +1056,7 @@ class _Day:
                 "log",
             )
         t2 = t1 + rng.secs(5, 40)
-        self.log(pod, t2, "I", "model_lifecycle.cc:818", f"successfully loaded '{m}'", "model_loaded")
+        self.log_loaded(pod, t2)
         t3 = t2 + rng.secs(0.05, 0.4)
         for where, msg in (
             ("grpc_server.cc:2495", "Started GRPCInferenceService at 0.0.0.0:8001"),
@@ -930,39 +1067,35 @@ class _Day:
             self.log(pod, t3, "I", where, msg, "log")
         return t3
 
+    def container_started(self, pod: _Pod, t: datetime, lo: float, hi: float) -> datetime:
+        """Kubelet creating, then starting, the container from its pulled image; returns when started."""
+        created = t + self.rng.secs(lo, hi)
+        self.pod_event(pod, created, "Created", "Created container triton", "pod_lifecycle")
+        started = created + self.rng.secs(lo, hi)
+        self.pod_event(pod, started, "Started", "Started container triton", "pod_lifecycle")
+        return started
+
     def container_restart(self, pod: _Pod, t: datetime) -> datetime:
         """Kubelet restarting the container (routine events), then Triton starting again."""
-        rng = self.rng
         self.pod_event(
             pod, t, "Pulled", f'Container image "{TRITON_IMAGE}" already present on machine', "pod_lifecycle"
         )
-        t2 = t + rng.secs(0.5, 1.5)
-        self.pod_event(pod, t2, "Created", "Created container triton", "pod_lifecycle")
-        t3 = t2 + rng.secs(0.5, 1.5)
-        self.pod_event(pod, t3, "Started", "Started container triton", "pod_lifecycle")
-        return t3
+        return self.container_started(pod, t, 0.5, 1.5)
 
     def pod_start(self, pod: _Pod, t: datetime) -> datetime:
         """A new pod: scheduled, image pulled, started, model loaded (all routine). Returns when ready."""
         rng = self.rng
         self.k8s_event(
-            {
-                "kind": "ReplicaSet",
-                "name": f"{pod.model.deployment}-{pod.model.rs_hash}",
-                "namespace": self.ns,
-                "uid": rng.uid(),
-                "apiVersion": "apps/v1",
-            },
+            self.owner_obj("ReplicaSet", f"{pod.model.deployment}-{pod.model.rs_hash}", "apps/v1"),
             t,
             "SuccessfulCreate",
             f"Created pod: {pod.name}",
             "pod_lifecycle",
             component="replicaset-controller",
         )
-        obj = {k: v for k, v in self.pod_obj(pod).items() if k != "fieldPath"}
         t1 = t + rng.secs(0.05, 1.0)
         self.k8s_event(
-            obj,
+            self.pod_ref(pod),
             t1,
             "Scheduled",
             f"Successfully assigned {self.ns}/{pod.name} to {pod.node}",
@@ -980,11 +1113,7 @@ class _Day:
             f'Successfully pulled image "{TRITON_IMAGE}" in {pull:.3f}s ({pull + 0.2:.3f}s including waiting)',
             "pod_lifecycle",
         )
-        t4 = t3 + rng.secs(0.3, 1.0)
-        self.pod_event(pod, t4, "Created", "Created container triton", "pod_lifecycle")
-        t5 = t4 + rng.secs(0.3, 1.0)
-        self.pod_event(pod, t5, "Started", "Started container triton", "pod_lifecycle")
-        return self.startup_logs(pod, t5)
+        return self.startup_logs(pod, self.container_started(pod, t3, 0.3, 1.0))
 
     # --- problems --------------------------------------------------------------------------------
     def new_problem(
@@ -1006,68 +1135,55 @@ class _Day:
             f"{m.name}: every replica ({len(pods)} pods on {len(nodes)} nodes) fails to load its model",
             self.pod_keys(pods) | {f"model:{m.name}"},
         )
-        reason = rng.choice(LOAD_FAILURES).format(cluster=self.cluster, model=m.name, version=1)
+        msg = self.load_failed_message(m)
         fixed = t0 + rng.mins(14, 35)
         crashers = set(rng.sample(range(len(pods)), round(len(pods) * rng.uniform(0.3, 0.7))))
         last = t0
         for i, pod in enumerate(pods):
-            tf = t0 + rng.secs(0, 55)
-            msg = f"failed to load '{m.name}' version 1: {reason}"
-            self.log(pod, tf, "E", "model_lifecycle.cc:654", msg, "model_load_failed", p, "alert")
-            if i in crashers:
-                # Triton exits (strict model loading); the kubelet restarts it with growing back-off
-                backoff, t, restarts = 10.0, tf, 0
-                while restarts < 4:
-                    t = t + timedelta(seconds=backoff) + rng.secs(0.5, 2)
-                    if t > fixed - timedelta(minutes=1):
-                        break
-                    restarts += 1
-                    self.pod_event(
-                        pod,
-                        t,
-                        "BackOff",
-                        f"Back-off restarting failed container triton in pod {pod.name}_{self.ns}({pod.uid})",
-                        "triton_crash",
-                        problem=p,
-                        cls="alert",
-                        etype="Warning",
-                        count_=restarts,
-                        first=_trunc_s(tf + timedelta(seconds=10)),
-                    )
-                    t = t + rng.secs(1, 3)
-                    self.container_restart(pod, t)
-                    t = t + rng.secs(4, 20)
-                    self.log(pod, t, "E", "model_lifecycle.cc:654", msg, "model_load_failed", p, "alert")
-                    backoff = min(backoff * 2, 300)
-                    last = max(last, t)
-                self.crash_alert(p, pod, tf + rng.secs(45, 120), fixed + rng.secs(20, 120))
-            elif rng.random() < 0.5:
-                tu = tf + rng.secs(8, 30)
-                self.pod_event(
-                    pod,
-                    tu,
-                    "Unhealthy",
-                    "Readiness probe failed: HTTP probe failed with statuscode: 400",
-                    "pod_not_ready",
-                    problem=p,
-                    cls="alert",
-                    etype="Warning",
-                )
-            self.unavailable_alert(p, pod, tf + rng.secs(5, 30), fixed + rng.secs(5, 60))
-            self.error_alert(p, pod, tf + rng.secs(10, 45), fixed + rng.secs(30, 120))
-            # the fix (a repaired model repository) is picked up: routine loading lines
-            tl = fixed + rng.secs(0, 60)
-            self.log(pod, tl, "I", "model_lifecycle.cc:461", f"loading: {m.name}:1", "model_loaded")
-            self.log(
-                pod,
-                tl + rng.secs(5, 30),
-                "I",
-                "model_lifecycle.cc:818",
-                f"successfully loaded '{m.name}'",
-                "model_loaded",
-            )
+            restarted = self._outage_replica(p, pod, t0, fixed, msg, crashing=i in crashers)
+            if restarted is not None:
+                last = max(last, restarted)
         p.end = max(fixed + timedelta(minutes=3), last)
         return p
+
+    def _outage_replica(
+        self, p: _Problem, pod: _Pod, t0: datetime, fixed: datetime, msg: str, *, crashing: bool
+    ) -> datetime | None:
+        """One replica's part in a fleet outage, until the fix is picked up: when it last restarted."""
+        rng = self.rng
+        tf = t0 + rng.secs(0, 55)
+        self.log_load_failed(p, pod, tf, msg)
+        restarted = None
+        if crashing:
+            restarted = self._load_crash_loop(p, pod, tf, fixed, msg)
+            self.crash_alert(p, pod, tf + rng.secs(45, 120), fixed + rng.secs(20, 120))
+        elif rng.random() < 0.5:
+            self.readiness_failed(p, pod, tf + rng.secs(8, 30))
+        self.unavailable_alert(p, pod, tf + rng.secs(5, 30), fixed + rng.secs(5, 60))
+        self.error_alert(p, pod, tf + rng.secs(10, 45), fixed + rng.secs(30, 120))
+        # the fix (a repaired model repository) is picked up: routine loading lines
+        self.model_reload(pod, fixed + rng.secs(0, 60), 5, 30)
+        return restarted
+
+    def _load_crash_loop(self, p: _Problem, pod: _Pod, tf: datetime, fixed: datetime, msg: str) -> datetime | None:
+        """Triton exits (strict model loading); the kubelet restarts it with growing back-off, up to four
+        times before the fix. When it last failed again (None: no restart came before the fix)."""
+        rng = self.rng
+        backoff, t, restarts = 10.0, tf, 0
+        last = None
+        while restarts < 4:
+            t = t + timedelta(seconds=backoff) + rng.secs(0.5, 2)
+            if t > fixed - timedelta(minutes=1):
+                break
+            restarts += 1
+            self.back_off(p, pod, t, restarts, first=_trunc_s(tf + timedelta(seconds=10)))
+            t = t + rng.secs(1, 3)
+            self.container_restart(pod, t)
+            t = t + rng.secs(4, 20)
+            self.log_load_failed(p, pod, t, msg)
+            backoff = min(backoff * 2, 300)
+            last = t
+        return last
 
     def oom_cascade(self, pod: _Pod, t: datetime, recurrence_of: _Problem | None = None) -> _Problem:
         """The kernel OOM-kills Triton: crash loop, model unavailable, error rate; resolved 9-16 minutes later."""
@@ -1079,6 +1195,20 @@ class _Day:
             self.pod_keys([pod]),
             recurrence_of,
         )
+        self._oom_kill(p, pod, t)
+        self._oom_restarts(p, pod, t)
+        res = t + rng.mins(9, 16)
+        self.oom_alert(p, pod, t + rng.secs(12, 20), res + rng.secs(0, 5))
+        self.crash_alert(p, pod, t + rng.secs(18, 30), res + rng.secs(0, 5))
+        self.unavailable_alert(p, pod, t + rng.secs(-12, 6), res + rng.secs(0, 20))
+        self.error_alert(p, pod, t + rng.secs(15, 45), res + rng.secs(0, 20))
+        p.end = res + timedelta(seconds=25)
+        return p
+
+    def _oom_kill(self, p: _Problem, pod: _Pod, t: datetime) -> None:
+        """The event telling of the kill, where the cluster has one: an exporter's pod event, or
+        node-problem-detector's kernel monitor on the node (the rest see only the alerts)."""
+        rng = self.rng
         how = rng.random()
         if how < 0.2:
             # an exporter that turns the container's termination reason into a pod event
@@ -1109,45 +1239,18 @@ class _Day:
                 component="kernel-monitor",
                 host=pod.node,
             )
-        backoff = "Back-off restarting failed container triton in pod " + f"{pod.name}_{self.ns}({pod.uid})"
+
+    def _oom_restarts(self, p: _Problem, pod: _Pod, t: datetime) -> None:
+        """The kubelet restarting the killed container after a back-off, a second time in half the cases."""
+        rng = self.rng
         tb = t + rng.secs(1.5, 4)
-        self.pod_event(pod, tb, "BackOff", backoff, "triton_crash", problem=p, cls="alert", etype="Warning")
+        self.back_off(p, pod, tb)
         tr = self.container_restart(pod, tb + rng.secs(6, 12))
         self.startup_logs(pod, tr)
         if rng.random() < 0.5:
             tb2 = tb + rng.secs(40, 90)
-            self.pod_event(
-                pod,
-                tb2,
-                "BackOff",
-                backoff,
-                "triton_crash",
-                problem=p,
-                cls="alert",
-                etype="Warning",
-                count_=2,
-                first=_trunc_s(tb),
-            )
+            self.back_off(p, pod, tb2, 2, first=_trunc_s(tb))
             self.startup_logs(pod, self.container_restart(pod, tb2 + rng.secs(10, 20)))
-        res = t + rng.mins(9, 16)
-        oom_labels = {"alertname": self.oom_alertname, **self.pod_alert_labels(pod, model=False), "severity": "warning"}
-        self.alert(
-            p,
-            "pod_oom",
-            oom_labels,
-            {
-                "summary": f"Container triton in pod {pod.name} has been OOMKilled",
-                "description": f"Container triton in pod {pod.name} has been OOMKilled ({self.ns}/{pod.name})",
-            },
-            t + rng.secs(12, 20),
-            timedelta(0),
-            res + rng.secs(0, 5),
-        )
-        self.crash_alert(p, pod, t + rng.secs(18, 30), res + rng.secs(0, 5))
-        self.unavailable_alert(p, pod, t + rng.secs(-12, 6), res + rng.secs(0, 20))
-        self.error_alert(p, pod, t + rng.secs(15, 45), res + rng.secs(0, 20))
-        p.end = res + timedelta(seconds=25)
-        return p
 
     def node_drain(self, node: str, t: datetime) -> _Problem:
         """A person drains a node: cordon, evictions, pods stopped, deployments short of replicas until
@@ -1155,100 +1258,81 @@ class _Day:
         rng = self.rng
         pods = self.alive(t, node=node)
         user = rng.choice(PEOPLE)
-        ua = "kubectl/v1.30.2 (linux/amd64) kubernetes/39683505"
         p = self.new_problem(
             "node_drain", t, f"{user} drains {node} ({len(pods)} pods)", self.pod_keys(pods) | {f"node:{node}"}
         )
-        cordon = self.audit_item(
-            t, "patch", "nodes", node, user=user, user_agent=ua, request={"spec": {"unschedulable": True}}
-        )
-        self.audit([(cordon, _Item(p, "change", "node_drain", t))])
+        self._set_schedulable(p, node, t, user, cordon=True)
+        uncordon_at = t + rng.mins(8, 14) if rng.random() < 0.5 else None
+        self.cordoned[node] = (t, uncordon_at)
+        last, ready = self._evict_all(p, node, pods, t + rng.secs(2, 6), user)
+        for deployment, r in sorted(ready.items()):
+            starts = t + rng.secs(15, 45)
+            ends = max(r + rng.secs(10, 60), starts + timedelta(minutes=4))
+            self.replicas_short_alert(p, deployment, starts, ends)
+            last = max(last, ends)
+        if uncordon_at is not None:
+            self._set_schedulable(p, node, uncordon_at, user, cordon=False)
+            last = max(last, uncordon_at)
+        p.end = last + timedelta(minutes=1)
+        return p
+
+    def _set_schedulable(self, p: _Problem, node: str, t: datetime, user: str, *, cordon: bool) -> None:
+        """A person cordons (or uncordons) `node` with kubectl: the audited patch, then the node's event."""
+        kind = "node_drain" if cordon else "node_uncordon"
+        reason = "NodeNotSchedulable" if cordon else "NodeSchedulable"
+        request = {"spec": {"unschedulable": cordon}}
+        item = self.audit_item(t, "patch", "nodes", node, user=user, user_agent=KUBECTL_UA, request=request)
+        self.audit([(item, _Item(p, "change", kind, t))])
         self.k8s_event(
             self.node_obj(node),
-            t + rng.secs(1, 6),
-            "NodeNotSchedulable",
-            f"Node {node} status is now: NodeNotSchedulable",
-            "node_drain",
+            t + self.rng.secs(1, 6),
+            reason,
+            f"Node {node} status is now: {reason}",
+            kind,
             problem=p,
             cls="change",
             host=node,
         )
-        uncordon_at = t + rng.mins(8, 14) if rng.random() < 0.5 else None
-        self.cordoned[node] = (t, uncordon_at)
-        te = t + rng.secs(2, 6)
+
+    def _evict_all(
+        self, p: _Problem, node: str, pods: list[_Pod], te: datetime, user: str
+    ) -> tuple[datetime, dict[str, datetime]]:
+        """kubectl evicting every pod of `node` from `te` on (audited four to a batch): each pod stops and
+        a replacement starts on another node. When the last eviction was, and when each deployment
+        has all its replacements ready."""
+        rng = self.rng
         evictions: list[tuple[dict[str, Any], _Item]] = []
         ready: dict[str, datetime] = {}
         for pod in pods:
             te = te + rng.secs(0.2, 1.5)
-            item = self.audit_item(
-                te,
-                "create",
-                "pods",
-                pod.name,
-                namespace=self.ns,
-                subresource="eviction",
-                user=user,
-                user_agent=ua,
-                code=201,
-                request={
-                    "kind": "Eviction",
-                    "apiVersion": "policy/v1",
-                    "metadata": {"name": pod.name, "namespace": self.ns},
-                },
-            )
-            evictions.append((item, _Item(p, "change", "pod_eviction", te)))
+            evictions.append((self._eviction(pod, te, user), _Item(p, "change", "pod_eviction", te)))
             tk = te + rng.secs(0.3, 1.5)
-            self.pod_event(pod, tk, "Killing", "Stopping container triton", "pod_stop", problem=p, cls="change")
+            self.stop_container(pod, tk, p)
             pod.deleted = tk + rng.secs(10, 30)
             new = self._new_pod(pod.model, te + rng.secs(0.5, 2), avoid=node)
             r = self.pod_start(new, new.created)
             ready[pod.model.deployment] = max(ready.get(pod.model.deployment, r), r)
         for i in range(0, len(evictions), 4):
             self.audit(evictions[i : i + 4])
-        last = te
-        for deployment, r in sorted(ready.items()):
-            starts = t + rng.secs(15, 45)
-            ends = max(r + rng.secs(10, 60), starts + timedelta(minutes=4))
-            self.alert(
-                p,
-                "reduced_capacity",
-                {
-                    "alertname": "KubeDeploymentReplicasMismatch",
-                    "deployment": deployment,
-                    "namespace": self.ns,
-                    "job": "kube-state-metrics",
-                    "severity": "warning",
-                },
-                {"summary": "Deployment has not matched the expected number of replicas."},
-                starts,
-                timedelta(minutes=1),
-                ends,
-            )
-            last = max(last, ends)
-        if uncordon_at is not None:
-            item = self.audit_item(
-                uncordon_at,
-                "patch",
-                "nodes",
-                node,
-                user=user,
-                user_agent=ua,
-                request={"spec": {"unschedulable": False}},
-            )
-            self.audit([(item, _Item(p, "change", "node_uncordon", uncordon_at))])
-            self.k8s_event(
-                self.node_obj(node),
-                uncordon_at + rng.secs(1, 6),
-                "NodeSchedulable",
-                f"Node {node} status is now: NodeSchedulable",
-                "node_uncordon",
-                problem=p,
-                cls="change",
-                host=node,
-            )
-            last = max(last, uncordon_at)
-        p.end = last + timedelta(minutes=1)
-        return p
+        return te, ready
+
+    def _eviction(self, pod: _Pod, t: datetime, user: str) -> dict[str, Any]:
+        return self.audit_item(
+            t,
+            "create",
+            "pods",
+            pod.name,
+            namespace=self.ns,
+            subresource="eviction",
+            user=user,
+            user_agent=KUBECTL_UA,
+            code=201,
+            request={
+                "kind": "Eviction",
+                "apiVersion": "policy/v1",
+                "metadata": {"name": pod.name, "namespace": self.ns},
+            },
+        )
 
     def nodepool_not_ready(self, pool: str, nodes: list[str], t: datetime) -> _Problem:
         """Several nodes of one pool go NotReady together (a zonal or driver problem): node alerts carry
@@ -1265,73 +1349,56 @@ class _Day:
         last = back
         for node in nodes:
             tn = t + rng.secs(0, 40)
-            self.k8s_event(
-                self.node_obj(node),
-                tn,
-                "NodeNotReady",
-                f"Node {node} status is now: NodeNotReady",
-                "node_not_ready",
-                problem=p,
-                cls="alert",
-                component="node-controller",
-            )
-            node_back = back + rng.secs(0, 60)
-            self.alert(
-                p,
-                "node_not_ready",
-                {
-                    "alertname": "KubeNodeNotReady",
-                    "node": node,
-                    NODEPOOL_LABEL: pool,
-                    "job": "kube-state-metrics",
-                    "severity": "warning",
-                },
-                {"summary": "Node is not ready.", "description": f"{node} has been unready for more than 1 minute."},
-                tn + rng.secs(5, 30),
-                timedelta(minutes=1),
-                node_back,
-            )
-            self.k8s_event(
-                self.node_obj(node),
-                node_back - rng.secs(5, 20),
-                "NodeReady",
-                f"Node {node} status is now: NodeReady",
-                "k8s_event",
-                host=node,
-            )
+            node_back = self._node_not_ready(p, pool, node, tn, back)
             for pod in self.alive(t, node=node):
-                self.k8s_event(
-                    {k: v for k, v in self.pod_obj(pod).items() if k != "fieldPath"},
-                    tn + rng.secs(1, 6),
-                    "NodeNotReady",
-                    "Node is not ready",
-                    "pod_not_ready",
-                    problem=p,
-                    cls="alert",
-                    etype="Warning",
-                    component="node-controller",
-                )
-                if rng.random() < 0.6:
-                    self.alert(
-                        p,
-                        "pod_not_ready",
-                        {
-                            "alertname": "KubePodNotReady",
-                            "namespace": self.ns,
-                            "pod": pod.name,
-                            "job": "kube-state-metrics",
-                            "severity": "warning",
-                        },
-                        {"summary": "Pod has been in a non-ready state for more than 1 minute."},
-                        tn + rng.secs(20, 60),
-                        timedelta(minutes=1),
-                        node_back + rng.secs(5, 60),
-                    )
-                if rng.random() < 0.5:
-                    self.error_alert(p, pod, tn + rng.secs(15, 60), node_back + rng.secs(30, 120))
+                self._pod_on_unready_node(p, pod, tn, node_back)
                 last = max(last, node_back + timedelta(minutes=2))
         p.end = last
         return p
+
+    def _node_not_ready(self, p: _Problem, pool: str, node: str, tn: datetime, back: datetime) -> datetime:
+        """`node` NotReady from `tn`, with its alert, until a minute or so after `back`: returns when."""
+        rng = self.rng
+        self.k8s_event(
+            self.node_obj(node),
+            tn,
+            "NodeNotReady",
+            f"Node {node} status is now: NodeNotReady",
+            "node_not_ready",
+            problem=p,
+            cls="alert",
+            component="node-controller",
+        )
+        node_back = back + rng.secs(0, 60)
+        self.node_not_ready_alert(p, node, pool, tn + rng.secs(5, 30), node_back)
+        self.k8s_event(
+            self.node_obj(node),
+            node_back - rng.secs(5, 20),
+            "NodeReady",
+            f"Node {node} status is now: NodeReady",
+            "k8s_event",
+            host=node,
+        )
+        return node_back
+
+    def _pod_on_unready_node(self, p: _Problem, pod: _Pod, tn: datetime, node_back: datetime) -> None:
+        """A pod of a node gone NotReady at `tn`: not ready, often alerted on, sometimes erroring."""
+        rng = self.rng
+        self.k8s_event(
+            self.pod_ref(pod),
+            tn + rng.secs(1, 6),
+            "NodeNotReady",
+            "Node is not ready",
+            "pod_not_ready",
+            problem=p,
+            cls="alert",
+            etype="Warning",
+            component="node-controller",
+        )
+        if rng.random() < 0.6:
+            self.pod_not_ready_alert(p, pod, tn + rng.secs(20, 60), node_back + rng.secs(5, 60))
+        if rng.random() < 0.5:
+            self.error_alert(p, pod, tn + rng.secs(15, 60), node_back + rng.secs(30, 120))
 
     def load_failure(self, pod: _Pod, t: datetime) -> _Problem:
         """One replica fails to load its model (a corrupt local cache): unavailable, erroring; fixed
@@ -1339,31 +1406,12 @@ class _Day:
         rng = self.rng
         m = pod.model
         p = self.new_problem("model_load_failed", t, f"{pod.name} fails to load {m.name}", self.pod_keys([pod]))
-        reason = rng.choice(LOAD_FAILURES).format(cluster=self.cluster, model=m.name, version=1)
-        self.log(
-            pod,
-            t,
-            "E",
-            "model_lifecycle.cc:654",
-            f"failed to load '{m.name}' version 1: {reason}",
-            "model_load_failed",
-            p,
-            "alert",
-        )
+        self.log_load_failed(p, pod, t, self.load_failed_message(m))
         fixed = t + rng.mins(10, 20)
         self.unavailable_alert(p, pod, t + rng.secs(5, 30), fixed + rng.secs(5, 40))
         self.error_alert(p, pod, t + rng.secs(10, 40), fixed + rng.secs(20, 90))
         if rng.random() < 0.6:
-            self.pod_event(
-                pod,
-                t + rng.secs(8, 25),
-                "Unhealthy",
-                "Readiness probe failed: HTTP probe failed with statuscode: 400",
-                "pod_not_ready",
-                problem=p,
-                cls="alert",
-                etype="Warning",
-            )
+            self.readiness_failed(p, pod, t + rng.secs(8, 25))
         self.startup_logs(pod, fixed)
         p.end = fixed + timedelta(minutes=2)
         return p
@@ -1429,12 +1477,7 @@ class _Day:
                 keys = {f"deploy:{m.deployment}", f"model:{m.name}"}
                 if first or self.quiet(keys, t - timedelta(minutes=5), t + timedelta(minutes=5)):
                     for pod in pods:
-                        tp = t + rng.secs(0, 20)
-                        self.log(pod, tp, "I", "model_lifecycle.cc:461", f"loading: {m.name}:1", "model_loaded")
-                        tl = tp + rng.secs(2, 15)
-                        self.log(
-                            pod, tl, "I", "model_lifecycle.cc:818", f"successfully loaded '{m.name}'", "model_loaded"
-                        )
+                        tl = self.model_reload(pod, t + rng.secs(0, 20), 2, 15)
                         if rng.random() < 0.5:
                             self.log(
                                 pod,
@@ -1468,98 +1511,87 @@ class _Day:
                 t = down_at + rng.mins(20, 120)
 
     def _scale(self, m: _Model, t: datetime, was: int, now: int, down_at: datetime) -> None:
+        """The HPA scales `m` out from `was` to `now` replicas at `t`, and back in at `down_at`."""
         rng = self.rng
-        hpa_obj = {
-            "kind": "HorizontalPodAutoscaler",
-            "name": m.deployment,
-            "namespace": self.ns,
-            "uid": rng.uid(),
-            "apiVersion": "autoscaling/v2",
-        }
-        dep_obj = {
-            "kind": "Deployment",
-            "name": m.deployment,
-            "namespace": self.ns,
-            "uid": rng.uid(),
-            "apiVersion": "apps/v1",
-        }
-        rs_obj = {
-            "kind": "ReplicaSet",
-            "name": f"{m.deployment}-{m.rs_hash}",
-            "namespace": self.ns,
-            "uid": rng.uid(),
-            "apiVersion": "apps/v1",
-        }
-
-        def scale(at: datetime, frm: int, to: int, why: str) -> None:
-            item = self.audit_item(
-                at,
-                "update",
-                "deployments",
-                m.deployment,
-                namespace=self.ns,
-                subresource="scale",
-                api_group="apps",
-                user=HPA_USER,
-                user_agent="kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/39683505/system:serviceaccount:kube-system:horizontal-pod-autoscaler",
-                request={"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": {"replicas": to}},
-                level="Metadata",
-            )
-            self.audit([(item, _Item(None, "info", "scaling", at))])
-            self.k8s_event(
-                hpa_obj,
-                at + rng.secs(0.01, 0.2),
-                "SuccessfulRescale",
-                f"New size: {to}; reason: {why}",
-                "scaling",
-                component="horizontal-pod-autoscaler",
-            )
-            verb = "up" if to > frm else "down"
-            self.k8s_event(
-                dep_obj,
-                at + rng.secs(0.05, 0.5),
-                "ScalingReplicaSet",
-                f"Scaled {verb} replica set {rs_obj['name']} to {to} from {frm}",
-                "scaling",
-                component="deployment-controller",
-            )
-
-        scale(t, was, now, "cpu resource utilization (percentage of request) above target")
+        owners = _Owners(
+            self.owner_obj("HorizontalPodAutoscaler", m.deployment, "autoscaling/v2"),
+            self.owner_obj("Deployment", m.deployment, "apps/v1"),
+            self.owner_obj("ReplicaSet", f"{m.deployment}-{m.rs_hash}", "apps/v1"),
+        )
+        self._rescale(m, owners, t, was, now, "cpu resource utilization (percentage of request) above target")
         added = []
         for _ in range(now - was):
             pod = self._new_pod(m, t + rng.secs(0.3, 2))
             self.pod_start(pod, pod.created)
             added.append(pod)
-        scale(down_at, now, was, "All metrics below target")
+        self._rescale(m, owners, down_at, now, was, "All metrics below target")
         for pod in added:
-            td = down_at + rng.secs(0.3, 2)
-            if self.controller_pod_deletes:
-                # audit policies that record every write see the ReplicaSet controller delete the pod
-                item = self.audit_item(
-                    td - timedelta(milliseconds=20),
-                    "delete",
-                    "pods",
-                    pod.name,
-                    namespace=self.ns,
-                    user="system:serviceaccount:kube-system:replicaset-controller",
-                    user_agent="kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/39683505/system:serviceaccount:kube-system:replicaset-controller",
-                    level="Metadata",
-                )
-                self.audit([(item, _Item(None, "info", "pod_lifecycle", td - timedelta(milliseconds=20)))])
-            self.k8s_event(
-                rs_obj,
-                td,
-                "SuccessfulDelete",
-                f"Deleted pod: {pod.name}",
-                "pod_lifecycle",
-                component="replicaset-controller",
+            self._scale_in(pod, owners.replicaset, down_at + rng.secs(0.3, 2))
+
+    def _rescale(self, m: _Model, owners: _Owners, at: datetime, frm: int, to: int, why: str) -> None:
+        """The HPA setting the replicas of `m` from `frm` to `to`: the audited scale, then its events."""
+        rng = self.rng
+        item = self.audit_item(
+            at,
+            "update",
+            "deployments",
+            m.deployment,
+            namespace=self.ns,
+            subresource="scale",
+            api_group="apps",
+            user=HPA_USER,
+            user_agent=HPA_UA,
+            request={"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": {"replicas": to}},
+            level="Metadata",
+        )
+        self.audit([(item, _Item(None, "info", "scaling", at))])
+        self.k8s_event(
+            owners.autoscaler,
+            at + rng.secs(0.01, 0.2),
+            "SuccessfulRescale",
+            f"New size: {to}; reason: {why}",
+            "scaling",
+            component="horizontal-pod-autoscaler",
+        )
+        verb = "up" if to > frm else "down"
+        self.k8s_event(
+            owners.deployment,
+            at + rng.secs(0.05, 0.5),
+            "ScalingReplicaSet",
+            f"Scaled {verb} replica set {owners.replicaset['name']} to {to} from {frm}",
+            "scaling",
+            component="deployment-controller",
+        )
+
+    def _scale_in(self, pod: _Pod, replicaset: dict[str, Any], td: datetime) -> None:
+        """The ReplicaSet controller deleting a pod the HPA no longer wants at `td` (routine)."""
+        rng = self.rng
+        if self.controller_pod_deletes:
+            # audit policies that record every write see the ReplicaSet controller delete the pod
+            at = td - timedelta(milliseconds=20)
+            item = self.audit_item(
+                at,
+                "delete",
+                "pods",
+                pod.name,
+                namespace=self.ns,
+                user=RS_CONTROLLER_USER,
+                user_agent=RS_CONTROLLER_UA,
+                level="Metadata",
             )
-            tk = td + rng.secs(0.1, 1)
-            self.pod_event(pod, tk, "Killing", "Stopping container triton", "pod_stop", cls="change")
-            self.log(
-                pod, tk + rng.secs(0.1, 1), "I", "server.cc:305", "Waiting for in-flight requests to complete.", "log"
-            )
-            pod.deleted = tk + rng.secs(5, 30)
+            self.audit([(item, _Item(None, "info", "pod_lifecycle", at))])
+        self.k8s_event(
+            replicaset,
+            td,
+            "SuccessfulDelete",
+            f"Deleted pod: {pod.name}",
+            "pod_lifecycle",
+            component="replicaset-controller",
+        )
+        tk = td + rng.secs(0.1, 1)
+        self.stop_container(pod, tk)
+        self.log(pod, tk + rng.secs(0.1, 1), "I", "server.cc:305", "Waiting for in-flight requests to complete.", "log")
+        pod.deleted = tk + rng.secs(5, 30)
 
     def audit_chatter(self) -> None:
         """What the audit webhook gets all day: controllers reading, kubelets renewing leases."""
@@ -1572,57 +1604,70 @@ class _Day:
                 t += rng.secs(0.01, 0.5)
                 node = rng.choice(nodes)
                 r = rng.random()
-                if r < 0.35:
-                    e = self.audit_item(
-                        t,
-                        "update",
-                        "leases",
-                        node,
-                        namespace="kube-node-lease",
-                        api_group="coordination.k8s.io",
-                        user=f"system:node:{node}",
-                        user_agent="kubelet/v1.30.2 (linux/amd64) kubernetes/39683505",
-                        level="Metadata",
-                    )
-                elif r < 0.6:
-                    e = self.audit_item(
-                        t,
-                        rng.choice(("get", "list", "watch")),
-                        "pods",
-                        "",
-                        namespace=self.ns,
-                        user="system:serviceaccount:monitoring:kube-state-metrics",
-                        user_agent="kube-state-metrics/v2.13.0",
-                        level="Metadata",
-                    )
-                elif r < 0.8:
-                    pods = self.alive(t)
-                    pod = rng.choice(pods)
-                    e = self.audit_item(
-                        t,
-                        "patch",
-                        "pods",
-                        pod.name,
-                        namespace=self.ns,
-                        subresource="status",
-                        user=f"system:node:{pod.node}",
-                        user_agent="kubelet/v1.30.2 (linux/amd64) kubernetes/39683505",
-                        level="Metadata",
-                    )
-                else:
-                    e = self.audit_item(
-                        t,
-                        "get",
-                        "nodes",
-                        node,
-                        user="system:serviceaccount:kube-system:node-controller",
-                        user_agent="kube-controller-manager/v1.30.2",
-                        stage=rng.choice(("RequestReceived", "ResponseComplete")),
-                        level="Metadata",
-                    )
-                entries.append((e, _Item(None, "info", "audit", t)))
+                chatter = next(request for share, request in self._CHATTER if r < share)
+                entries.append((chatter(self, t, node), _Item(None, "info", "audit", t)))
             self.audit(entries)
             t += rng.secs(30, 150)
+
+    def _lease_renewal(self, t: datetime, node: str) -> dict[str, Any]:
+        return self.audit_item(
+            t,
+            "update",
+            "leases",
+            node,
+            namespace="kube-node-lease",
+            api_group="coordination.k8s.io",
+            user=f"system:node:{node}",
+            user_agent=KUBELET_UA,
+            level="Metadata",
+        )
+
+    def _pods_read(self, t: datetime, node: str) -> dict[str, Any]:
+        return self.audit_item(
+            t,
+            self.rng.choice(("get", "list", "watch")),
+            "pods",
+            "",
+            namespace=self.ns,
+            user="system:serviceaccount:monitoring:kube-state-metrics",
+            user_agent="kube-state-metrics/v2.13.0",
+            level="Metadata",
+        )
+
+    def _pod_status(self, t: datetime, node: str) -> dict[str, Any]:
+        pod = self.rng.choice(self.alive(t))  # a kubelet reporting on one of its pods, not on `node`
+        return self.audit_item(
+            t,
+            "patch",
+            "pods",
+            pod.name,
+            namespace=self.ns,
+            subresource="status",
+            user=f"system:node:{pod.node}",
+            user_agent=KUBELET_UA,
+            level="Metadata",
+        )
+
+    def _node_read(self, t: datetime, node: str) -> dict[str, Any]:
+        return self.audit_item(
+            t,
+            "get",
+            "nodes",
+            node,
+            user="system:serviceaccount:kube-system:node-controller",
+            user_agent=CONTROLLER_MANAGER_UA,
+            stage=self.rng.choice(("RequestReceived", "ResponseComplete")),
+            level="Metadata",
+        )
+
+    # The audit chatter's requests and how often each comes: the first whose cumulative share is
+    # above a draw from [0, 1).
+    _CHATTER: ClassVar[tuple[tuple[float, Callable[[_Day, datetime, str], dict[str, Any]]], ...]] = (
+        (0.35, _lease_renewal),
+        (0.6, _pods_read),
+        (0.8, _pod_status),
+        (1.0, _node_read),
+    )
 
     # --- Alertmanager ----------------------------------------------------------------------------
     def notify(self) -> None:
@@ -1675,21 +1720,8 @@ class _Day:
 
     # --- truth -----------------------------------------------------------------------------------
     def finish(self) -> GeneratedDay:
-        rng = self.rng
-        self.deliveries.sort(key=lambda d: (d.received, d.seq))
-        captures: list[dict[str, Any]] = []
-        prev: datetime | None = None
-        kinds: dict[str, str] = {}
-        for n, d in enumerate(self.deliveries, 1):
-            received = _trunc_ms(d.received)
-            if prev is not None and received <= prev:
-                received = prev + timedelta(milliseconds=1)
-            prev = received
-            cid = _capture_id(rng, n)
-            captures.append({"id": cid, "received_at": _ms(received), "source": d.source, "body": d.body})
-            for i, it in enumerate(d.items):
-                it.ref = f"{cid}#{i}"
-                kinds[it.ref] = it.kind
+        """The captures in the order they arrive, and the truth of the problems they tell of."""
+        captures, kinds = self._captures()
         members: dict[int, list[_Item]] = {}
         for d in self.deliveries:
             for it in d.items:
@@ -1705,34 +1737,57 @@ class _Day:
         )
         for k, p in enumerate(ordered, 1):
             p.gid = f"g{k:03d}"
+        problems = [_story(p, roots[id(p)][0], len(members[id(p)])) for p in ordered]
+        return GeneratedDay(captures, self._truth(ordered, roots), kinds, problems)
+
+    def _captures(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Every delivery as a capture, in the order received (each a millisecond after the one before
+        at the least), with each item's reference set; and the kind meant for each reference."""
+        self.deliveries.sort(key=lambda d: (d.received, d.seq))
+        captures: list[dict[str, Any]] = []
+        prev: datetime | None = None
+        kinds: dict[str, str] = {}
+        for n, d in enumerate(self.deliveries, 1):
+            received = _trunc_ms(d.received)
+            if prev is not None and received <= prev:
+                received = prev + timedelta(milliseconds=1)
+            prev = received
+            cid = _capture_id(self.rng, n)
+            captures.append({"id": cid, "received_at": _ms(received), "source": d.source, "body": d.body})
+            for i, it in enumerate(d.items):
+                it.ref = f"{cid}#{i}"
+                kinds[it.ref] = it.kind
+        return captures, kinds
+
+    def _truth(self, ordered: list[_Problem], roots: dict[int, tuple[_Item, list[_Item]]]) -> dict[str, Any]:
+        """The truth in the scenarios' format, of the problems numbered in `ordered`."""
         events: dict[str, dict[str, Any]] = {}
         for d in self.deliveries:
             for it in d.items:
                 events[it.ref] = {"group": it.problem.gid if it.problem is not None else None, "cls": it.cls}
         groups: dict[str, dict[str, Any]] = {}
-        problems = []
         for p in ordered:
-            root, alternatives = roots[id(p)]
             groups[p.gid] = {"kind": p.kind} | ({"recurrence_of": p.recurrence_of.gid} if p.recurrence_of else {})
-            problems.append(
-                {
-                    "group": p.gid,
-                    "kind": p.kind,
-                    "summary": p.summary,
-                    "start": _ms(p.start),
-                    "root": root.ref,
-                    "root_kind": root.kind,
-                    "members": len(members[id(p)]),
-                    "recurrence_of": p.recurrence_of.gid if p.recurrence_of else None,
-                }
-            )
-        truth = {
+        return {
             "events": events,
             "groups": groups,
             "root_alternatives": {p.gid: [a.ref for a in roots[id(p)][1]] for p in ordered},
             "roots": {p.gid: roots[id(p)][0].ref for p in ordered},
         }
-        return GeneratedDay(captures, truth, kinds, problems)
+
+
+def _story(p: _Problem, root: _Item, members: int) -> dict[str, Any]:
+    """What the generator meant by one problem, for tests and diagnosis."""
+    return {
+        "group": p.gid,
+        "kind": p.kind,
+        "summary": p.summary,
+        "start": _ms(p.start),
+        "root": root.ref,
+        "root_kind": root.kind,
+        "members": members,
+        "recurrence_of": p.recurrence_of.gid if p.recurrence_of else None,
+    }
 
 
 def root_cause(items: Sequence[_Item]) -> tuple[_Item, list[_Item]]:
@@ -1776,16 +1831,32 @@ def generated_day_detail(
     in: the ReplicaSet controller deleting each pod (routine; off by default, see the tests)."""
     if hours < 8:
         raise ValueError("a generated day needs at least 8 hours for its incidents to stay apart")
-    if start is None:
-        pick = _Rand(seed ^ 0x5EED)
-        t0 = datetime(2026, 11, 2, tzinfo=UTC) + timedelta(
-            days=pick.randrange(0, 60), hours=pick.randint(5, 9), minutes=pick.randrange(60)
-        )
-    else:
-        t0 = _parse_time(start)
-    day = _Day(seed, t0, hours, controller_pod_deletes)
-    rng = day.rng
-    span = timedelta(hours=hours)
+    day = _Day(seed, _day_start(seed, start), hours, controller_pod_deletes)
+    plan = _plan(day, hours)
+    _reserve_outages(day, plan)
+    _carry_out(day, plan)
+    day.watchdog()
+    day.requests()
+    day.repository_polls()
+    day.autoscaling()
+    day.audit_chatter()
+    day.notify()
+    return day.finish()
+
+
+def _day_start(seed: int, start: datetime | str | None) -> datetime:
+    """`start`, or a morning of November or December 2026 drawn from the seed."""
+    if start is not None:
+        return _parse_time(start)
+    pick = _Rand(seed ^ 0x5EED)
+    return datetime(2026, 11, 2, tzinfo=UTC) + timedelta(
+        days=pick.randrange(0, 60), hours=pick.randint(5, 9), minutes=pick.randrange(60)
+    )
+
+
+def _plan(day: _Day, hours: float) -> list[tuple[datetime, str]]:
+    """When each of the day's problems is meant to start, in time order (see `generated_day`)."""
+    rng, t0 = day.rng, day.start
 
     def after(lo: float, hi: float) -> datetime:
         return t0 + rng.mins(lo * 60, hi * 60)
@@ -1800,104 +1871,140 @@ def generated_day_detail(
     tp = after(0.9, hours - 0.8)
     plan += [(tp, "pool"), (tp + rng.mins(-3, 3), "oom_near_pool")]
     # the outage models failing again on one pod, hours away from their outages
-    late = ta + timedelta(minutes=230) < t0 + span - timedelta(minutes=30)
+    late = ta + timedelta(minutes=230) < day.end - timedelta(minutes=30)
     plan.append((ta + rng.mins(150, 220) if late else ta - rng.mins(150, 200), "load_a"))
     plan.append((tb - rng.mins(130, 180), "oom_b"))
     plan += [(after(0.8, hours - 0.6), "oom") for _ in range(rng.randint(1, 2))]
     plan.sort(key=lambda x: x[0])
-    # NOTE: problems are generated in time order, so each sees the placement of its time (a drain
-    # moves pods); the outages are reserved first, so nothing earlier takes their deployment.
+    return plan
+
+
+def _reserve_outages(day: _Day, plan: list[tuple[datetime, str]]) -> None:
+    """Hold each outage's deployment and pool from the start.
+
+    NOTE: problems are generated in time order, so each sees the placement of its time (a drain
+    moves pods); the outages are reserved first, so nothing earlier takes their deployment."""
     for t, what in plan:
         if what.startswith("outage"):
             m = day.models[0] if what == "outage_a" else day.models[1]
             day.reserve(
                 what, {f"deploy:{m.deployment}", f"model:{m.name}"} | {f"node:{n}" for n in day.pool_nodes[m.pool]}, t
             )
+
+
+def _carry_out(day: _Day, plan: list[tuple[datetime, str]]) -> None:
+    """Generate each planned problem, in time order: at its time, or (all but the outages and the
+    problems meant to coincide with another) within an hour of it where its resources are free."""
+    rng = day.rng
     for t, what in plan:
         for attempt in range(12):
             when = t if attempt == 0 or what.startswith(("outage", "oom_near")) else t + rng.mins(-60, 60)
-            when = min(max(when, t0 + timedelta(minutes=45)), t0 + span - timedelta(minutes=35))
+            when = min(max(when, day.start + timedelta(minutes=45)), day.end - timedelta(minutes=35))
             if _place(day, what, when):
                 break
-
-    day.watchdog()
-    day.requests()
-    day.repository_polls()
-    day.autoscaling()
-    day.audit_chatter()
-    day.notify()
-    return day.finish()
 
 
 def _place(day: _Day, what: str, when: datetime) -> bool:
     """Try to put one planned problem at `when`; False when its resources are taken then."""
+    place = _PLACES.get(what)
+    if place is None:
+        raise ValueError(f"unknown plan step {what!r}")
+    return place(day, what, when)
+
+
+def _place_outage(day: _Day, what: str, when: datetime) -> bool:
+    day.release(what)
+    m = day.models[0] if what == "outage_a" else day.models[1]
+    pods = day.alive(when, model=m)
+    if not day.free(day.pod_keys(pods) | {f"model:{m.name}"}, when, when + timedelta(minutes=40)):
+        return False
+    day.fleet_outage(m, when)
+    return True
+
+
+def _place_oom_near(day: _Day, what: str, when: datetime) -> bool:
+    # at the same time as another problem, on other nodes and another model
+    return _on_one_pod(day, when, day.models[2:], day.oom_cascade)
+
+
+def _place_load_failure(day: _Day, what: str, when: datetime) -> bool:
+    return _on_one_pod(day, when, day.models[:1], day.load_failure)
+
+
+def _place_oom(day: _Day, what: str, when: datetime) -> bool:
+    models = day.models[1:2] if what == "oom_b" else day.models[2:]
+    return _on_one_pod(day, when, models, day.oom_cascade)
+
+
+def _on_one_pod(
+    day: _Day, when: datetime, models: Sequence[_Model], problem: Callable[[_Pod, datetime], _Problem]
+) -> bool:
+    pod = day.pick_pod(when, models)
+    if pod is None:
+        return False
+    problem(pod, when)
+    return True
+
+
+def _place_recurrence(day: _Day, what: str, when: datetime) -> bool:
+    # both episodes, and the quiet between them, must be free of other problems on the pod
+    pod = day.pick_pod(when, day.models[2:], hold=timedelta(minutes=80))
+    if pod is None:
+        return False
+    first = day.oom_cascade(pod, when)
+    day.oom_cascade(pod, (first.end or when) + day.rng.mins(20, 40), recurrence_of=first)
+    return True
+
+
+def _place_drain(day: _Day, what: str, when: datetime) -> bool:
+    nodes = sorted(day.node_pool)
+    day.rng.shuffle(nodes)
+    busy = day.busy_nodes(when)
+    for node in nodes:
+        if node in busy or day._cordoned(node, when) or len(day.pool_nodes[day.node_pool[node]]) < 3:
+            continue
+        pods = day.alive(when, node=node)
+        if pods and day.free(day.pod_keys(pods) | {f"node:{node}"}, when, when + timedelta(minutes=20)):
+            day.node_drain(node, when)
+            return True
+    return False
+
+
+def _place_pool(day: _Day, what: str, when: datetime) -> bool:
     rng = day.rng
-    big_a, big_b, others = day.models[0], day.models[1], day.models[2:]
-    if what in ("outage_a", "outage_b"):
-        day.release(what)
-        m = big_a if what == "outage_a" else big_b
-        pods = day.alive(when, model=m)
-        if not day.free(day.pod_keys(pods) | {f"model:{m.name}"}, when, when + timedelta(minutes=40)):
-            return False
-        day.fleet_outage(m, when)
-        return True
-    if what.startswith("oom_near_"):
-        # at the same time as another problem, on other nodes and another model
-        pod = day.pick_pod(when, others)
-        if pod is None:
-            return False
-        day.oom_cascade(pod, when)
-        return True
-    if what == "recurrence":
-        # both episodes, and the quiet between them, must be free of other problems on the pod
-        pod = day.pick_pod(when, others, hold=timedelta(minutes=80))
-        if pod is None:
-            return False
-        first = day.oom_cascade(pod, when)
-        day.oom_cascade(pod, (first.end or when) + rng.mins(20, 40), recurrence_of=first)
-        return True
-    if what == "drain":
-        nodes = sorted(day.node_pool)
-        rng.shuffle(nodes)
-        busy = day.busy_nodes(when)
-        for node in nodes:
-            if node in busy or day._cordoned(node, when) or len(day.pool_nodes[day.node_pool[node]]) < 3:
-                continue
-            pods = day.alive(when, node=node)
-            if pods and day.free(day.pod_keys(pods) | {f"node:{node}"}, when, when + timedelta(minutes=20)):
-                day.node_drain(node, when)
-                return True
-        return False
-    if what == "pool":
-        pools = sorted(day.pool_nodes)
-        rng.shuffle(pools)
-        busy = day.busy_nodes(when)
-        for pool in pools:
-            candidates = [
-                n
-                for n in day.pool_nodes[pool]
-                if n not in busy and not day._cordoned(n, when) and day.alive(when, node=n)
-            ]
-            if len(candidates) < 2:
-                continue
-            nodes = sorted(rng.sample(candidates, min(len(candidates), rng.randint(2, 4))))
-            pods = [p for n in nodes for p in day.alive(when, node=n)]
-            keys = day.pod_keys(pods) | {f"node:{n}" for n in nodes} | {f"pool:{pool}"}
-            if day.free(keys, when, when + timedelta(minutes=20)):
-                day.nodepool_not_ready(pool, nodes, when)
-                return True
-        return False
-    if what in ("load_a", "oom_b", "oom"):
-        models = [big_a] if what == "load_a" else [big_b] if what == "oom_b" else others
-        pod = day.pick_pod(when, models)
-        if pod is None:
-            return False
-        if what == "load_a":
-            day.load_failure(pod, when)
-        else:
-            day.oom_cascade(pod, when)
-        return True
-    raise ValueError(f"unknown plan step {what!r}")
+    pools = sorted(day.pool_nodes)
+    rng.shuffle(pools)
+    busy = day.busy_nodes(when)
+    for pool in pools:
+        candidates = [
+            n for n in day.pool_nodes[pool] if n not in busy and not day._cordoned(n, when) and day.alive(when, node=n)
+        ]
+        if len(candidates) < 2:
+            continue
+        nodes = sorted(rng.sample(candidates, min(len(candidates), rng.randint(2, 4))))
+        pods = [p for n in nodes for p in day.alive(when, node=n)]
+        keys = day.pod_keys(pods) | {f"node:{n}" for n in nodes} | {f"pool:{pool}"}
+        if day.free(keys, when, when + timedelta(minutes=20)):
+            day.nodepool_not_ready(pool, nodes, when)
+            return True
+    return False
+
+
+# Each step of the plan and how it is put in place. The two big models (the first two) have the
+# outages; the others the OOM cascades, the recurrence and the problems that coincide with another.
+_PLACES: dict[str, Callable[[_Day, str, datetime], bool]] = {
+    "outage_a": _place_outage,
+    "outage_b": _place_outage,
+    "oom_near_a": _place_oom_near,
+    "oom_near_b": _place_oom_near,
+    "oom_near_pool": _place_oom_near,
+    "recurrence": _place_recurrence,
+    "drain": _place_drain,
+    "pool": _place_pool,
+    "load_a": _place_load_failure,
+    "oom_b": _place_oom,
+    "oom": _place_oom,
+}
 
 
 def generated_day(
