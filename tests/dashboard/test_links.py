@@ -48,3 +48,20 @@ def test_a_script_link_from_a_sender_is_never_a_live_link(runtime) -> None:
     html = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
     assert 'href="javascript:' not in html and 'id="source"' not in html
     assert "javascript:alert(document.cookie)" in html  # NOTE: shown as text, escaped
+
+
+def test_the_alertmanager_that_sent_an_alert_is_linked_and_a_script_url_is_not(runtime) -> None:
+    """Alertmanager's externalURL (where an operator silences the alert) is kept on its events and
+    linked from the incident page; a non-http one is not made a link."""
+    client = create_app(runtime).test_client()
+    for model, url in (("t5", "http://alertmanager.monitoring:9093"), ("opt", "javascript:alert(1)")):
+        body = {**hook(model, "https://docs.example.com/rb", "http://prom:9090/graph"), "externalURL": url}
+        assert client.post("/ingest/alertmanager", json=body).status_code == 202
+    wait_drained(client)
+    pages = {}
+    for inc in client.get("/api/incidents").json["incidents"]:
+        events = client.get("/api/events", query_string={"incident": inc["id"]}).json["events"]
+        pages[events[0]["labels"]["alertmanager_url"]] = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
+    good = pages["http://alertmanager.monitoring:9093"]
+    assert 'class="alertmanager" href="http://alertmanager.monitoring:9093"' in good
+    assert 'class="alertmanager"' not in pages["javascript:alert(1)"]

@@ -149,18 +149,22 @@ def told_words(state: Any, owed: bool = False) -> str:
 
 def alert_links(events: Iterable[Mapping[str, Any]], most: int = 20) -> list[dict[str, Any]]:
     """Each alert of an incident once (by its name), with where it came from (Alertmanager's
-    generatorURL: the rule's graph in Prometheus) and its own runbook, when it has either. Links are
+    generatorURL: the rule's graph in Prometheus; the Alertmanager that sent it, its externalURL) and
+    its own runbook, when it has any. Links are
     as the sender wrote them: the page makes only http(s) ones live."""
     seen: dict[str, dict[str, Any]] = {}
     for e in events:
         labels = e.get("labels") or {}
-        source, runbook = labels.get("generator_url"), e.get("runbook")
-        if e.get("class") != "alert" or not (source or runbook):
+        source, runbook, manager = labels.get("generator_url"), e.get("runbook"), labels.get("alertmanager_url")
+        if e.get("class") != "alert" or not (source or runbook or manager):
             continue
         name = str(e.get("signal") or e.get("kind") or "")
-        got = seen.setdefault(name, {"signal": name, "kind": e.get("kind"), "source": None, "runbook": None, "n": 0})
+        got = seen.setdefault(
+            name, {"signal": name, "kind": e.get("kind"), "source": None, "runbook": None, "alertmanager": None, "n": 0}
+        )
         got["source"] = got["source"] or source
         got["runbook"] = got["runbook"] or runbook
+        got["alertmanager"] = got["alertmanager"] or manager
         got["n"] += 1
     return list(seen.values())[:most]
 

@@ -136,6 +136,8 @@ def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContex
     labels.update({f"annotation_{k}": v for k, v in notes.items()})
     if a.generatorURL:
         labels["generator_url"] = a.generatorURL
+    if hook.externalURL:
+        labels["alertmanager_url"] = hook.externalURL  # NOTE: where an operator silences it
     # NOTE: the alert's own runbook (`runbook_url`, or the common spelling `runbook`) is the event's
     # runbook, besides its `annotation_*` label; which one an incident shows is enrichment's choice.
     return [
