@@ -82,3 +82,27 @@ def test_readiness_says_what_is_not_ready(tmp_path) -> None:
         assert any("backlog" in p for p in down.json["problems"])
     finally:
         rt.stop()
+
+
+def test_an_unreachable_state_store_degrades_readiness_without_taking_the_replica_away(tmp_path, monkeypatch) -> None:
+    """Deliveries are accepted into the local queue whatever the state store does, so a store outage
+    is reported (`degraded`) with 200: a readiness failure would take the only replica out of its
+    Service and turn the outage into refused webhooks."""
+    from sqlalchemy.exc import OperationalError
+
+    rt = build_runtime(Settings(home=tmp_path))
+    try:
+        http = create_app(rt).test_client()
+
+        def down(*_a, **_k):
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+        monkeypatch.setattr(rt.engine, "connect", down)
+        r = http.get("/readyz")
+        assert r.status_code == 200 and r.json["ready"] is True
+        assert [p.split(":")[0] for p in r.json["degraded"]] == ["state store"]
+        alerts = [{"status": "firing", "startsAt": NOW, "labels": {"alertname": "X", "pod": "p"}}]
+        assert http.post("/ingest/alertmanager", json={"alerts": alerts}).status_code == 202
+    finally:
+        monkeypatch.undo()
+        rt.stop()

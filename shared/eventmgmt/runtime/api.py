@@ -43,13 +43,21 @@ def _register_health(app: Flask, rt: Runtime) -> None:
 
     @app.get("/readyz")
     def readyz() -> Any:
-        """Readiness (a Kubernetes readiness probe, a load balancer): 200 while deliveries can be
-        taken and correlated: the state store answers, the correlation thread runs, the backlog is
-        under its bound. 503 naming what is not, so traffic goes elsewhere meanwhile."""
+        """Readiness (a Kubernetes readiness probe, a load balancer): 503 naming what keeps deliveries
+        from being taken (the backlog at its bound, the correlation thread gone), so traffic goes
+        elsewhere meanwhile. An unreachable state store is reported as `degraded` with 200: accepted
+        deliveries wait in the local durable queue and are correlated when it answers again, which
+        is better than taking the only replica out of its Service."""
         from .. import __version__
 
-        problems = not_ready(rt)
-        body = {"ready": not problems, "problems": problems, "version": __version__, "backlog": rt.queue.backlog}
+        problems, degraded = not_ready(rt), store_unreachable(rt)
+        body = {
+            "ready": not problems,
+            "problems": problems,
+            "degraded": degraded,
+            "version": __version__,
+            "backlog": rt.queue.backlog,
+        }
         return jsonify(body), (503 if problems else 200)
 
     @app.get("/metrics")
@@ -61,21 +69,25 @@ def _register_health(app: Flask, rt: Runtime) -> None:
 
 
 def not_ready(rt: Runtime) -> list[str]:
-    """What keeps the runtime from taking and correlating deliveries, if anything."""
-    from sqlalchemy import text
-
+    """What keeps the runtime from taking deliveries and correlating them, if anything."""
     problems = []
-    try:
-        with rt.engine.connect() as c:
-            c.execute(text("SELECT 1"))
-    except Exception as err:  # NOTE: any failure to reach the store means not ready
-        problems.append(f"state store: {type(err).__name__}")
     if not rt.drainer.alive:
         problems.append("correlation thread not running")
     bound = rt.settings.max_backlog
     if bound > 0 and rt.queue.backlog >= bound:
         problems.append(f"backlog {rt.queue.backlog} at its bound {bound}")
     return problems
+
+
+def store_unreachable(rt: Runtime) -> list[str]:
+    from sqlalchemy import text
+
+    try:
+        with rt.engine.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception as err:  # NOTE: any failure to reach the store is reported
+        return [f"state store: {type(err).__name__}; accepted deliveries wait in the queue"]
+    return []
 
 
 def _register_incidents(app: Flask, rt: Runtime) -> None:
