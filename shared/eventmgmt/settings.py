@@ -34,6 +34,7 @@ SLACK_WEBHOOK_URL = "EVENTMGMT_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "EVENTMGMT_WEBHOOK_URL"
 CHANGE_WEBHOOK_URL = "EVENTMGMT_CHANGE_WEBHOOK_URL"
 DRAIN_SECONDS = "EVENTMGMT_DRAIN_SECONDS"
+RETENTION_EVERY = "EVENTMGMT_RETENTION_EVERY"
 GROUP_WAIT_SECONDS = "EVENTMGMT_GROUP_WAIT_SECONDS"
 
 # The default receivers' URLs and keys; a routing configuration may name further variables.
@@ -92,6 +93,9 @@ class Settings:
     # NOTE: on SIGTERM `serve` stops taking requests and routes what is queued for at most this long;
     # what is left is owed in the state store and sent after the next start.
     drain_seconds: float = field(default_factory=lambda: float(_env(DRAIN_SECONDS, "10") or 10))
+    # NOTE: `eventmgmt serve` runs retention (archive tiers, the state store's ageing) this often, in
+    # seconds; 0 leaves it to `eventmgmt retention run` on a schedule of the operator's.
+    retention_every: float = field(default_factory=lambda: float(_env(RETENTION_EVERY, "3600") or 0))
 
     def sink_variables(self, names: Iterable[str] = ()) -> dict[str, str]:
         """The receivers' URLs and keys: the default sinks' variables and `names` (those a routing

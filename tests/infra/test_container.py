@@ -37,7 +37,6 @@ from pydantic import BaseModel
 
 from eventmgmt import __version__
 from eventmgmt import settings as settings_module
-from eventmgmt.archive.commands import _run as retention_run
 from eventmgmt.archive.policy import RetentionConfig, retention_config
 from eventmgmt.cli import build_parser
 from eventmgmt.collector.config import CollectorConfig
@@ -475,15 +474,10 @@ def test_container_commands_are_real_cli_commands():
     for p in probes().values():
         assert p["httpGet"]["port"] in (port["name"], port["containerPort"])
     assert main["image"] == f"eventmgmt:{__version__}"
-    # NOTE: the retention loop's shell script: each eventmgmt invocation in it must parse
-    retention = container("retention")
-    assert retention["image"] == main["image"]
-    script = retention["command"][-1]
-    words = [shlex.split(part) for part in re.split(r"[;&|]", script)]
-    calls = [w[w.index("eventmgmt") :] for w in words if "eventmgmt" in w]
-    assert calls, "the retention container runs no eventmgmt command"
-    for call in calls:
-        assert parse_cli(call).func is retention_run
+    # NOTE: `serve` runs retention itself (EVENTMGMT_RETENTION_EVERY); nothing may switch it off here
+    # unless another container or job runs `eventmgmt retention run` instead.
+    assert [c["name"] for c in pod_spec()["containers"]] == ["eventmgmt"]
+    assert float(literal_env(main).get(settings_module.RETENTION_EVERY, "3600")) > 0
 
 
 def test_manifest_variables_are_read_by_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
@@ -497,14 +491,7 @@ def test_manifest_variables_are_read_by_settings(monkeypatch: pytest.MonkeyPatch
                 assert settings_reads(name, value, monkeypatch), f"{c['name']}: {name}={value} changes nothing"
         for name, ref in secret_env(c).items():
             assert ref["name"] == "eventmgmt", name
-    # NOTE: the same state and configuration in both containers
-    main, retention = literal_env(container("eventmgmt")), literal_env(container("retention"))
-    for name in (settings_module.HOME, settings_module.CONFIG):
-        assert retention[name] == main[name]
-    assert (
-        secret_env(container("retention"))[settings_module.DATABASE_URL]
-        == secret_env(container("eventmgmt"))[settings_module.DATABASE_URL]
-    )
+    main = literal_env(container("eventmgmt"))
     assert main[settings_module.HOME] == docker_env()[settings_module.HOME]
 
 

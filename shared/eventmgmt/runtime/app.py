@@ -33,11 +33,11 @@ from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
 from .memory import trim
 from .priority import IngestPriority
+from .schedules import Every, retention_job
 from .worker import BackgroundSubscriber
 
 if TYPE_CHECKING:
     from ..archive import Archiver
-    from ..collector import Collector
     from ..route import Router
 
 log = logging.getLogger("eventmgmt")
@@ -62,12 +62,13 @@ class Runtime:
     drainer: Drainer
     priority: IngestPriority = field(default_factory=IngestPriority)
     heartbeats: HeartbeatWatch | None = None
-    # The optional stages, None where their package is not installed (or, for the collector, no
-    # Prometheus is configured).
+    # The optional stages, None where their package is not installed; the scheduled jobs, None when
+    # off (the collector without Prometheus, retention with EVENTMGMT_RETENTION_EVERY=0).
     archive: Archiver | None = None
     router: Router | None = None
     route_worker: BackgroundSubscriber | None = None
-    collector: ScheduledCollector | None = None
+    collector: Every | None = None
+    retention: Every | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_ticker(self, every: float = 15.0) -> threading.Thread:
@@ -99,8 +100,9 @@ class Runtime:
     def stop(self) -> None:
         """Stops producing first (collector, drain), then sends and stores what is in hand."""
         self._stop.set()
-        if self.collector is not None:
-            self.collector.close()
+        for job in (self.collector, self.retention):
+            if job is not None:
+                job.close()
         self.drainer.close()
         if self.route_worker is not None:
             self.route_worker.close()
@@ -147,6 +149,7 @@ def build_runtime(
     _attach_archive(rt)
     _attach_route(rt)
     _attach_collector(rt)
+    _attach_retention(rt)
     # NOTE: started last, so a backlog left by an earlier run meets every stage subscribed.
     drainer.start()
     return rt
@@ -203,33 +206,21 @@ def _attach_route(rt: Runtime) -> None:
     rt.router, rt.route_worker = router, worker
 
 
-class ScheduledCollector:
-    """Runs the collector every `every` seconds on its own thread when Prometheus is configured."""
-
-    def __init__(self, collector: Collector, every: float) -> None:
-        self.collector = collector
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(every,), name="eventmgmt-collector", daemon=True)
-        self._thread.start()
-
-    def _loop(self, every: float) -> None:
-        while not self._stop.wait(every):
-            try:
-                self.collector.run()
-            except Exception:
-                log.exception("collector run failed")
-
-    def close(self) -> None:
-        self._stop.set()
-
-
 def _attach_collector(rt: Runtime) -> None:
     if not rt.settings.prometheus_url:
         return
     from ..collector import Collector
 
     collector = Collector.from_settings(rt.settings, rt.config, rt.accept, rt.clock)
-    rt.collector = ScheduledCollector(collector, rt.settings.collect_every)
+    rt.collector = Every("collector", collector.run, rt.settings.collect_every)
+
+
+def _attach_retention(rt: Runtime) -> None:
+    if rt.settings.retention_every <= 0:
+        return
+    job = retention_job(rt.settings.archive, rt.engine, rt.config, utcnow)
+    # NOTE: the first pass a minute after start, behind what start-up drains.
+    rt.retention = Every("retention", job, rt.settings.retention_every, first=min(60.0, rt.settings.retention_every))
 
 
 # NOTE: after a delivery this large, freed heap is handed back to the OS (glibc keeps it otherwise).
