@@ -22,6 +22,7 @@ from .correlate.state import Incident
 from .enrich import TopologyGraph, enrich
 from .errors import InputError
 from .incident import CorrelatedMessage, IncidentSnapshot
+from .model import Event
 from .route.config import Receiver, group_wait_of
 from .route.decide import NOTHING, TRIGGERED, Decision, Told, desired_state, needs_send
 from .settings import Settings
@@ -46,6 +47,13 @@ class ReplayResult:
     first: datetime | None = None
     last: datetime | None = None
     _spool: IO[str] = field(default_factory=lambda: tempfile.TemporaryFile("w+"))
+
+    def count(self, events: list[Event], kept: list[Event], dropped: Counter[str]) -> None:
+        """Count a capture's events: by class those kept, by reason those filtered out."""
+        self.events += len(events)
+        self.by_class["filtered"] += sum(dropped.values())
+        self.filtered.update(dropped)
+        self.by_class.update(ev.cls.value for ev in kept)
 
     def add_incident(self, entry: dict[str, Any]) -> None:
         self._spool.write(json.dumps(entry) + "\n")
@@ -128,6 +136,28 @@ def incident_entry(inc: Incident, config: Config) -> dict[str, Any]:
     }
 
 
+def _capture_events(
+    lineno: int, cap: dict[str, Any] | str, suspicious: bool, result: ReplayResult
+) -> tuple[datetime, list[Event]] | None:
+    """A capture's arrival time and events; None, with the capture noted as rejected, when it is
+    not a capture, has no arrival time, or cannot be parsed."""
+    if isinstance(cap, str):
+        result.rejected.append({"line": lineno, "error": cap})
+        return None
+    received = parse_ts(cap.get("received_at"))
+    if received is None:
+        result.rejected.append({"line": lineno, "error": "received_at missing"})
+        return None
+    result.first = result.first or received
+    result.last = received
+    try:
+        events = parse(cap["source"], cap["body"], ParseContext(cap["id"], received, check_text=suspicious))
+    except (InputError, KeyError) as err:
+        result.rejected.append({"line": lineno, "capture": cap.get("id"), "error": str(err)})
+        return None
+    return received, events
+
+
 def replay(
     lines: Iterable[str], config: Config, progress: Any = None, listen: Callable[[CloudEvent], Any] | None = None
 ) -> ReplayResult:
@@ -148,25 +178,12 @@ def replay(
     pager = FirstPages(timedelta(seconds=group_wait_of(config, Settings().group_wait_seconds)))
     graph = TopologyGraph()
     for lineno, cap, suspicious in _captures(lines):
-        if isinstance(cap, str):
-            result.rejected.append({"line": lineno, "error": cap})
+        read = _capture_events(lineno, cap, suspicious, result)
+        if read is None:
             continue
-        received = parse_ts(cap.get("received_at"))
-        if received is None:
-            result.rejected.append({"line": lineno, "error": "received_at missing"})
-            continue
-        result.first = result.first or received
-        result.last = received
-        try:
-            events = parse(cap["source"], cap["body"], ParseContext(cap["id"], received, check_text=suspicious))
-        except (InputError, KeyError) as err:
-            result.rejected.append({"line": lineno, "capture": cap.get("id"), "error": str(err)})
-            continue
+        received, events = read
         kept, dropped = admit(events, config)
-        result.events += len(events)
-        result.by_class["filtered"] += sum(dropped.values())
-        result.filtered.update(dropped)
-        result.by_class.update(ev.cls.value for ev in kept)
+        result.count(events, kept, dropped)
         if kept:
             messages = correlate_stage.correlate([enrich(ev, config, graph) for ev in kept])
             pager.release(received)

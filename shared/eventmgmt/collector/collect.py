@@ -64,14 +64,31 @@ def rule_observations(prom: PromQL, rules: Iterable[Rule]) -> list[tuple[Observa
     return out
 
 
+# What one run saw, by condition key: each observation and the rule that made it (None: read from
+# the cluster, or the collector's own error).
+_Seen = dict[str, tuple[Observation, Rule | None]]
+
+
 def run_once(
     now: datetime, cfg: CollectorConfig, state: CollectorState, prom: PromQL | None, core_v1: Any | None
 ) -> RunResult:
     """Mutates `state`; returns the events to publish. Unreachable sources become one collector_error
     condition each (firing while down, resolved when back) and never resolve what they reported."""
     result = RunResult()
-    seen: dict[str, tuple[Observation, Rule | None]] = {}
-    evaluated: set[str] = set()  # which families of conditions were read successfully this run
+    seen, evaluated = _observe(cfg, prom, core_v1, result)
+    result.observed = len(seen)
+    _fire(now, state, seen, result)
+    _resolve(now, state, seen, evaluated, result)
+    return result
+
+
+def _observe(
+    cfg: CollectorConfig, prom: PromQL | None, core_v1: Any | None, result: RunResult
+) -> tuple[_Seen, set[str]]:
+    """Every condition seen this run, and which families of conditions were read successfully (a
+    source that cannot be read is noted in `result` and seen as one CollectorError)."""
+    seen: _Seen = {}
+    evaluated: set[str] = set()
     for target, read in (("prometheus", prom), ("kubernetes", core_v1 if cfg.kubernetes else None)):
         if read is None:
             continue
@@ -91,8 +108,11 @@ def run_once(
         for o, rule in obs:
             seen[_key(o.signal, o.labels, o.at if o.point else None)] = (o, rule)
     evaluated.add("errors")
-    result.observed = len(seen)
+    return seen, evaluated
 
+
+def _fire(now: datetime, state: CollectorState, seen: _Seen, result: RunResult) -> None:
+    """Start tracking what is new; a condition fires once seen for its rule's `for` (at once without one)."""
     for key, (o, rule) in seen.items():
         cond = state.conditions.get(key)
         wait = rule.for_ if rule is not None else None
@@ -104,6 +124,9 @@ def run_once(
             cond.firing = True
             result.events.append(_event(cond, key, Status.firing, now, o.summary, severity))
 
+
+def _resolve(now: datetime, state: CollectorState, seen: _Seen, evaluated: set[str], result: RunResult) -> None:
+    """Forget what is no longer seen in a family read this run; a firing stateful condition resolves."""
     for key, cond in list(state.conditions.items()):
         if key in seen:
             continue
@@ -117,7 +140,6 @@ def run_once(
         del state.conditions[key]
         if cond.firing and cond.stateful:
             result.events.append(_event(cond, key, Status.resolved, now, f"{cond.signal} resolved", "info"))
-    return result
 
 
 _KUBE_SIGNALS = {"ContainerOOMKilled", "CrashLoopBackOff", "KubePodNotReady", "KubeNodeNotReady", "NodeUnschedulable"}

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..logjson import log_json
 from ..model import Event
 from ..settings import BACKFILL_TOKEN, Settings
-from ..sources import ParseContext, Parsed, Rejection, check_delivery, detect, parse_delivery
+from ..sources import Checked, ParseContext, Parsed, Rejection, check_delivery, detect, parse_delivery
 from ..sources.base import may_hold_bad_text
 from ..sources.cloudevent import from_binary
 from ..sources.limits import DEFAULT as DEFAULT_LIMITS
@@ -44,6 +44,22 @@ class Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """A delivery read: its source, its payload, its parse context, and what its check or parse found."""
+
+    source: str
+    payload: Any
+    ctx: ParseContext
+    checked: Checked | None
+    parsed: Parsed
+
+    @property
+    def good(self) -> int:
+        """How many of its records are good."""
+        return len(self.checked.ids) if self.checked is not None else len(self.parsed.events)
 
 
 class IngestService:
@@ -143,58 +159,81 @@ class IngestService:
         the answer is 202 for the good ones and lists each refused record's index and reason; only a
         delivery with no good record at all gets the 4xx of its first problem."""
         try:
-            self.authorize(headers)
-            payload = self._decode(headers, body)
-            src = source or detect(payload, headers)
-            if src == "cloudevent" and _get(headers, "ce-specversion") is not None:
-                # NOTE: binary mode becomes the structured event here, so what is recorded replays.
-                payload = from_binary(headers, payload)
-            received = self._received_at(headers)
-            capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
-            ctx = ParseContext(
-                capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits
-            )
-            checked = check_delivery(src, payload, ctx) if self._queue_deliveries is not None else None
-            parsed = parse_delivery(src, payload, ctx) if checked is None else Parsed(rejected=checked.rejected)
+            d = self._read(source, headers, body)
         except InputError as err:
             return self._refuse(err.status, err.to_json(), source)
-        good = len(checked.ids) if checked is not None else len(parsed.events)
-        if parsed.rejected:
-            with self._lock:
-                self.rejected_records[src] += len(parsed.rejected)
-            self._log_rejected(src, capture_id, parsed.rejected, good)
-            if not good:
-                first = parsed.rejected[0]
-                answer: dict[str, Any] = {
-                    "error": first.error,
-                    "field": first.field,
-                    "rejected": [r.to_json() for r in parsed.rejected],
-                }
-                return self._refuse(first.status, answer, src)
-        if checked is not None and self._queue_deliveries is not None:
-            try:
-                self._queue_deliveries(delivery_messages(src, payload, ctx, checked, body))
-            except Exception as err:
-                return self._unavailable(err, good, src, capture_id)
-            ids, dropped = checked.ids, Counter[str]()
-        else:  # NOTE: built, classified and filtered here: the cloud path, and sources without a check
-            kept, dropped = admit(parsed.events, self.config)
-            ids = [ev.id for ev in kept]
-            try:
-                # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
-                publish_events(self.publisher, "events-raw", kept, {"source": src})
-            except Exception as err:
-                return self._unavailable(err, len(kept), src, capture_id)
-            self._accepted(src, kept, dropped, received)
+        if d.parsed.rejected:
+            refused = self._refuse_records(d)
+            if refused is not None:
+                return refused
+        handed = self._queue(d, body) if d.checked is not None else self._publish(d)
+        if isinstance(handed, Response):
+            return handed
         if self.recorder is not None:
-            self.recorder.record(capture_id, received, src, payload)
-        answer = {"accepted": len(ids), "filtered": dict(dropped)}
-        if checked is not None:
+            self.recorder.record(d.ctx.capture_id, d.ctx.received_at, d.source, d.payload)
+        ids, dropped = handed
+        answer: dict[str, Any] = {"accepted": len(ids), "filtered": dict(dropped)}
+        if d.checked is not None:
             # NOTE: its events are built and filtered behind the answer; /ingest/stats and /metrics
             # count what the filters drop.
             answer = {"accepted": len(ids), "queued": True}
-        answer.update(rejected=[r.to_json() for r in parsed.rejected], ids=ids, source=src, capture=capture_id)
+        rejected = [r.to_json() for r in d.parsed.rejected]
+        answer.update(rejected=rejected, ids=ids, source=d.source, capture=d.ctx.capture_id)
         return Response(202, answer)
+
+    def _read(self, source: str | None, headers: Mapping[str, str], body: bytes) -> _Delivery:
+        """The delivery authorised, decoded, its source told, and checked (a source with a check,
+        when deliveries are queued) or parsed; InputError when it cannot be taken at all."""
+        self.authorize(headers)
+        payload = self._decode(headers, body)
+        src = source or detect(payload, headers)
+        if src == "cloudevent" and _get(headers, "ce-specversion") is not None:
+            # NOTE: binary mode becomes the structured event here, so what is recorded replays.
+            payload = from_binary(headers, payload)
+        received = self._received_at(headers)
+        capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
+        ctx = ParseContext(capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits)
+        checked = check_delivery(src, payload, ctx) if self._queue_deliveries is not None else None
+        parsed = parse_delivery(src, payload, ctx) if checked is None else Parsed(rejected=checked.rejected)
+        return _Delivery(src, payload, ctx, checked, parsed)
+
+    def _refuse_records(self, d: _Delivery) -> Response | None:
+        """Count and log the delivery's refused records; the answer when no record is good."""
+        rejected = d.parsed.rejected
+        with self._lock:
+            self.rejected_records[d.source] += len(rejected)
+        self._log_rejected(d.source, d.ctx.capture_id, rejected, d.good)
+        if d.good:
+            return None
+        first = rejected[0]
+        answer: dict[str, Any] = {
+            "error": first.error,
+            "field": first.field,
+            "rejected": [r.to_json() for r in rejected],
+        }
+        return self._refuse(first.status, answer, d.source)
+
+    def _queue(self, d: _Delivery, body: bytes) -> tuple[list[str], Counter[str]] | Response:
+        """A checked delivery stored as received: the ids of its events (built behind the answer), or
+        the 503 when it could not be stored."""
+        assert d.checked is not None and self._queue_deliveries is not None
+        try:
+            self._queue_deliveries(delivery_messages(d.source, d.payload, d.ctx, d.checked, body))
+        except Exception as err:
+            return self._unavailable(err, d.good, d.source, d.ctx.capture_id)
+        return d.checked.ids, Counter[str]()
+
+    def _publish(self, d: _Delivery) -> tuple[list[str], Counter[str]] | Response:
+        """The delivery's events classified, filtered and published here (the cloud path, and sources
+        without a check): the ids published and what the filters dropped, or the 503."""
+        kept, dropped = admit(d.parsed.events, self.config)
+        try:
+            # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
+            publish_events(self.publisher, "events-raw", kept, {"source": d.source})
+        except Exception as err:
+            return self._unavailable(err, len(kept), d.source, d.ctx.capture_id)
+        self._accepted(d.source, kept, dropped, d.ctx.received_at)
+        return [ev.id for ev in kept], dropped
 
     def expand(self, payload: Any) -> list[Event]:
         """The events of a queued delivery part (ingest/queued.py), built, classified and filtered

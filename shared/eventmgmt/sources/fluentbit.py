@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -182,6 +182,85 @@ def _text(rec: Record, journal: dict[str, str], where: str) -> str | dict[str, A
     raise InputError(f"{where}: a log record needs `log`, `message`, `msg` or `MESSAGE`", field=f"{where}.log")
 
 
+class _Line(NamedTuple):
+    """What a logged line says: how severe, its message, what kind of line it is (`signal`), when it
+    was written and the model it names (None: the record's own label)."""
+
+    level: str
+    message: str
+    signal: str
+    occurred: datetime
+    model: str | None = None
+    file: str | None = None
+
+
+def _triton_line(m: re.Match[str], ref_time: datetime) -> _Line:
+    """A Triton line in glog's or ISO 8601's format."""
+    message = _unquote(m.group("msg"))
+    if m.re is ISO8601:
+        occurred = _app_time(m.group("stamp")) or ref_time
+    else:
+        try:
+            occurred = _glog_time(m, ref_time)
+        except ValueError:
+            occurred = ref_time
+    return _Line(_GLOG_LEVEL[m.group("sev")], message, "triton", occurred, _model_in(message), m.group("file"))
+
+
+def _read_line(
+    text: str, app: dict[str, Any] | None, rec: Record, journal: dict[str, str], ref_time: datetime
+) -> _Line:
+    """The line as Triton's (glog, ISO 8601, its exit on a startup failure), an application's JSON
+    (parsed already when `app` is given), or plain text leveled by the record or journald."""
+    if app is None:
+        m = GLOG.match(text) or ISO8601.match(text)
+        if m:
+            return _triton_line(m, ref_time)
+        if TRITON_EXIT.match(text):
+            # NOTE: tritonserver prints this and exits 1: the server is down, whatever the container.
+            return _Line("fatal", text, "triton_exit", ref_time)
+        app = _app_log(text)
+    if app is not None:
+        level = str(app.get("level") or app.get("severity") or rec.level or "info").lower()
+        stamp = app.get("ts") or app.get("time") or app.get("timestamp")
+        return _Line(level, str(app.get("msg") or app.get("message") or text), "app", _app_time(stamp) or ref_time)
+    level = str(rec.level or rec.severity or _PRIORITY.get(journal.get("PRIORITY", ""), "info")).lower()
+    return _Line(level, text, "text", ref_time)
+
+
+def _record_time(rec: Record, journal: dict[str, str], where: str) -> datetime | None:
+    """When Fluent Bit read the record: its `date`, its `time`, or journald's realtime stamp."""
+    ref_time = _date(rec.date, f"{where}.date") or timestamp(rec.time, f"{where}.time")
+    realtime = _realtime(journal)
+    if ref_time is None and realtime and realtime.isdigit():
+        ref_time = timestamp(int(realtime) / 1_000_000, f"{where}._SOURCE_REALTIME_TIMESTAMP")
+    return ref_time
+
+
+def _realtime(journal: dict[str, str]) -> str | None:
+    return journal.get("SOURCE_REALTIME_TIMESTAMP") or journal.get("REALTIME_TIMESTAMP")
+
+
+def _labels(rec: Record, journal: dict[str, str], line: _Line) -> dict[str, str]:
+    labels: dict[str, str] = {"stream": rec.stream or ""}
+    if line.file is not None:
+        labels["file"] = line.file
+    labels["level"] = line.level
+    labels["image"] = rec.kubernetes.container_image or ""
+    labels["unit"] = journal.get("SYSTEMD_UNIT", "")
+    labels["identifier"] = journal.get("SYSLOG_IDENTIFIER", "")
+    return {k: v for k, v in labels.items() if v}
+
+
+def _workload(meta: KubernetesMeta, journal: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    """(pod, namespace, container): Kubernetes metadata's, or what Docker's journald driver named."""
+    pod, namespace, container = meta.pod_name, meta.namespace_name, meta.container_name
+    cm = _JOURNAL_CONTAINER.match(journal.get("CONTAINER_NAME", ""))
+    if cm and not pod:
+        pod, namespace, container = cm.group("pod"), cm.group("namespace"), cm.group("container")
+    return pod, namespace, container
+
+
 def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
     if isinstance(raw, str):
         raise InputError(f"{where}: expected a JSON object (a malformed JSON line?)", field=where)
@@ -191,55 +270,9 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
     found = _text(rec, journal, where)
     app: dict[str, Any] | None = found if isinstance(found, dict) else None
     text = json.dumps(found) if app is not None else str(found).rstrip("\n")
-    ref_time = _date(rec.date, f"{where}.date") or timestamp(rec.time, f"{where}.time")
-    realtime = journal.get("SOURCE_REALTIME_TIMESTAMP") or journal.get("REALTIME_TIMESTAMP")
-    if ref_time is None and realtime and realtime.isdigit():
-        ref_time = timestamp(int(realtime) / 1_000_000, f"{where}._SOURCE_REALTIME_TIMESTAMP")
-    ref_time = ref_time or ctx.received_at
-    labels: dict[str, str] = {"stream": rec.stream or ""}
-    model = meta.labels.get("model")
-    occurred = ref_time
-    m = (GLOG.match(text) or ISO8601.match(text)) if app is None else None
-    exit_line = TRITON_EXIT.match(text) if app is None and m is None else None
-    if m:
-        level = _GLOG_LEVEL[m.group("sev")]
-        message = _unquote(m.group("msg"))
-        signal = "triton"
-        labels["file"] = m.group("file")
-        if m.re is ISO8601:
-            occurred = _app_time(m.group("stamp")) or ref_time
-        else:
-            try:
-                occurred = _glog_time(m, ref_time)
-            except ValueError:
-                occurred = ref_time
-        model = _model_in(message) or model
-    elif exit_line:
-        # NOTE: tritonserver prints this and exits 1: the server is down, whatever the container.
-        level = "fatal"
-        message = text
-        signal = "triton_exit"
-    else:
-        app = app or _app_log(text)
-        if app is not None:
-            level = str(app.get("level") or app.get("severity") or rec.level or "info").lower()
-            message = str(app.get("msg") or app.get("message") or text)
-            signal = "app"
-            stamp = app.get("ts") or app.get("time") or app.get("timestamp")
-            occurred = _app_time(stamp) or ref_time
-        else:
-            level = str(rec.level or rec.severity or _PRIORITY.get(journal.get("PRIORITY", ""), "info")).lower()
-            message = text
-            signal = "text"
-    labels["level"] = level
-    labels["image"] = meta.container_image or ""
-    labels["unit"] = journal.get("SYSTEMD_UNIT", "")
-    labels["identifier"] = journal.get("SYSLOG_IDENTIFIER", "")
-    labels = {k: v for k, v in labels.items() if v}
-    pod, namespace, container = meta.pod_name, meta.namespace_name, meta.container_name
-    cm = _JOURNAL_CONTAINER.match(journal.get("CONTAINER_NAME", ""))
-    if cm and not pod:
-        pod, namespace, container = cm.group("pod"), cm.group("namespace"), cm.group("container")
+    ref_time = _record_time(rec, journal, where) or ctx.received_at
+    line = _read_line(text, app, rec, journal, ref_time)
+    pod, namespace, container = _workload(meta, journal)
     resources = Resources(
         cluster=ctx.cluster,
         namespace=namespace,
@@ -247,8 +280,9 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
         pod=pod,
         container=container,
         deployment=deployment_of_pod(pod) or meta.labels.get("app.kubernetes.io/instance"),
-        model=model,
+        model=line.model or meta.labels.get("model"),
     )
+    realtime = _realtime(journal)
     identity: tuple[Any, ...] = (meta.pod_id or pod, container, rec.time, rec.date, text)
     if journal.get("HOSTNAME") or journal.get("SYSTEMD_UNIT") or realtime:
         # NOTE: journald records without Kubernetes metadata are told apart by host, unit and time.
@@ -259,12 +293,12 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             index,
             source=SOURCE,
             identity=identity,
-            fingerprint="log:" + stable_hash(pod, level, _NUMBERS.sub("N", message)[:200]),
-            signal=signal,
-            occurred_at=occurred,
+            fingerprint="log:" + stable_hash(pod, line.level, _NUMBERS.sub("N", line.message)[:200]),
+            signal=line.signal,
+            occurred_at=line.occurred,
             resources=resources,
-            labels=labels,
-            summary=message,
+            labels=_labels(rec, journal, line),
+            summary=line.message,
         )
     ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,43 +128,76 @@ def _signal(ev: AuditEvent) -> str:
     return f"{verb}:{res}{'/' + sub if sub else ''}"
 
 
-def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
-    ev = validate(AuditEvent, raw, where)
-    ref = ev.objectRef or ObjectRef()
+class _Request(NamedTuple):
+    """What an audited request did beyond its verb and object: its answer's code, the image a
+    rollout sets, the replicas a scale asks for, and whether it was a dry run."""
+
+    code: int | None
+    image: str | None
+    replicas: str | None
+    dry_run: bool
+
+
+def _request(ev: AuditEvent, signal: str) -> _Request:
+    code = ev.responseStatus.code if ev.responseStatus else None
+    replicas = _replicas(ev.requestObject) if signal == "DeploymentScale" else None
+    # NOTE: `--dry-run=server` is audited like the real request, with dryRun=All in the URI; it
+    # changed nothing, so it must not read as a drain or a rollout.
+    dry_run = "dryRun=All" in (ev.requestURI or "")
+    return _Request(code, _image_of(ev.requestObject), replicas, dry_run)
+
+
+def _resources(ref: ObjectRef, ctx: ParseContext) -> Resources:
     res = ref.resource or ""
     pod = ref.name if res == "pods" else None
-    resources = Resources(
+    return Resources(
         cluster=ctx.cluster,
         namespace=ref.namespace,
         node=ref.name if res == "nodes" else None,
         pod=pod,
         deployment=ref.name if res == "deployments" else deployment_of_pod(pod),
     )
-    code = ev.responseStatus.code if ev.responseStatus else None
+
+
+def _labels(ev: AuditEvent, ref: ObjectRef, req: _Request) -> dict[str, str]:
     labels = {
         "verb": ev.verb,
-        "resource": res,
+        "resource": ref.resource or "",
         "stage": ev.stage,
         "user": ev.user.username or "",
-        "code": str(code) if code is not None else "",
+        "code": str(req.code) if req.code is not None else "",
         "write": "true" if ev.verb in _WRITE_VERBS else "false",
     }
     if ref.subresource:
         labels["subresource"] = ref.subresource
-    image = _image_of(ev.requestObject)
-    if image:
-        labels["image"] = image
-    signal = _signal(ev)
-    replicas = _replicas(ev.requestObject) if signal == "DeploymentScale" else None
-    if replicas is not None:
-        labels["replicas"] = replicas
-    # NOTE: `--dry-run=server` is audited like the real request, with dryRun=All in the URI; it
-    # changed nothing, so it must not read as a drain or a rollout.
-    dry_run = "dryRun=All" in (ev.requestURI or "")
-    if dry_run:
+    if req.image:
+        labels["image"] = req.image
+    if req.replicas is not None:
+        labels["replicas"] = req.replicas
+    if req.dry_run:
         labels["dry_run"] = "true"
-    labels = {k: v for k, v in labels.items() if v}
+    return {k: v for k, v in labels.items() if v}
+
+
+def _summary(ev: AuditEvent, ref: ObjectRef, req: _Request) -> str:
+    """`who verb resource[/subresource] namespace/name`, and what the request set and got."""
+    resource = (ref.resource or "") + (f"/{ref.subresource}" if ref.subresource else "")
     target = f"{ref.namespace + '/' if ref.namespace else ''}{ref.name or ''}"
+    return (
+        f"{ev.user.username or 'unknown'} {ev.verb} {resource} {target}"
+        + (f" (image {req.image})" if req.image else "")
+        + (f" to {req.replicas} replicas" if req.replicas is not None else "")
+        + (" (dry run)" if req.dry_run else "")
+        + (f" -> {req.code}" if req.code is not None else "")
+    )
+
+
+def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
+    ev = validate(AuditEvent, raw, where)
+    ref = ev.objectRef or ObjectRef()
+    resources = _resources(ref, ctx)
+    signal = _signal(ev)
+    req = _request(ev, signal)
     return [
         draft(
             ctx,
@@ -176,12 +209,8 @@ def _record(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
             occurred_at=timestamp(ev.stageTimestamp, f"{where}.stageTimestamp")
             or timestamp(ev.requestReceivedTimestamp, f"{where}.requestReceivedTimestamp"),
             resources=resources,
-            labels=labels,
-            summary=f"{ev.user.username or 'unknown'} {ev.verb} {res}{'/' + ref.subresource if ref.subresource else ''} {target}"
-            + (f" (image {image})" if image else "")
-            + (f" to {replicas} replicas" if replicas is not None else "")
-            + (" (dry run)" if dry_run else "")
-            + (f" -> {code}" if code is not None else ""),
+            labels=_labels(ev, ref, req),
+            summary=_summary(ev, ref, req),
         )
     ]
 
