@@ -9,6 +9,7 @@ import functions_framework
 from flask import Request
 
 from eventmgmt.clock import utcnow
+from eventmgmt.emulator.push import warm_start
 from eventmgmt.ingest import IngestService
 from eventmgmt.ingest.http import read_body, to_flask
 from eventmgmt.settings import Settings
@@ -32,3 +33,6 @@ def ingest(request: Request) -> Any:
     # /ingest, /ingest/<source> or, behind a bare function URL, /<source>
     source = parts[-1] if parts and parts[-1] != "ingest" else None
     return to_flask(svc.handle(source, dict(request.headers), read_body(svc.max_body_bytes)))
+
+
+warm_start(service)

@@ -24,6 +24,8 @@ from eventmgmt.replay import run_replay
 from eventmgmt.store.tables import EventRow, IncidentRow
 from tests.support.incidents import BACKFILL_TOKEN, capture_headers
 
+# NOTE: the bridge polls pstest with return_immediately (bridge.py: IDLE_POLL); the client warns each time
+pytestmark = pytest.mark.filterwarnings("ignore:The return_immediately flag:DeprecationWarning")
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 CAPTURES = SCENARIOS / "public-1" / "captures.jsonl"
 
@@ -127,10 +129,12 @@ def test_emulator_stack_matches_replay_and_survives_a_killed_function(tmp_path, 
         stack.stop()
 
 
-def test_bridge_subscriber_restarted_mid_stream(tmp_path, have_go):
+@pytest.mark.parametrize("push_batch", [50, 1], ids=["batched", "one-a-push"])
+def test_bridge_subscriber_restarted_mid_stream(tmp_path, have_go, push_batch):
     """The push bridge replaced twice while the backlog drains: once cleanly (it hands back what it
     had pulled), once abandoned mid-batch as a crash leaves it (its messages come back when their ack
-    deadline passes). Every event once, the incidents replay finds."""
+    deadline passes). Every event once, the incidents replay finds. Batched pushes to the functions'
+    batch targets, and one message a push to their CloudEvent targets, as Eventarc does."""
     caps = [json.loads(line) for line in CAPTURES.read_text().splitlines()]
     expected = run_replay(str(CAPTURES), default_config(), None)
     kept = sum(v for k, v in expected.by_class.items() if k != "filtered")
@@ -139,6 +143,7 @@ def test_bridge_subscriber_restarted_mid_stream(tmp_path, have_go):
         max_attempts=5,
         backoff=1.0,
         ack_deadline=10,
+        push_batch=push_batch,
         extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN},
     ).start()
     try:

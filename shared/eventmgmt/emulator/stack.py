@@ -17,6 +17,7 @@ import httpx
 
 from ..transport import DEAD_LETTER_SUFFIX
 from .bridge import Bridge, Route
+from .push import WARM_START_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 PSTEST_SRC = ROOT / "infra" / "pstest" / "main.go"
@@ -33,6 +34,13 @@ FUNCTIONS: dict[str, tuple[str, str, str | None]] = {
     "route-flush": ("route_flush", "http", None),
     "collector": ("collect", "http", None),
     "retention": ("retention", "http", None),
+}
+# The HTTP target each Pub/Sub-triggered function has for the bridge's batched pushes (push.py).
+BATCH_TARGETS = {
+    "enrich": "enrich_batch",
+    "correlate": "correlate_batch",
+    "route": "route_batch",
+    "archive": "archive_batch",
 }
 
 
@@ -88,6 +96,11 @@ class Stack:
     max_attempts: int = 5
     backoff: float = 1.0
     ack_deadline: int = 60  # seconds; pstest accepts 10 at least
+    # Messages a push (and events they hold, at most) to a function's batch target; 1 pushes one
+    # message a request to its CloudEvent target, as Eventarc does.
+    push_batch: int = 50
+    push_events: int = 2000
+    push_concurrency: int = 2  # pushes in flight to an unordered subscription's function
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pstest: subprocess.Popen | None = None
@@ -105,6 +118,7 @@ class Stack:
             "EVENTMGMT_TRANSPORT": "pubsub",
             "EVENTMGMT_HOME": str(self.home),
             "EVENTMGMT_DATABASE_URL": self.database_url or f"sqlite:///{self.home / 'state.db'}",
+            WARM_START_ENV: "1",
             **self.extra_env,
         }
 
@@ -130,7 +144,19 @@ class Stack:
                 dl = f"projects/{self.project}/topics/{topic}{DEAD_LETTER_SUFFIX}"
                 # enrich learns topology and correlate joins in event order: their subscriptions are
                 # ordered (per cluster ordering key); route and archive are idempotent on versions.
-                routes.append(Route(subs[name], topic, self.url(name), dl, ordered=name in ("enrich", "correlate")))
+                ordered = name in ("enrich", "correlate")
+                routes.append(
+                    Route(
+                        subs[name],
+                        topic,
+                        self.url(name),
+                        dl,
+                        ordered=ordered,
+                        batch=self.push_batch if name in BATCH_TARGETS else 1,
+                        batch_events=self.push_events,
+                        concurrency=1 if ordered else self.push_concurrency,
+                    )
+                )
         self.routes = routes
         self.bridge = Bridge(self.project, routes, max_attempts=self.max_attempts, backoff=self.backoff)
         self.bridge.start()
@@ -140,6 +166,8 @@ class Stack:
 
     def start_function(self, name: str) -> None:
         target, signature, _ = FUNCTIONS[name]
+        if self.push_batch > 1 and name in BATCH_TARGETS:
+            target, signature = BATCH_TARGETS[name], "http"
         folder = name.split("-")[0]
         port = self.ports.get(name) or free_port()
         self.ports[name] = port
