@@ -1,6 +1,14 @@
 # Two commands on a fresh machine: `make run` (embedded runtime) and `make test` (everything CI runs).
 SHELL := /bin/bash
 VENV := .venv
+# The interpreter the venv is made with: the Cloud Functions runtime the bundles target (python312).
+# PYTHON=/path/to/python3.12 overrides; otherwise python3.12 on PATH, else pyenv's newest 3.12.
+PYTHON_VERSION := 3.12
+ifndef PYTHON
+PYTHON := $(shell for c in python$(PYTHON_VERSION) \
+    "$$(pyenv root 2>/dev/null)/versions/$$(pyenv latest $(PYTHON_VERSION) 2>/dev/null)/bin/python$(PYTHON_VERSION)"; do \
+    "$$c" -c '' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+endif
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
@@ -11,7 +19,16 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: run test lint typecheck unit bench deps debs pg clean build run-emulator reliability
 
 $(STAMP): requirements.txt shared/pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	@v="import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$(PYTHON_VERSION)'.split('.'))))"; \
+	if [ -x $(PY) ] && ! $(PY) -c "$$v"; then echo "$(VENV) is not Python $(PYTHON_VERSION): making it anew"; rm -rf $(VENV); fi; \
+	if [ ! -x $(PY) ]; then \
+	  if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c "$$v" 2>/dev/null; then \
+	    echo "error: no Python $(PYTHON_VERSION) to make $(VENV) with (PYTHON='$(PYTHON)'; looked for python$(PYTHON_VERSION) on PATH, then in pyenv)." >&2; \
+	    echo "  install it (pyenv install $(PYTHON_VERSION), or apt-get install python$(PYTHON_VERSION)-venv)" >&2; \
+	    echo "  or name one: make PYTHON=/path/to/python$(PYTHON_VERSION) ..." >&2; exit 1; \
+	  fi; \
+	  echo "$(PYTHON) -m venv $(VENV)"; "$(PYTHON)" -m venv $(VENV); \
+	fi
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps -e shared

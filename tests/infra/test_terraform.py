@@ -15,7 +15,10 @@ from eventmgmt.transport import TOPICS
 from eventmgmt.transport.pubsub import SUBSCRIPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-TF = hcl2.load((ROOT / "infra" / "terraform" / "main.tf").open())
+# python-hcl2 7+ keeps strings' quotes, comments and block markers unless told not to: these options give
+# the plain values the checks below compare with the code.
+PLAIN = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False, explicit_blocks=False)
+TF = hcl2.load((ROOT / "infra" / "terraform" / "main.tf").open(), serialization_options=PLAIN)
 LOCALS = TF["locals"][0]
 
 

@@ -139,5 +139,5 @@ def _incidents(engine: Engine) -> Iterator[Metric]:
 
 def exposition(rt: Any) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RuntimeCollector(rt))  # type: ignore[arg-type]
+    registry.register(RuntimeCollector(rt))
     return generate_latest(registry)
