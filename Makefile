@@ -11,7 +11,8 @@ PYTHON := $(shell for c in python$(PYTHON_VERSION) \
 endif
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed
+# Named after the version, so a .venv of another one is checked (and made anew) on the next make.
+STAMP := $(VENV)/.installed-py$(PYTHON_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 export PYTHONDONTWRITEBYTECODE := 1
