@@ -25,12 +25,17 @@ ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "infra" / "terraform"
 
 
+# python-hcl2 7+ keeps strings' quotes, comments and block markers unless told not to: these options give
+# the plain values the checks below compare with the code.
+PLAIN = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False, explicit_blocks=False)
+
+
 def load_module(folder: Path) -> dict[str, Any]:
     """Every .tf file of the module, as Terraform reads them: one list per block type."""
     module: dict[str, Any] = {}
     for path in sorted(folder.glob("*.tf")):
         with path.open() as f:
-            for kind, blocks in hcl2.load(f).items():
+            for kind, blocks in hcl2.load(f, serialization_options=PLAIN).items():
                 module.setdefault(kind, []).extend(blocks)
     return module
 
