@@ -450,7 +450,7 @@ def test_manifest_objects_match_the_kubernetes_api():
         type_name = f"V1{doc['kind']}"
         assert not unknown_fields(doc, type_name, doc["kind"])
         response = types.SimpleNamespace(data=json.dumps(doc))
-        assert client.deserialize(response, type_name) is not None
+        assert client.deserialize(response, type_name, "application/json") is not None
     client.close()
 
 
