@@ -1,17 +1,35 @@
 # Two commands on a fresh machine: `make run` (embedded runtime) and `make test` (everything CI runs).
 SHELL := /bin/bash
 VENV := .venv
+# The interpreter the venv is made with: the Cloud Functions runtime the bundles target (python312).
+# PYTHON=/path/to/python3.12 overrides; otherwise python3.12 on PATH, else pyenv's newest 3.12.
+PYTHON_VERSION := 3.12
+ifndef PYTHON
+PYTHON := $(shell for c in python$(PYTHON_VERSION) \
+    "$$(pyenv root 2>/dev/null)/versions/$$(pyenv latest $(PYTHON_VERSION) 2>/dev/null)/bin/python$(PYTHON_VERSION)"; do \
+    "$$c" -c '' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+endif
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed
+# Named after the version, so a .venv of another one is checked (and made anew) on the next make.
+STAMP := $(VENV)/.installed-py$(PYTHON_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck unit bench deps debs pg clean build run-emulator reliability
+.PHONY: run test lint typecheck outdated unit bench deps debs pg clean build run-emulator reliability
 
 $(STAMP): requirements.txt shared/pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	@v="import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$(PYTHON_VERSION)'.split('.'))))"; \
+	if [ -x $(PY) ] && ! $(PY) -c "$$v"; then echo "$(VENV) is not Python $(PYTHON_VERSION): making it anew"; rm -rf $(VENV); fi; \
+	if [ ! -x $(PY) ]; then \
+	  if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c "$$v" 2>/dev/null; then \
+	    echo "error: no Python $(PYTHON_VERSION) to make $(VENV) with (PYTHON='$(PYTHON)'; looked for python$(PYTHON_VERSION) on PATH, then in pyenv)." >&2; \
+	    echo "  install it (pyenv install $(PYTHON_VERSION), or apt-get install python$(PYTHON_VERSION)-venv)" >&2; \
+	    echo "  or name one: make PYTHON=/path/to/python$(PYTHON_VERSION) ..." >&2; exit 1; \
+	  fi; \
+	  echo "$(PYTHON) -m venv $(VENV)"; "$(PYTHON)" -m venv $(VENV); \
+	fi
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps -e shared
@@ -33,8 +51,8 @@ run: $(STAMP)
 	$(VENV)/bin/eventmgmt serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared functions tests
-	$(VENV)/bin/ruff format --check shared functions tests
+	$(VENV)/bin/ruff check shared functions tests infra
+	$(VENV)/bin/ruff format --check shared functions tests infra
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy shared/eventmgmt
@@ -50,7 +68,12 @@ pg:
 unit: $(STAMP) debs pg
 	$(VENV)/bin/pytest -q tests
 
-test: lint typecheck unit
+# Pins with newer releases on the package index, as warnings: exit 0 whatever it finds, and when the
+# index does not answer (infra/outdated_pins.py). `make outdated STRICT=1` fails on a pin to move.
+outdated: $(STAMP)
+	$(PY) infra/outdated_pins.py $(if $(STRICT),--strict)
+
+test: lint typecheck outdated unit
 
 bench: $(STAMP) debs
 	$(PY) -m benchmarks.run $(BENCH)

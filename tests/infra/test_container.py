@@ -449,8 +449,7 @@ def test_manifest_objects_match_the_kubernetes_api():
         assert doc["apiVersion"] in ("v1", "apps/v1", "rbac.authorization.k8s.io/v1"), doc["apiVersion"]
         type_name = f"V1{doc['kind']}"
         assert not unknown_fields(doc, type_name, doc["kind"])
-        response = types.SimpleNamespace(data=json.dumps(doc))
-        assert client.deserialize(response, type_name) is not None
+        assert client.deserialize(json.dumps(doc), type_name, "application/json") is not None
     client.close()
 
 

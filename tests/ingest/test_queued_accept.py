@@ -256,10 +256,12 @@ def literal_text(body: Any) -> str:
         pytest.param(lambda body: literal_text(body).encode("utf-16"), id="utf-16 with a BOM"),
         pytest.param(lambda body: ascii_text(body).encode("utf-16-be"), id="utf-16-be"),
         pytest.param(
-            lambda body: literal_text(body)
-            .replace('"eventmgmt"', '"recv-\\ud800"')
-            .encode()
-            .replace(b"\\ud800", b"\xed\xa0\x80"),
+            lambda body: (
+                literal_text(body)
+                .replace('"eventmgmt"', '"recv-\\ud800"')
+                .encode()
+                .replace(b"\\ud800", b"\xed\xa0\x80")
+            ),
             id="a surrogate encoded in UTF-8 in the envelope",
         ),
     ],

@@ -156,9 +156,9 @@ def test_kill_9_mid_burst_then_every_stored_incident_paged_once_after_restart(tm
     assert len(run.stored) >= 5, "the burst stored too little before the kill to prove anything"
     owed = run.stored - set(run.before)
     assert owed, "route had paged everything before the kill: the kill came too late to prove anything"
-    assert (
-        run.paged_after is not None and run.paged_after <= PAGED_WITHIN
-    ), f"{len(run.stored - set(run.after))} of {len(run.stored)} stored incidents never paged after restart"
+    assert run.paged_after is not None and run.paged_after <= PAGED_WITHIN, (
+        f"{len(run.stored - set(run.after))} of {len(run.stored)} stored incidents never paged after restart"
+    )
     told = Counter(run.after)
     assert set(told) == run.stored
     # NOTE: the one request in flight when the process died (route sends one at a time) may have

@@ -11,10 +11,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from fsspec.core import url_to_fs
-from sqlalchemy import Engine, and_, delete, or_, select
+from sqlalchemy import CursorResult, Engine, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from .policy import TYPES, RetentionConfig
@@ -157,11 +157,14 @@ def age_out_state(engine: Engine, policy: RetentionConfig, now: datetime, dry_ru
             if dry_run:
                 counts[f"events:{type_}"] = len(list(s.scalars(select(EventRow.id).where(where))))
             else:
-                counts[f"events:{type_}"] = s.execute(delete(EventRow).where(where)).rowcount or 0
+                # NOTE: SQLAlchemy 2.1 types Session.execute as Result; a DELETE gives a CursorResult (rowcount).
+                gone = cast(CursorResult[Any], s.execute(delete(EventRow).where(where)))
+                counts[f"events:{type_}"] = gone.rowcount or 0
         cutoff = now - policy.policy("incident").delete_after
         where_inc = and_(IncidentRow.live.is_(False), IncidentRow.updated_at < cutoff)
         if dry_run:
             counts["incidents"] = len(list(s.scalars(select(IncidentRow.id).where(where_inc))))
         else:
-            counts["incidents"] = s.execute(delete(IncidentRow).where(where_inc)).rowcount or 0
+            gone = cast(CursorResult[Any], s.execute(delete(IncidentRow).where(where_inc)))
+            counts["incidents"] = gone.rowcount or 0
     return counts

@@ -36,7 +36,7 @@ def chain_diagram(steps: list[list[str]], counts: dict[str, int], root_kind: str
                 f'<text x="{x + box_w / 2}" y="{y + 20}" text-anchor="middle" font-size="13" '
                 f'font-weight="{700 if root else 400}">{label}</text>'
                 f'<text x="{x + box_w / 2}" y="{y + 37}" text-anchor="middle" font-size="11" fill="#4a5568">'
-                f'{"root cause · " if root else ""}{counts[kind]} event{"s" if counts[kind] != 1 else ""}</text></g>'
+                f"{'root cause · ' if root else ''}{counts[kind]} event{'s' if counts[kind] != 1 else ''}</text></g>"
             )
         if i + 1 < len(present):
             ax = x + box_w

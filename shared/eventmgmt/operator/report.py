@@ -58,7 +58,7 @@ td:first-child{{white-space:nowrap}}.hbars .val{{color:#4a5568}}</style>
 </head><body><h1>Replay report</h1>
 <div class="cards"><div class="card">events<b>{events}</b></div><div class="card">incidents<b>{incidents}</b></div>
 <div class="card">noise reduction<b>{round(events / max(1, incidents), 1)}×</b></div>
-<div class="card">alerts / changes / info / filtered<b>{by_class.get('alert', 0)} / {by_class.get('change', 0)} / {by_class.get('info', 0)} / {by_class.get('filtered', 0)}</b></div></div>
+<div class="card">alerts / changes / info / filtered<b>{by_class.get("alert", 0)} / {by_class.get("change", 0)} / {by_class.get("info", 0)} / {by_class.get("filtered", 0)}</b></div></div>
 <h2>Captures per 10 minutes against incidents opened</h2>
 {bars(sorted(per.items()), [("captures", "#a0aec0"), ("incidents", "#b3261e")])}
 <h2>Time to correlate (first to last member event, seconds)</h2>{hbars(sorted(ttc, key=lambda x: -x[1])[:30], "#2b6cb0")}

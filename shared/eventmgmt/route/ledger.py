@@ -10,9 +10,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, delete, func, select
+from sqlalchemy import JSON, CursorResult, DateTime, Engine, Integer, String, Text, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -168,14 +168,14 @@ class Ledger:
     def done(self, row: PendingRow, now: datetime) -> None:
         """Remove the delivered state, unless a newer one was queued meanwhile (then it is due now)."""
         with Session(self.engine) as s, s.begin():
-            gone = s.execute(
-                delete(PendingRow).where(
-                    PendingRow.receiver == row.receiver,
-                    PendingRow.incident_id == row.incident_id,
-                    PendingRow.version == row.version,
-                    PendingRow.state == row.state,
-                )
+            stmt = delete(PendingRow).where(
+                PendingRow.receiver == row.receiver,
+                PendingRow.incident_id == row.incident_id,
+                PendingRow.version == row.version,
+                PendingRow.state == row.state,
             )
+            # NOTE: SQLAlchemy 2.1 types Session.execute as Result; a DELETE gives a CursorResult (rowcount).
+            gone = cast(CursorResult[Any], s.execute(stmt))
             if not gone.rowcount:
                 live = s.get(PendingRow, (row.receiver, row.incident_id))
                 if live is not None:

@@ -117,8 +117,7 @@ class Guard:
             return
         if origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower():
             raise InputError(
-                f"a page of {origin[:100]!r} may not write here; add the origin to {ALLOWED_ORIGINS} "
-                "if it is your own",
+                f"a page of {origin[:100]!r} may not write here; add the origin to {ALLOWED_ORIGINS} if it is your own",
                 "Origin",
                 403,
             )

@@ -142,5 +142,5 @@ def _incidents(engine: Engine) -> Iterator[Metric]:
 
 def exposition(rt: Runtime) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RuntimeCollector(rt))  # type: ignore[arg-type]
+    registry.register(RuntimeCollector(rt))
     return generate_latest(registry)

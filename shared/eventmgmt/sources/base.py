@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,8 +16,6 @@ from ..errors import InputError, from_validation
 from ..model import Event, Origin, Resources, Status, stable_hash
 from ..timeutil import parse_ts
 from .limits import DEFAULT, Limits, bound_labels, bound_resources
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,7 @@ class Checked:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def validate(model: type[M], body: Any, prefix: str = "body") -> M:
+def validate[M: BaseModel](model: type[M], body: Any, prefix: str = "body") -> M:
     if not isinstance(body, dict):
         raise InputError(f"{prefix}: expected a JSON object, got {type(body).__name__}", field=prefix)
     try:
@@ -167,10 +165,8 @@ def _refusal(err: Exception, i: int, where: str) -> Rejection:
 
 _BAD_INPUT = (InputError, ValueError, TypeError, OverflowError, OSError)
 
-R = TypeVar("R")
 
-
-def _good_records(
+def _good_records[R](
     records: Sequence[Any],
     ctx: ParseContext,
     prefix: Callable[[int], str],
