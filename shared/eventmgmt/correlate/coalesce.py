@@ -4,7 +4,8 @@ A storm webhook of 100 alerts used to publish 100 snapshots of the same incident
 opened for one pod and folded into its model's incident a few alerts later was paged, then merged.
 After a delivery is correlated, each incident it touched is announced once, as it stands at the end
 of the delivery; an incident that was opened and merged away within the delivery is never announced.
-Every event keeps its own message (archive stores each one)."""
+Every event keeps one message of its own (archive stores each one), and no event has two that say
+the same thing."""
 
 from __future__ import annotations
 
@@ -53,6 +54,22 @@ def coalesce(
             if action is m.action and snap is m.incident
             else m.model_copy(update={"action": action, "incident": snap})
         )
+    return _one_bare_message_per_event(out)
+
+
+def _one_bare_message_per_event(messages: list[CorrelatedMessage]) -> list[CorrelatedMessage]:
+    """The event that folds a fragment away has two messages (the merge's and its own); once the
+    fragment vanished, the merge's says nothing its own does not: drop it, so route and archive get
+    each event once (in a storm, half the events were published twice)."""
+    announcing = {m.event.id for m in messages if m.action is not None or m.incident is not None}
+    seen: set[str] = set()
+    out = []
+    for m in messages:
+        bare = m.action is None and m.incident is None
+        if bare and (m.event.id in announcing or m.event.id in seen):
+            continue
+        seen.add(m.event.id)
+        out.append(m)
     return out
 
 
