@@ -31,6 +31,7 @@ from .sources.base import may_hold_bad_text
 from .timeutil import parse_ts
 from .transport import InProcessPublisher
 from .transport.messages import publish_messages
+from .transport.pipeline import CORRELATED
 
 
 @dataclass
@@ -172,7 +173,7 @@ def replay(
     clock = EventClock()
     publisher = InProcessPublisher()
     if listen is not None:
-        publisher.subscribe("events-correlated", "listener", listen)
+        publisher.subscribe(CORRELATED, "listener", listen)
     repo = MemoryRepo(on_retire=lambda inc: result.add_incident(incident_entry(inc, config)))
     correlate_stage = CorrelateStage(config, publisher, clock, repo=repo)
     pager = FirstPages(timedelta(seconds=group_wait_of(config, Settings().group_wait_seconds)))

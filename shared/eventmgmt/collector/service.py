@@ -12,6 +12,7 @@ from ..config import Config
 from ..settings import Settings
 from ..transport import Publisher
 from ..transport.messages import publish_events
+from ..transport.pipeline import RAW
 from .collect import PromQL, RunResult, run_once
 from .config import collector_config
 from .state import StateFile
@@ -82,6 +83,6 @@ class Collector:
         state = self.state.load()
         result = run_once(self.clock(), self.cfg, state, self.prom, self.core_v1)
         kept, _ = admit(result.events, self.config)
-        publish_events(self.publisher, "events-raw", kept, {"source": "collector"})
+        publish_events(self.publisher, RAW, kept, {"source": "collector"})
         self.state.save(state)
         return result

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from ..transport import DEAD_LETTER_SUFFIX
+from ..transport.pipeline import BY_NAME, STAGES
 from .bridge import Bridge, Route
 from .push import WARM_START_ENV
 
@@ -26,10 +27,7 @@ PSTEST_BIN = ROOT / "build" / "pstest"
 # function name -> (target, signature type, topic it is triggered by)
 FUNCTIONS: dict[str, tuple[str, str, str | None]] = {
     "ingest": ("ingest", "http", None),
-    "enrich": ("enrich", "cloudevent", "events-raw"),
-    "correlate": ("correlate", "cloudevent", "events-enriched"),
-    "route": ("route", "cloudevent", "events-correlated"),
-    "archive": ("archive", "cloudevent", "events-correlated"),
+    **{s.name: (s.name, "cloudevent", s.topic) for s in STAGES},
     "correlate-tick": ("correlate_tick", "http", None),
     "route-flush": ("route_flush", "http", None),
     "collector": ("collect", "http", None),
@@ -142,9 +140,7 @@ class Stack:
             _, _, topic = FUNCTIONS[name]
             if topic:
                 dl = f"projects/{self.project}/topics/{topic}{DEAD_LETTER_SUFFIX}"
-                # enrich learns topology and correlate joins in event order: their subscriptions are
-                # ordered (per cluster ordering key); route and archive are idempotent on versions.
-                ordered = name in ("enrich", "correlate")
+                ordered = BY_NAME[name].ordered
                 routes.append(
                     Route(
                         subs[name],

@@ -10,6 +10,7 @@ from ..config import Config, MaintenanceWindow
 from ..model import Event
 from ..transport import Publisher
 from ..transport.messages import decode_events, publish_events
+from ..transport.pipeline import ENRICHED
 from .enricher import enrich
 from .topology import TopologyGraph
 
@@ -36,6 +37,4 @@ class EnrichStage:
 
     def handle_events(self, events: list[Event]) -> None:
         windows = self.windows() if self.windows and events else None
-        publish_events(
-            self.publisher, "events-enriched", [enrich(ev, self.config, self.graph, windows) for ev in events]
-        )
+        publish_events(self.publisher, ENRICHED, [enrich(ev, self.config, self.graph, windows) for ev in events])

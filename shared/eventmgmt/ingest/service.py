@@ -28,6 +28,7 @@ from ..sources.limits import Limits
 from ..timeutil import iso, parse_ts
 from ..transport import Publisher
 from ..transport.messages import publish_events
+from ..transport.pipeline import RAW
 from ..transport.publisher import EncodedMessage
 from .queued import delivery_messages, read_delivery
 from .recorder import Recorder
@@ -229,7 +230,7 @@ class IngestService:
         kept, dropped = admit(d.parsed.events, self.config)
         try:
             # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
-            publish_events(self.publisher, "events-raw", kept, {"source": d.source})
+            publish_events(self.publisher, RAW, kept, {"source": d.source})
         except Exception as err:
             return self._unavailable(err, len(kept), d.source, d.ctx.capture_id)
         self._accepted(d.source, kept, dropped, d.ctx.received_at)

@@ -27,6 +27,7 @@ from ..settings import Settings
 from ..store import ensure_schema, make_engine
 from ..transport import InProcessPublisher
 from ..transport.messages import decode, publish_events
+from ..transport.pipeline import CORRELATED, ENRICHED, RAW
 from . import api, guard, http_errors
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
@@ -126,9 +127,9 @@ def build_runtime(
     windows = WindowProvider(engine)
     enrich = EnrichStage(config, publisher, windows=windows)
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
-    publisher.subscribe("events-raw", "enrich", enrich.handle, batch=enrich.handle_batch, objects=enrich.handle_events)
+    publisher.subscribe(RAW, "enrich", enrich.handle, batch=enrich.handle_batch, objects=enrich.handle_events)
     publisher.subscribe(
-        "events-enriched", "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
+        ENRICHED, "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
     )
     queue = DurableQueue(settings.queue_path)
     accept = QueuedPublisher(publisher, queue)
@@ -177,7 +178,7 @@ class _DeliveryBuilder:
         for p in payloads:
             events.extend(self.ingest.expand(p))
             self.checkpoint()
-        publish_events(self.publisher, "events-raw", events)
+        publish_events(self.publisher, RAW, events)
 
 
 def _attach_archive(rt: Runtime) -> None:
@@ -186,7 +187,7 @@ def _attach_archive(rt: Runtime) -> None:
     except ImportError:
         return
     rt.archive = Archiver.from_settings(rt.settings, rt.config)
-    rt.publisher.subscribe("events-correlated", "archive", rt.archive.handle, objects=rt.archive.add_many)
+    rt.publisher.subscribe(CORRELATED, "archive", rt.archive.handle, objects=rt.archive.add_many)
 
 
 def _attach_route(rt: Runtime) -> None:
@@ -202,7 +203,7 @@ def _attach_route(rt: Runtime) -> None:
     worker = BackgroundSubscriber(
         "route", router.handle, dead_letter, periodic=router.periodic, every=1.0, checkpoint=rt.priority.step_aside
     )
-    rt.publisher.subscribe("events-correlated", "route", worker.handle, objects=worker.handle_many)
+    rt.publisher.subscribe(CORRELATED, "route", worker.handle, objects=worker.handle_many)
     rt.router, rt.route_worker = router, worker
 
 

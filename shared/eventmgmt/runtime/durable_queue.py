@@ -20,6 +20,7 @@ from typing import Any
 
 from ..ingest.queued import DELIVERIES
 from ..transport import Outgoing
+from ..transport.pipeline import RAW
 from ..transport.publisher import EncodedMessage, batch_items
 
 _SCHEMA = """
@@ -272,7 +273,7 @@ class QueuedPublisher:
     """A Publisher whose messages on the queued topics are appended to the durable queue (one row
     per `publish_many` call: one delivery) instead of being handed on; other topics pass through."""
 
-    def __init__(self, inner: Any, queue: DurableQueue, topics: frozenset[str] = frozenset({"events-raw"})) -> None:
+    def __init__(self, inner: Any, queue: DurableQueue, topics: frozenset[str] = frozenset({RAW})) -> None:
         self.inner = inner
         self.queue = queue
         self.topics = topics

@@ -20,6 +20,7 @@ from ..model import Event, EventClass, Origin, Resources, Severity, Status, stab
 from ..timeutil import iso
 from ..transport import Publisher
 from ..transport.messages import publish_events
+from ..transport.pipeline import RAW
 
 KIND = "heartbeat_silent"
 # NOTE: an alert that announces its own resolution, like Alertmanager's (correlate/state.is_stateful)
@@ -66,7 +67,7 @@ class HeartbeatWatch:
                     del self._silent[fp]
                     out.append(_alert(beat, silent_since, silent_since + self.timeout, seen, at, Status.resolved))
         if out:
-            publish_events(self.publisher, "events-raw", out, {"source": SOURCE})
+            publish_events(self.publisher, RAW, out, {"source": SOURCE})
         return out
 
 

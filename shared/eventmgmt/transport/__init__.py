@@ -1,9 +1,9 @@
 """How stages hand messages to each other: a Publisher, and the Pub/Sub push envelope."""
 
 from .envelope import MESSAGE_PUBLISHED, decode, encode_message, to_cloudevent
+from .pipeline import TOPICS
 from .publisher import InProcessPublisher, Outgoing, Publisher, RecordingPublisher, publish_all
 
-TOPICS = ("events-raw", "events-enriched", "events-correlated")
 DEAD_LETTER_SUFFIX = "-dead-letter"
 
 __all__ = [

@@ -14,6 +14,7 @@ from ..incident import CorrelatedMessage
 from ..logjson import log_json
 from ..model import Event
 from .envelope import decode
+from .pipeline import CORRELATED
 from .publisher import EncodedMessage, Outgoing, Publisher, batch_items, publish_all
 
 log = logging.getLogger("eventmgmt")
@@ -127,9 +128,9 @@ def publish_messages(publisher: Publisher, messages: list[CorrelatedMessage]) ->
         return
     direct = getattr(publisher, "publish_objects", None)
     if direct is not None:
-        direct("events-correlated", messages, lambda: correlated_messages(messages))
+        direct(CORRELATED, messages, lambda: correlated_messages(messages))
         return
-    publish_all(publisher, "events-correlated", correlated_messages(messages))
+    publish_all(publisher, CORRELATED, correlated_messages(messages))
 
 
 def correlated_messages(messages: list[CorrelatedMessage]) -> list[Outgoing]:

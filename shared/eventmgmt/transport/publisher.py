@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Protocol
 from cloudevents.http import CloudEvent
 
 from .envelope import encode_message, to_cloudevent
+from .pipeline import CORRELATED
 
 Handler = Callable[[CloudEvent], Any]
 BatchHandler = Callable[[list[CloudEvent]], Any]
@@ -193,6 +194,6 @@ class RecordingPublisher:
     def correlated(self) -> list[dict[str, Any]]:
         """The correlated messages published to events-correlated, in order, batches taken apart."""
         out: list[dict[str, Any]] = []
-        for payload, _ in self.messages.get("events-correlated", []):
+        for payload, _ in self.messages.get(CORRELATED, []):
             out.extend(payload["messages"] if "messages" in payload and "event" not in payload else [payload])
         return out

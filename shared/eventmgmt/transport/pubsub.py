@@ -14,14 +14,11 @@ from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
 from . import DEAD_LETTER_SUFFIX, TOPICS
+from .pipeline import subscribers
 from .publisher import Outgoing, dumps
 
 # Which function each topic feeds (the subscriptions Eventarc, or the local bridge, pushes from).
-SUBSCRIPTIONS = {
-    "events-raw": ["enrich"],
-    "events-enriched": ["correlate"],
-    "events-correlated": ["route", "archive"],
-}
+SUBSCRIPTIONS = {topic: subscribers(topic) for topic in TOPICS}
 
 
 # NOTE: how long the client holds a batch open for more messages. publish_many hands it all its
