@@ -63,7 +63,7 @@ def main() -> None:
                 for b in batches:
                     hook = webhook(
                         [
-                            dict(a, status="firing", fingerprint=f"{hash(a['labels']['replica']) & 0xffffffff:x}")
+                            dict(a, status="firing", fingerprint=f"{hash(a['labels']['replica']) & 0xFFFFFFFF:x}")
                             for a in b
                         ]
                     )
