@@ -105,14 +105,14 @@ class Router:
     ) -> Router:
         section = config.section("routing")
         routing = routing_config(section) if section else default_routing(settings.sink_variables())
+        from ..store import ensure_schema, make_engine
+
         ledger_engine = engine
         if not settings.database_url:
             # NOTE: embedded, the ledger gets its own SQLite file, so the route worker never waits for
             # the correlation database's single write lock while ingest is busy.
-            from ..store import ensure_schema, make_engine
-
             ledger_engine = make_engine(f"sqlite:///{settings.home / 'route.db'}")
-            ensure_schema(ledger_engine)
+        ensure_schema(ledger_engine)  # NOTE: the ledger's tables registered when this module imported it
         variables = settings.sink_variables(variable_names(routing))
         client = httpx.Client(timeout=10.0)
         incidents = StoredIncidents(engine)

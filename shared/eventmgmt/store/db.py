@@ -1,19 +1,11 @@
-"""Engine creation and the one declarative Base every stage's tables register on."""
+"""Engine creation and the one declarative Base every stage's tables register on, by being imported."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
-
-# Modules that declare tables on Base; ensure_schema imports them so create_all sees every table.
-TABLE_MODULES = [
-    "eventmgmt.store.tables",
-    "eventmgmt.route.ledger",
-    "eventmgmt.dashboard.windows",
-]
 
 
 class Base(DeclarativeBase):
@@ -54,6 +46,9 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    for name in TABLE_MODULES:
-        importlib.import_module(name)
+    """Creates what is missing of every table declared so far: the store's own, and those of each
+    stage module imported (a stage's tables register on `Base` by being imported, so the store
+    knows no stage). Idempotent: nothing is altered or dropped."""
+    from . import tables  # noqa: F401  (the events and incidents every entry point needs)
+
     Base.metadata.create_all(engine)
