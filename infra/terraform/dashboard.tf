@@ -1,15 +1,13 @@
-# The dashboard and read API on Cloud Run: the embedded server (`eventmgmt serve`, the image of
+# The dashboard and read API on Cloud Run: `eventmgmt serve --dashboard-only` (the image of
 # infra/container/Dockerfile) against the Cloud SQL state store, so its pages and /api/incidents,
-# /api/events show what the functions stored. There is no dashboard-only mode: serve also runs its
-# own ingest, correlation ticker and route worker. Here they are kept from acting on the pipeline's
-# behalf (docs/deploy.md, "The dashboard on Cloud Run"):
-#   - no receiver variables and no EVENTMGMT_PROMETHEUS_URL: its route worker pages nobody, its
-#     collector does not start;
-#   - EVENTMGMT_INGEST_TOKEN set: its /ingest and the API's writes need the token (senders post to
-#     the ingest function, never here);
-#   - an incident its ticker resolves is archived to the same bucket (EVENTMGMT_ARCHIVE_URL), and
-#     the route-flush function's catch-up tells the receivers.
-# It runs as its own service account: the two secrets it reads, the archive's objects, nothing else.
+# /api/events show what the functions stored (docs/deploy.md, "The dashboard on Cloud Run"). It
+# serves the board, incident and maintenance pages, the read API and ack/resolve; it has no ingest
+# route, durable queue, correlation ticker, route worker, archive, collector or retention: the
+# functions do all of that. An ack or resolve is applied in correlation's transaction and published
+# to events-correlated (EVENTMGMT_TRANSPORT=pubsub), where the route and archive functions take it
+# like any other correlated message. EVENTMGMT_INGEST_TOKEN: the API's writes need the token (or
+# a page this server rendered).
+# It runs as its own service account: the two secrets it reads and publishing to events-correlated.
 
 resource "google_artifact_registry_repository" "images" {
   location      = var.region
@@ -31,10 +29,10 @@ resource "google_secret_manager_secret_iam_member" "dashboard" {
   member    = "serviceAccount:${google_service_account.dashboard.email}"
 }
 
-# NOTE: objectUser (get, list, create, delete objects): the archive writer lists what it writes into.
-resource "google_storage_bucket_iam_member" "dashboard_archive" {
-  bucket = google_storage_bucket.archive.name
-  role   = "roles/storage.objectUser"
+# NOTE: acks, resolutions and maintenance changes go to events-correlated, and nowhere else.
+resource "google_pubsub_topic_iam_member" "dashboard_publisher" {
+  topic  = google_pubsub_topic.topic["events-correlated"].id
+  role   = "roles/pubsub.publisher"
   member = "serviceAccount:${google_service_account.dashboard.email}"
 }
 
@@ -60,8 +58,7 @@ resource "google_cloud_run_v2_service" "dashboard" {
   template {
     service_account = google_service_account.dashboard.email
 
-    # NOTE: one instance: the pages carry a CSRF token of the process that served them, and the
-    # in-process ticker and route worker should not run twice.
+    # NOTE: one instance: the pages carry a CSRF token of the process that served them.
     scaling {
       min_instance_count = 0
       max_instance_count = 1
@@ -75,7 +72,7 @@ resource "google_cloud_run_v2_service" "dashboard" {
     containers {
       image   = local.dashboard_image
       command = ["eventmgmt"]
-      args    = ["serve", "--host", "0.0.0.0", "--port", "8080"]
+      args    = ["serve", "--dashboard-only", "--host", "0.0.0.0", "--port", "8080"]
 
       ports {
         container_port = 8080
@@ -84,7 +81,7 @@ resource "google_cloud_run_v2_service" "dashboard" {
       resources {
         limits = { cpu = "1", memory = "1Gi" }
         # NOTE: CPU only while a request is answered (the default, which a resources block must
-        # restate): between page views the in-process ticker and route worker hardly run.
+        # restate): the dashboard-only mode runs nothing between requests.
         cpu_idle = true
       }
 
@@ -93,8 +90,12 @@ resource "google_cloud_run_v2_service" "dashboard" {
         value = "/tmp/eventmgmt"
       }
       env {
-        name  = "EVENTMGMT_ARCHIVE_URL"
-        value = "gs://${google_storage_bucket.archive.name}"
+        name  = "EVENTMGMT_TRANSPORT"
+        value = "pubsub"
+      }
+      env {
+        name  = "GOOGLE_CLOUD_PROJECT"
+        value = var.project
       }
       env {
         name  = "EVENTMGMT_ALLOWED_HOSTS"
@@ -121,7 +122,10 @@ resource "google_cloud_run_v2_service" "dashboard" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_version.database_url, google_secret_manager_secret_iam_member.dashboard]
+  depends_on = [
+    google_secret_manager_secret_version.database_url, google_secret_manager_secret_iam_member.dashboard,
+    google_pubsub_topic_iam_member.dashboard_publisher,
+  ]
 }
 
 # Who may open it: Cloud Run checks the caller's Google identity before a request reaches the server.

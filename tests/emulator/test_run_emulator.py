@@ -54,8 +54,13 @@ def alive(pid: int) -> bool:
 def test_sigterm_stops_every_process_the_emulator_started(tmp_path: Path) -> None:
     if not shutil.which("go") or not Path("/usr/share/gocode/src/cloud.google.com/go/pubsub/pstest").exists():
         pytest.skip("Go and Debian's golang-google-cloud-dev are needed to build pstest (make debs installs them)")
-    port = free_port()
-    env = {**os.environ, "EVENTMGMT_HOME": str(tmp_path / "home"), "EVENTMGMT_EMULATOR_PORT": str(port)}
+    port, board = free_port(), free_port()
+    env = {
+        **os.environ,
+        "EVENTMGMT_HOME": str(tmp_path / "home"),
+        "EVENTMGMT_EMULATOR_PORT": str(port),
+        "EVENTMGMT_EMULATOR_DASHBOARD_PORT": str(board),
+    }
     env.pop("EVENTMGMT_PROMETHEUS_URL", None)
     log = (tmp_path / "stack.log").open("w")
     proc = subprocess.Popen(
@@ -68,6 +73,10 @@ def test_sigterm_stops_every_process_the_emulator_started(tmp_path: Path) -> Non
             assert time.monotonic() < deadline, "the emulator did not start within 120 s"
             time.sleep(0.2)
         assert httpx.get(f"http://127.0.0.1:{port}/ingest/stats", timeout=10).status_code in (200, 404, 405)
+        # the dashboard-only server on its fixed port, named in the start-up line
+        assert f"dashboard at http://127.0.0.1:{board}/" in (tmp_path / "stack.log").read_text()
+        health = httpx.get(f"http://127.0.0.1:{board}/healthz", timeout=10).json()
+        assert health["mode"] == "dashboard-only"
         started = descendants(proc.pid)
         assert len(started) >= 9, f"expected the fake and the functions, found {len(started)} processes"
         proc.send_signal(signal.SIGTERM)
@@ -105,3 +114,28 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert run.returncode != 0
     assert f"port {port} is taken" in run.stderr and "EVENTMGMT_EMULATOR_PORT" in run.stderr
+
+
+def test_a_taken_dashboard_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "EVENTMGMT_HOME": str(tmp_path / "home"),
+            "EVENTMGMT_EMULATOR_PORT": str(free_port()),
+            "EVENTMGMT_EMULATOR_DASHBOARD_PORT": str(port),
+        }
+        run = subprocess.run(
+            [sys.executable, "-m", "eventmgmt.emulator.stack"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode != 0
+    assert f"port {port} is taken" in run.stderr and "EVENTMGMT_EMULATOR_DASHBOARD_PORT" in run.stderr

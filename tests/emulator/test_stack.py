@@ -86,12 +86,40 @@ def wait_for_events(stack: Stack, want: int, timeout: float = 180) -> None:
     raise TimeoutError(f"only {n} of {want} events reached correlate")
 
 
+def assert_dashboard_shows_and_acks(stack: Stack, live: set[frozenset[str]]) -> None:
+    board = httpx.Client(base_url=stack.url("dashboard"), timeout=30)
+    page = board.get("/api/incidents", params={"limit": 500}).json()
+    assert page["total"] == len(live) and len(page["incidents"]) == len(live)
+    shown = {i["id"] for i in page["incidents"]}
+    with Session(engine := create_engine(stack.env["EVENTMGMT_DATABASE_URL"])) as s:
+        stored = set(s.scalars(select(IncidentRow.id).where(IncidentRow.status != "merged")))
+    engine.dispose()
+    assert shown == stored
+    assert board.get("/").status_code == 200
+    assert board.post("/ingest/alertmanager", json={"alerts": []}).status_code == 404
+    route = stack.bridge.stats[f"projects/{stack.project}/subscriptions/events-correlated-route"]
+    before = route.delivered
+    target = next(i for i in page["incidents"] if i["status"] == "open")
+    r = board.post(f"/api/incidents/{target['id']}/ack", json={"by": "emulator-test"})
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged", r.text
+    assert board.get(f"/api/incidents/{target['id']}").json()["acknowledged_by"] == "emulator-test"
+    deadline = time.monotonic() + 30
+    while route.delivered <= before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert route.delivered > before, "the ack never reached the route function"
+    board.close()
+
+
 def test_emulator_stack_matches_replay_and_survives_a_killed_function(tmp_path, have_go):
     caps = [json.loads(line) for line in CAPTURES.read_text().splitlines()]
     expected = run_replay(str(CAPTURES), default_config(), None)
     kept = sum(v for k, v in expected.by_class.items() if k != "filtered")
     stack = Stack(
-        home=tmp_path, max_attempts=5, backoff=1.0, extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN}
+        home=tmp_path,
+        max_attempts=5,
+        backoff=1.0,
+        extra_env={"EVENTMGMT_BACKFILL_TOKEN": BACKFILL_TOKEN},
+        dashboard=True,
     ).start()
     try:
         half = len(caps) // 2
@@ -105,6 +133,9 @@ def test_emulator_stack_matches_replay_and_survives_a_killed_function(tmp_path, 
         live, stored = partition_db(stack.env["EVENTMGMT_DATABASE_URL"])
         assert stored == kept  # every event processed exactly once
         assert live == replay_partition()  # the same incidents as replay, none duplicated
+
+        # the dashboard-only server shows what the functions stored, and its ack reaches route
+        assert_dashboard_shows_and_acks(stack, live)
 
         # poison: a message no function can ever accept ends in the dead-letter topic
         pub = pubsub_v1.PublisherClient()

@@ -280,7 +280,7 @@ def test_image_installs_only_the_runtime_requirements_and_they_cover_every_impor
     assert not missing, f"imported but not installed in the image: {missing}"
     # NOTE: what the library reaches by name, never by import: the driver store/db.py names in the
     # URL (postgresql+psycopg), and the filesystem fsspec loads for a gs:// archive or collector
-    # state (EVENTMGMT_ARCHIVE_URL; the Cloud Run dashboard of infra/terraform sets one)
+    # state (EVENTMGMT_ARCHIVE_URL)
     assert "psycopg" in wanted
     gs = known_implementations["gs"]["class"].split(".")[0]
     assert {canonical(d) for d in providers[gs]} & installed, f"{gs} (for gs://) is not in the image"

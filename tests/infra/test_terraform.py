@@ -226,11 +226,16 @@ def test_the_functions_that_use_the_database_get_it_and_the_vpc_connector_the_ot
 def test_the_dashboard_is_a_cloud_run_service_and_dashboard_url_is_its_uri():
     outputs = {k: v for block in TF["output"] for k, v in block.items()}
     assert outputs["dashboard_url"]["value"] == "${google_cloud_run_v2_service.dashboard.uri}"
-    # It runs the embedded server's `serve`, as the real CLI parses it.
+    # It runs `serve --dashboard-only` (no ingest, ticker or route worker), as the real CLI parses it.
     argv = container()["command"][1:] + container()["args"]
     assert container()["command"][0] == "eventmgmt"
     args = build_parser().parse_args(argv)
-    assert args.func is _serve and args.host == "0.0.0.0"
+    assert args.func is _serve and args.host == "0.0.0.0" and args.dashboard_only is True
+    # Its acks reach the route and archive functions: Pub/Sub, events-correlated only.
+    assert dashboard_env()["EVENTMGMT_TRANSPORT"]["value"] == "pubsub" and "GOOGLE_CLOUD_PROJECT" in dashboard_env()
+    publish = resource("google_pubsub_topic_iam_member", "dashboard_publisher")
+    assert publish["role"] == "roles/pubsub.publisher" and "google_service_account.dashboard" in publish["member"]
+    assert '["events-correlated"]' in publish["topic"]
     assert {p["container_port"] for p in container()["ports"]} == {args.port}
     # Against the same database, through the same connector, as its own least-privileged account.
     template = dashboard()["template"][0]
@@ -246,7 +251,7 @@ def test_the_dashboard_is_a_cloud_run_service_and_dashboard_url_is_its_uri():
         for name, m in resources("google_project_iam_member").items()
         if "google_service_account.dashboard" in str(m["member"])
     ]
-    assert template["scaling"][0]["max_instance_count"] == 1  # one CSRF token, one ticker
+    assert template["scaling"][0]["max_instance_count"] == 1  # one CSRF token
     # It pages nobody, collects nothing, and its ingest needs the token.
     assert not set(dashboard_env()) & {*SINK_VARIABLES, PROMETHEUS_URL}
     assert INGEST_TOKEN in dashboard_env() and "value_source" in dashboard_env()[INGEST_TOKEN]

@@ -99,6 +99,9 @@ class Stack:
     push_batch: int = 50
     push_events: int = 2000
     push_concurrency: int = 2  # pushes in flight to an unordered subscription's function
+    # `eventmgmt serve --dashboard-only` on the stack's database and Pub/Sub, at ports["dashboard"]
+    # (a free port unless given): the board, the read API, and acks published to events-correlated.
+    dashboard: bool = False
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pstest: subprocess.Popen | None = None
@@ -156,6 +159,8 @@ class Stack:
         self.routes = routes
         self.bridge = Bridge(self.project, routes, max_attempts=self.max_attempts, backoff=self.backoff)
         self.bridge.start()
+        if self.dashboard:
+            self.start_dashboard()
         for name, every in self.schedules.items():
             threading.Thread(target=self._schedule, args=(name, every), daemon=True, name=f"schedule-{name}").start()
         return self
@@ -191,6 +196,31 @@ class Stack:
             start_new_session=True,
         )
         self.procs[name] = proc
+        wait_port(port, proc)
+
+    def start_dashboard(self) -> None:
+        port = self.ports.get("dashboard") or free_port()
+        self.ports["dashboard"] = port
+        log = (self.home / "dashboard.log").open("a")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "eventmgmt.cli",
+                "serve",
+                "--dashboard-only",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.procs["dashboard"] = proc
         wait_port(port, proc)
 
     def kill(self, name: str) -> None:
@@ -252,6 +282,17 @@ class Stack:
             self.pstest.wait(10)
 
 
+def _fixed_port(variable: str, default: int) -> int:
+    """The port `variable` names (or `default`); a taken one ends the start with the variable to change."""
+    port = int(os.environ.get(variable, str(default)))
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"port {port} is taken: choose another with {variable}") from None
+    return port
+
+
 def main() -> None:
     """`make run-emulator`: the whole stack in the foreground until Ctrl-C."""
     import logging
@@ -264,14 +305,17 @@ def main() -> None:
     if os.environ.get("EVENTMGMT_PROMETHEUS_URL"):
         functions.append("collector")
         schedules["collector"] = float(os.environ.get("EVENTMGMT_COLLECT_EVERY", "30"))
-    # NOTE: the same ingest address every start, so senders and scripts keep pointing at it.
-    port = int(os.environ.get("EVENTMGMT_EMULATOR_PORT", "8090"))
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise SystemExit(f"port {port} is taken: choose another with EVENTMGMT_EMULATOR_PORT") from None
-    stack = Stack(home=home, functions=functions, schedules=schedules, ports={"ingest": port})
+    # NOTE: the same ingest and dashboard addresses every start, so senders, scripts and bookmarks
+    # keep pointing at them.
+    port = _fixed_port("EVENTMGMT_EMULATOR_PORT", 8090)
+    dashboard_port = _fixed_port("EVENTMGMT_EMULATOR_DASHBOARD_PORT", 8091)
+    stack = Stack(
+        home=home,
+        functions=functions,
+        schedules=schedules,
+        ports={"ingest": port, "dashboard": dashboard_port},
+        dashboard=True,
+    )
 
     def stop_on(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # NOTE: SIGTERM too: the functions run in their own sessions
@@ -280,7 +324,9 @@ def main() -> None:
     try:
         stack.start()
         print(
-            f"Pub/Sub fake at {stack.emulator_host}; ingest at {stack.url('ingest')}/ingest; logs in {home}", flush=True
+            f"Pub/Sub fake at {stack.emulator_host}; ingest at {stack.url('ingest')}/ingest; "
+            f"dashboard at {stack.url('dashboard')}/ (API {stack.url('dashboard')}/api/incidents); logs in {home}",
+            flush=True,
         )
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from . import params
 
 if TYPE_CHECKING:
     from .app import Runtime
+    from .dashboard_only import DashboardRuntime
 
 # (keyword of queries.list_events, query parameter of GET /api/events)
 EVENT_FILTERS = [
@@ -29,7 +30,7 @@ EVENT_FILTERS = [
 
 def register(app: Flask, rt: Runtime) -> None:
     _register_health(app, rt)
-    _register_incidents(app, rt)
+    register_reads(app, rt)
     _register_queue(app, rt)
 
 
@@ -79,7 +80,7 @@ def not_ready(rt: Runtime) -> list[str]:
     return problems
 
 
-def store_unreachable(rt: Runtime) -> list[str]:
+def store_unreachable(rt: Runtime | DashboardRuntime) -> list[str]:
     from sqlalchemy import text
 
     try:
@@ -90,7 +91,9 @@ def store_unreachable(rt: Runtime) -> list[str]:
     return []
 
 
-def _register_incidents(app: Flask, rt: Runtime) -> None:
+def register_reads(app: Flask, rt: Runtime | DashboardRuntime) -> None:
+    """The outbox, incidents and events (serve's and the dashboard-only mode's)."""
+
     @app.get("/api/outbox")
     def outbox() -> Any:
         """Notifications waiting for a receiver that is down (the route outbox)."""

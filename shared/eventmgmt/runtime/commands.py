@@ -14,6 +14,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the embedded runtime (ingest, correlate, API) on one port")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--dashboard-only",
+        action="store_true",
+        help="only the dashboard, its ack/resolve/maintenance API and the read API, against "
+        "EVENTMGMT_DATABASE_URL: no ingest, correlation, ticker or route (acks go to events-correlated "
+        "when EVENTMGMT_TRANSPORT=pubsub)",
+    )
     p.set_defaults(func=_serve)
 
     r = sub.add_parser("replay", help="run captures through the whole chain on a simulated clock")
@@ -25,11 +32,16 @@ def register(sub: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .serving import serve
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # NOTE: one line per request to a receiver says nothing the route lines do not (sent / failed).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if getattr(args, "dashboard_only", False):
+        from .dashboard_only import serve_dashboard
+
+        serve_dashboard(args.host, args.port)
+        return 0
+    from .serving import serve
+
     serve(args.host, args.port)
     return 0
 

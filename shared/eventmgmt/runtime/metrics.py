@@ -35,7 +35,7 @@ class RuntimeCollector:
         yield info
         yield from self._ingest()
         yield from self._queue()
-        yield from _incidents(self.rt.engine)
+        yield from incidents_gauge(self.rt.engine)
         yield from self._route()
 
     def _ingest(self) -> Iterator[Metric]:
@@ -125,7 +125,7 @@ class RuntimeCollector:
         yield down
 
 
-def _incidents(engine: Engine) -> Iterator[Metric]:
+def incidents_gauge(engine: Engine) -> Iterator[Metric]:
     fam = GaugeMetricFamily(
         "eventmgmt_incidents", "Incidents open or acknowledged, by status and severity.", labels=["status", "severity"]
     )
