@@ -11,9 +11,16 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the embedded runtime (ingest, correlate, API) on one port")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p = sub.add_parser(
+        "serve",
+        help="run the embedded runtime (ingest, correlate, API) on one port",
+        description="Ingest, correlation, route, archive, the dashboard and the API in one process, until "
+        "SIGTERM or SIGINT. State in EVENTMGMT_HOME (default ./.eventmgmt), or EVENTMGMT_DATABASE_URL.",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)"
+    )
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     p.add_argument(
         "--dashboard-only",
         action="store_true",
