@@ -113,3 +113,35 @@ def test_the_cli_flag():
     args = build_parser().parse_args(["serve", "--dashboard-only", "--port", "8091"])
     assert args.dashboard_only and args.port == 8091
     assert not build_parser().parse_args(["serve"]).dashboard_only
+
+
+def test_who_was_told_is_read_from_the_route_functions_ledger_in_the_same_database(tmp_path, filled):
+    """The route function records what it told each receiver in the deployment's database; the
+    dashboard-only page and API read it there (issue 14: the incident page's notification history)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from eventmgmt.route.ledger import LedgerRow
+
+    rt = build_dashboard_runtime(Settings(home=tmp_path / "board", database_url=filled), publisher=RecordingPublisher())
+    try:
+        client = create_dashboard_app(rt).test_client()
+        first = client.get("/api/incidents?limit=1").json["incidents"][0]["id"]
+        assert client.get(f"/api/incidents/{first}").json["notifications"] == []
+        with Session(create_engine(filled)) as s, s.begin():
+            s.add(
+                LedgerRow(
+                    receiver="pagerduty",
+                    incident_id=first,
+                    state="triggered",
+                    version=3,
+                    sent=1,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        told = client.get(f"/api/incidents/{first}").json["notifications"]
+        assert [(n["receiver"], n["state"], n["sent"]) for n in told] == [("pagerduty", "triggered", 1)]
+        assert "pagerduty" in client.get(f"/incidents/{first}").get_data(as_text=True)
+    finally:
+        rt.stop()

@@ -125,7 +125,7 @@ def incident(incident_id: str) -> Any:
     chain_svg = svg.chain_diagram(steps, counts, found["root_kind"])
     from ..route.router import told_of
 
-    told = told_of(rt.router, incident_id)
+    told = told_of(rt.ledger, incident_id)
     return page(
         "incident.html",
         nav="board",

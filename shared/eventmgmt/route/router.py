@@ -348,9 +348,10 @@ class Router:
         ]
 
 
-def told_of(router: Router | None, incident_id: str) -> list[dict[str, Any]]:
-    """Who `router` told of an incident and what it still owes (none without a router)."""
-    return notifications(router.ledger.engine, incident_id) if router is not None else []
+def told_of(ledger: Engine | None, incident_id: str) -> list[dict[str, Any]]:
+    """Who route told of an incident and what it still owes, from the ledger in `ledger` (none
+    where no ledger is reachable)."""
+    return notifications(ledger, incident_id) if ledger is not None else []
 
 
 def ledger(engine: Engine) -> list[dict[str, Any]]:

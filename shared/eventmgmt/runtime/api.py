@@ -120,7 +120,7 @@ def register_reads(app: Flask, rt: Runtime | DashboardRuntime) -> None:
             raise InputError(f"no incident {incident_id[:200]!r}", "id", 404)
         from ..route.router import told_of
 
-        found["notifications"] = told_of(rt.router, incident_id)
+        found["notifications"] = told_of(rt.ledger, incident_id)
         return jsonify(found)
 
     @app.get("/api/events")

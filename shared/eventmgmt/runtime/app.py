@@ -72,6 +72,11 @@ class Runtime:
     retention: Every | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
+    @property
+    def ledger(self) -> Engine | None:
+        """Where route records what each receiver was told (embedded on SQLite, its own file)."""
+        return self.router.ledger.engine if self.router is not None else None
+
     def start_ticker(self, every: float = 15.0) -> threading.Thread:
         """Resolves quiet incidents on wall-clock time even when no event arrives."""
 

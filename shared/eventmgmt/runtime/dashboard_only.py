@@ -54,6 +54,9 @@ class DashboardRuntime:
     ingest: _NoIngest = field(default_factory=_NoIngest)
     # NOTE: route runs elsewhere: no outbox or receivers here (the views and /api/outbox take None).
     router: None = None
+    # NOTE: the route function's ledger is in the deployment's database (Cloud SQL, the emulator's):
+    # who was told is read there. Without EVENTMGMT_DATABASE_URL there is no such ledger to read.
+    ledger: Engine | None = None
 
     def stop(self) -> None:
         self.engine.dispose()
@@ -79,12 +82,16 @@ def build_dashboard_runtime(
     config = config or load_config(settings.config_path)
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
+    from ..route import ledger as _ledger  # noqa: F401  (its tables, so who was told can be read before route wrote)
+
     ensure_schema(engine)
     publisher = publisher if publisher is not None else publisher_of(settings)
     # NOTE: the wall clock: an operator acts now, whatever the last event's time.
     clock = clock or utcnow
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
-    return DashboardRuntime(settings, config, engine, publisher, correlate, clock, WindowProvider(engine))
+    rt = DashboardRuntime(settings, config, engine, publisher, correlate, clock, WindowProvider(engine))
+    rt.ledger = engine if settings.database_url else None
+    return rt
 
 
 def create_dashboard_app(rt: DashboardRuntime, host: str | None = None) -> Flask:
