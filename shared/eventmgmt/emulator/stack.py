@@ -170,23 +170,37 @@ class Stack:
         if self.push_batch > 1 and name in BATCH_TARGETS:
             target, signature = BATCH_TARGETS[name], "http"
         folder = name.split("-")[0]
+        port = self._port(name)
+        argv = [
+            str(Path(sys.executable).parent / "functions-framework"),
+            "--target",
+            target,
+            "--source",
+            str(ROOT / "functions" / folder / "main.py"),
+            "--signature-type",
+            signature,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        self._launch(name, argv, port)
+
+    def start_dashboard(self) -> None:
+        port = self._port("dashboard")
+        argv = [sys.executable, "-m", "eventmgmt.cli", "serve", "--dashboard-only", "--host", "127.0.0.1"]
+        self._launch("dashboard", [*argv, "--port", str(port)], port)
+
+    def _port(self, name: str) -> int:
         port = self.ports.get(name) or free_port()
         self.ports[name] = port
+        return port
+
+    def _launch(self, name: str, argv: list[str], port: int) -> None:
+        """Starts one process of the stack, logging to `<home>/<name>.log`, and waits for its port."""
         log = (self.home / f"{name}.log").open("a")
         proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "functions-framework"),
-                "--target",
-                target,
-                "--source",
-                str(ROOT / "functions" / folder / "main.py"),
-                "--signature-type",
-                signature,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            argv,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -196,31 +210,6 @@ class Stack:
             start_new_session=True,
         )
         self.procs[name] = proc
-        wait_port(port, proc)
-
-    def start_dashboard(self) -> None:
-        port = self.ports.get("dashboard") or free_port()
-        self.ports["dashboard"] = port
-        log = (self.home / "dashboard.log").open("a")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "eventmgmt.cli",
-                "serve",
-                "--dashboard-only",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        self.procs["dashboard"] = proc
         wait_port(port, proc)
 
     def kill(self, name: str) -> None:

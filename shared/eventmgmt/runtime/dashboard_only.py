@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import InfoMetricFamily, Metric
+from prometheus_client.core import Metric
 from sqlalchemy import Engine
 
 from ..clock import utcnow
@@ -136,12 +136,9 @@ class _DashboardCollector:
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        from .. import __version__
-        from .metrics import incidents_gauge
+        from .metrics import build_info, incidents_gauge
 
-        info = InfoMetricFamily("eventmgmt_build", "eventmgmt's version")
-        info.add_metric([], {"version": __version__})
-        yield info
+        yield build_info()
         yield from incidents_gauge(self.engine)
 
 

@@ -25,14 +25,18 @@ if TYPE_CHECKING:
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def build_info() -> Metric:
+    info = InfoMetricFamily("eventmgmt_build", "eventmgmt's version")
+    info.add_metric([], {"version": __version__})
+    return info
+
+
 class RuntimeCollector:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
     def collect(self) -> Iterator[Metric]:
-        info = InfoMetricFamily("eventmgmt_build", "eventmgmt's version")
-        info.add_metric([], {"version": __version__})
-        yield info
+        yield build_info()
         yield from self._ingest()
         yield from self._queue()
         yield from incidents_gauge(self.rt.engine)
