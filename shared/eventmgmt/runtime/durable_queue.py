@@ -46,6 +46,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
+# NOTE: the drain checkpoints the WAL after removing this many rows, or once the queue is empty, off
+# the request path; the WAL is then written again from its start, and a sync of blocks already
+# allocated costs about half of one that grows the file (measured on this ext4: 0.13 vs 0.29 ms).
+# An append checkpoints only past APPEND_CHECKPOINT_PAGES (about 40 MB), when nothing drains.
+CHECKPOINT_ROWS = 50
+APPEND_CHECKPOINT_PAGES = 10_000
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -73,14 +81,24 @@ class DurableQueue:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.part_events = part_events
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        # NOTE: synchronous=FULL syncs the WAL on every commit: a 202 survives a power cut, not only
-        # a killed process. One fsync per delivery, not per event.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NOTE: two connections. Appends (ingest's request threads) have their own, synchronous=FULL:
+        # the WAL is synced on every commit, so a 202 survives a power cut, not only a killed process
+        # (one fsync per delivery, not per event). Taking, removing and checkpointing (the drain
+        # thread) use the other, synchronous=NORMAL: a removal lost to a power cut only hands its
+        # rows on again, which correlation recognises, and the WAL frames it wrote are synced by the
+        # next append anyway. Before, both shared one connection and one lock, and a request waited
+        # for the drain's removal, its fsync and its checkpoints (60% of a storm request's time on a
+        # busy machine, measured with py-spy).
+        self._db = self._connect("FULL", autocheckpoint=APPEND_CHECKPOINT_PAGES)
+        self._drain_db = self._connect("NORMAL", autocheckpoint=0)
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        # NOTE: writes from both connections are serialised here rather than by SQLite's busy
+        # handler, which sleeps at least a millisecond when it meets the other's write lock.
+        self._write = threading.Lock()
+        self._read = threading.Lock()  # the drain connection: one statement sequence at a time
+        self._lock = threading.Lock()  # the counters
         self._changed = threading.Condition(self._lock)
+        self._removed_since_checkpoint = 0
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(events), 0), MIN(seq) FROM deliveries").fetchone()
         self._rows, self._events, oldest = int(row[0]), int(row[1]), row[2]
         found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
@@ -88,6 +106,13 @@ class DurableQueue:
         self._drained = int(oldest) - 1 if oldest is not None else self._last
         self._dead = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
         self.refused = 0
+
+    def _connect(self, synchronous: str, autocheckpoint: int) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+        return db
 
     # --- accepting ------------------------------------------------------------------------------
     def append(self, topic: str, messages: Sequence[Outgoing]) -> int:
@@ -110,9 +135,10 @@ class DurableQueue:
             return self._last
         parts = self._parts(messages)
         now = time.time()
-        with self._lock:
-            # NOTE: sequence numbers are given here (this connection is the queue's only writer, under
-            # this lock), so a delivery's rows name their first row without a second statement.
+        with self._write:
+            # NOTE: sequence numbers are given here (appends are serialised by this lock, and removals
+            # never touch the newest row's number), so a delivery's rows name their first row
+            # without a second statement.
             first = self._last + 1
             rows = [(first + i, first, topic, events, now, body) for i, (body, events) in enumerate(parts)]
             insert = (
@@ -129,10 +155,11 @@ class DurableQueue:
                     self._db.execute("ROLLBACK")
                     raise
             seq = first + len(rows) - 1
-            self._last = seq
-            self._rows += len(parts)
-            self._events += sum(events for _, events in parts)
-            self._changed.notify_all()
+            with self._lock:
+                self._last = seq
+                self._rows += len(parts)
+                self._events += sum(events for _, events in parts)
+                self._changed.notify_all()
         return seq
 
     def _parts(self, messages: Sequence[EncodedMessage]) -> list[tuple[str, int]]:
@@ -167,8 +194,8 @@ class DurableQueue:
         out: list[Delivery] = []
         unreadable: list[tuple[int, int, str]] = []
         total = 0
-        with self._lock:
-            rows = self._db.execute("SELECT seq, delivery, topic, events, body FROM deliveries ORDER BY seq")
+        with self._read:
+            rows = self._drain_db.execute("SELECT seq, delivery, topic, events, body FROM deliveries ORDER BY seq")
             try:
                 for seq, delivery, topic, events, body in rows:
                     if out and total + events > max_events:
@@ -190,39 +217,54 @@ class DurableQueue:
 
     def remove(self, through: int) -> None:
         """Every delivery up to and including sequence `through` was handled."""
-        with self._lock:
-            row = self._db.execute(
+        with self._read, self._write:
+            db = self._drain_db
+            row = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM deliveries WHERE seq <= ?", (through,)
             ).fetchone()
-            self._db.execute("DELETE FROM deliveries WHERE seq <= ?", (through,))
-            self._forget(int(row[0]), int(row[1]), through)
+            db.execute("DELETE FROM deliveries WHERE seq <= ?", (through,))
+        self._forget(int(row[0]), int(row[1]), through)
+        self._removed_since_checkpoint += int(row[0])
+        if self._removed_since_checkpoint >= CHECKPOINT_ROWS or self._rows <= 0:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database (PASSIVE: appends go on meanwhile), so the WAL file
+        is reused instead of growing."""
+        with self._read:
+            self._drain_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self._removed_since_checkpoint = 0
 
     def dead_letter(self, delivery: Delivery, attempts: int, error: str) -> None:
         """Move one delivery out of the way, in one transaction, keeping it for review."""
-        with self._lock:
+        with self._read:
             self._move_to_dead_letters(delivery.seq, delivery.events, attempts, error)
 
     def _move_to_dead_letters(self, seq: int, events: int, attempts: int, error: str) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO dead_letters SELECT seq, delivery, topic, events, accepted_at, body, ?, ?, ? "
-                "FROM deliveries WHERE seq = ?",
-                (time.time(), attempts, error[:2000], seq),
-            )
-            gone = self._db.execute("DELETE FROM deliveries WHERE seq = ?", (seq,)).rowcount
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._dead += gone
+        db = self._drain_db
+        with self._write:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO dead_letters SELECT seq, delivery, topic, events, accepted_at, body, "
+                    "?, ?, ? FROM deliveries WHERE seq = ?",
+                    (time.time(), attempts, error[:2000], seq),
+                )
+                gone = db.execute("DELETE FROM deliveries WHERE seq = ?", (seq,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        with self._lock:
+            self._dead += gone
         self._forget(gone, events if gone else 0, seq)
 
     def _forget(self, rows: int, events: int, through: int) -> None:
-        self._rows -= rows
-        self._events -= events
-        self._drained = max(self._drained, through)
-        self._changed.notify_all()
+        with self._lock:
+            self._rows -= rows
+            self._events -= events
+            self._drained = max(self._drained, through)
+            self._changed.notify_all()
 
     # --- waiting and reporting ------------------------------------------------------------------
     def wait_for_work(self, timeout: float) -> bool:
@@ -241,10 +283,10 @@ class DurableQueue:
         return self._events
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            first = self._db.execute("SELECT accepted_at FROM deliveries ORDER BY seq LIMIT 1").fetchone()
+        with self._read:
+            first = self._drain_db.execute("SELECT accepted_at FROM deliveries ORDER BY seq LIMIT 1").fetchone()
             oldest = first[0] if first else None
-            deliveries = self._db.execute("SELECT COUNT(DISTINCT delivery) FROM deliveries").fetchone()[0]
+            deliveries = self._drain_db.execute("SELECT COUNT(DISTINCT delivery) FROM deliveries").fetchone()[0]
             return {
                 "backlog_events": self._events,
                 "backlog_deliveries": int(deliveries),
@@ -256,8 +298,8 @@ class DurableQueue:
             }
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read:
+            rows = self._drain_db.execute(
                 "SELECT seq, delivery, topic, events, failed_at, attempts, error FROM dead_letters ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
@@ -265,7 +307,8 @@ class DurableQueue:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def close(self) -> None:
-        with self._lock:
+        with self._read, self._write:
+            self._drain_db.close()
             self._db.close()
 
 
