@@ -80,6 +80,13 @@ def test_heartbeat_alerts_are_routine_and_users_add_their_own_names():
     assert [(e["kind"], e["class"]) for e in kinds("alertmanager_heartbeat.json", mine)][2] == ("watchdog", "info")
 
 
+def test_a_dead_mans_switch_named_with_a_prefix_is_a_heartbeat_whatever_its_severity():
+    """The rule collections' always-firing `PrometheusAlertmanagerE2eDeadManSwitch` (`vector(1)`,
+    labelled severity critical) is a dead man's switch: logged and watched, never a critical page."""
+    (alert,) = kinds("alertmanager_e2e_dead_man_switch.json")
+    assert (alert["kind"], alert["class"], alert["severity"]) == ("watchdog", "info", "info")
+
+
 def test_ingress_5xx_rate_alert_families_are_high_error_rate():
     got = {
         e["signal"]: (e["kind"], e["resources"]["namespace"]) for e in kinds("alertmanager_ingress_error_rates.json")
