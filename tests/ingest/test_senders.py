@@ -57,6 +57,16 @@ def test_alert_without_its_own_status_falls_back_to_endsat_and_the_group():
     assert [e["status"] for e in events] == ["resolved", "resolved"]
 
 
+def test_trimmed_alertmanager_payload_is_detected_on_plain_ingest():
+    """A relay that keeps only `alerts` (no version, groupKey, receiver or status) is still told apart
+    on POST /ingest by its alerts' `labels`."""
+    hook = json.loads((PAYLOADS / "alertmanager_trimmed_no_status.json").read_text())
+    trimmed = {"alerts": hook["alerts"]}
+    body, events = ingest("", None, body=json.dumps(trimmed).encode())
+    assert body["source"] == "alertmanager"
+    assert [(e["resources"]["model"], e["status"]) for e in events] == [("llama", "firing"), ("bert", "resolved")]
+
+
 def test_dcgm_exporter_alert_names_the_gpu_and_the_workload_not_the_exporter():
     _, (xid, mem) = ingest("alertmanager_dcgm_exporter.json")
     for ev in (xid, mem):

@@ -37,6 +37,12 @@ CHECKERS: dict[str, Checker] = {"alertmanager": Checker(alertmanager.check, "ale
 _LOG_TEXT = frozenset(("log", "message", "msg", "MESSAGE"))
 
 
+def _alerts(alerts: Any) -> bool:
+    """Alertmanager's alerts as a relay that trims the webhook's envelope sends them (no `version`,
+    `groupKey` or `receiver`): a list of objects, each with its `labels`."""
+    return isinstance(alerts, list) and bool(alerts) and all(isinstance(a, dict) and "labels" in a for a in alerts)
+
+
 def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
     """Which source a payload is, from its shape; InputError when nothing fits."""
     h = {k.lower(): v for k, v in (headers or {}).items()}
@@ -48,7 +54,9 @@ def detect(body: Any, headers: Mapping[str, str] | None = None) -> str:
         if body and all(isinstance(r, dict) and _LOG_TEXT.intersection(r) for r in body):
             return "log"
     elif isinstance(body, dict):
-        if "alerts" in body and ("version" in body or "groupKey" in body or "receiver" in body):
+        if "alerts" in body and (
+            "version" in body or "groupKey" in body or "receiver" in body or _alerts(body["alerts"])
+        ):
             return "alertmanager"
         if body.get("kind") == "EventList" and str(body.get("apiVersion", "")).startswith("audit.k8s.io"):
             return "k8s-audit"
