@@ -19,6 +19,9 @@ _DOMAINS: dict[str, tuple[str, ...]] = {
     "severity": tuple(e.value for e in Severity),
     "status": tuple(e.value for e in Status),
 }
+# NOTE: fields no event leaves empty (a sender's source, its alert name or reason, the kind, which is
+# "unknown" at worst): a pattern matching every non-empty value (`.+`) matches every event.
+_NON_EMPTY = ("source", "signal", "kind")
 
 
 def _compile(v: Any) -> re.Pattern[str]:
@@ -26,6 +29,13 @@ def _compile(v: Any) -> re.Pattern[str]:
         return re.compile(str(v))
     except re.error as err:
         raise ValueError(f"bad regular expression {v!r}: {err}") from None
+
+
+def _sources() -> tuple[str, ...]:
+    """The sources ingest takes: a pattern matching every one (listed) matches every event received."""
+    from .sources import SOURCES  # NOTE: here, not at the top: sources import the matcher
+
+    return tuple(SOURCES)
 
 
 class Match(BaseModel):
@@ -79,7 +89,9 @@ class Match(BaseModel):
         """True when no event could fail to match: nothing given, or only patterns like `.*` (or an
         enumeration of every severity) that match any value of their field."""
         for name, pat in self.patterns():
-            values = _DOMAINS.get(name, _PROBES)
+            values = _DOMAINS.get(name) or (_PROBES[1:] if name in _NON_EMPTY else _PROBES)
+            if name == "source":
+                values = _sources()
             test = pat.search if name == "summary" else pat.fullmatch
             if not all(test(v) for v in values):
                 return False

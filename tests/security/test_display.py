@@ -3,8 +3,10 @@ and a megabyte-long pod name is shown clipped with a marker, never whole."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
+from eventmgmt.dashboard.display import chain_kinds
 from tests.security.conftest import alerts
 
 
@@ -42,3 +44,25 @@ def test_a_megabyte_pod_name_is_clipped_on_every_page(client):
         html = client.get(path).get_data(as_text=True)
         assert len(html) < 100_000, (path, len(html))
         assert "p" * 1000 not in html and "characters)" in html, path
+
+
+def test_a_long_alert_name_does_not_stall_the_board(client):
+    """An alert name of 100,000 letters (anyone may send one: ingest needs no token by default) made
+    the board's headline regex backtrack quadratically over the title: GET / took minutes and held
+    a server thread (issue 13, finding 8, re-probed)."""
+    body = alerts(1)
+    body["alerts"][0]["labels"]["alertname"] = "A" * 100_000
+    assert client.post("/ingest/alertmanager", json=body).status_code == 202
+    (inc,) = client.get("/api/incidents").json["incidents"]
+    started = time.monotonic()
+    for path in ("/", f"/incidents/{inc['id']}"):
+        assert client.get(path).status_code == 200, path
+    assert time.monotonic() - started < 5
+
+
+def test_the_headline_chain_is_found_in_linear_time():
+    known = {"pod_oom", "triton_crash"}
+    started = time.monotonic()
+    assert chain_kinds("a" * 200_000, "pod_oom", known) == ["pod_oom"]
+    assert chain_kinds("x " * 50_000 + "pod_oom → triton_crash", "pod_oom", known) == ["pod_oom", "triton_crash"]
+    assert time.monotonic() - started < 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from eventmgmt.archive.writer import read_partition
 from eventmgmt.config import ConfigError, parse_config
 from eventmgmt.dashboard.windows import WindowRow
+from eventmgmt.regexguard import MATCH_CLIP, unsafe_reason
 from eventmgmt.runtime.app import build_runtime, create_app
 from eventmgmt.settings import Settings
 from tests.security.conftest import alerts
@@ -37,6 +39,11 @@ def window(name: str = "w", **extra) -> dict:
         {"match": {"resources": {"node": ".*"}}},
         {"node": ".*"},
         {"match": {"summary": ""}},
+        # re-probed (issue 13, finding 7): every event has a source, a signal and a kind
+        {"match": {"source": ".+"}},
+        {"match": {"source": "alertmanager|k8s-event|k8s-event-v1|k8s-audit|log|cloudevent"}},
+        {"match": {"signal": ".+"}},
+        {"match": {"kind": ".+"}},
     ],
 )
 def test_a_window_matching_every_alert_must_say_match_all(client, matcher):
@@ -44,6 +51,13 @@ def test_a_window_matching_every_alert_must_say_match_all(client, matcher):
     assert r.status_code == 400 and r.json["field"] == "match_all", r.json
     ok = client.post("/api/maintenance", json=window(**matcher, match_all=True))
     assert ok.status_code == 201, ok.json
+
+
+@pytest.mark.parametrize(
+    "match", [{"source": "alertmanager"}, {"source": "k8s-.*"}, {"signal": "Triton.+"}, {"kind": "pod_.*"}]
+)
+def test_a_narrow_source_signal_or_kind_needs_no_match_all(client, match):
+    assert client.post("/api/maintenance", json=window(match=match)).status_code == 201
 
 
 def test_match_all_with_a_narrow_matcher_is_a_contradiction(client):
@@ -88,13 +102,44 @@ def test_names_are_plain(client, name):
 
 
 @pytest.mark.parametrize(
-    "pattern", ["^(a+)+$", "(a*)*", "(a|aa)+$", "(.*a){12}", ".*a.*a.*a.*a", r"(\w+\s?)+$", r"(a)\1", "a" * 300]
+    "pattern",
+    [
+        "^(a+)+$",
+        "(a*)*",
+        "(a|aa)+$",
+        "(.*a){12}",
+        ".*a.*a.*a.*a",
+        r"(\w+\s?)+$",
+        r"(a)\1",
+        "a" * 300,
+        # re-probed (issue 13, finding 7): no nesting, but as many ways to split a value
+        "a?" * 40 + "a" * 40,
+        "a{0,64}" * 8 + "b",
+        "(?:a|aa)" * 30 + "c",
+        r"\w{0,60}" * 4 + "!",
+    ],
 )
 def test_patterns_that_can_backtrack_are_refused(client, pattern):
     r = client.post("/api/maintenance", json=window(node=pattern))
     assert r.status_code == 400 and r.json["field"] == "match", r.json
     r = client.post("/api/maintenance", json=window(match={"summary": ".*disk.*full"}))
     assert r.status_code == 400 and r.json["field"] == "match"
+
+
+@pytest.mark.parametrize(
+    "pattern", ["triton-.*", "gke-.*-gpu-pool-[0-9a-f]{4,8}", ".*-(resnet50|bert)-.*", "node-[0-9]{1,3}", "a?" * 8]
+)
+def test_ordinary_patterns_pass(client, pattern):
+    assert client.post("/api/maintenance", json=window(node=pattern)).status_code == 201
+
+
+def test_patterns_that_pass_run_in_milliseconds_on_a_hostile_value():
+    """The worst a pattern the guard lets through can cost, on the longest value it is matched against."""
+    for pattern in ("a?" * 21 + "a" * 21 + "b", "(?:a|aa)" * 21 + "b", "a{0,64}" * 3 + "b", ".*a.*b"):
+        assert unsafe_reason(pattern) is None, pattern
+        began = time.monotonic()
+        re.fullmatch(pattern, "a" * MATCH_CLIP)
+        assert time.monotonic() - began < 0.5, pattern
 
 
 def test_a_stored_pattern_that_backtracks_is_never_run(runtime, client):

@@ -30,7 +30,9 @@ WORDS = {
     "util": "utilisation",
 }
 # A run of two or more kind names joined by arrows, as correlation writes an incident's chain in its title.
-_PATH = re.compile(r"[a-z0-9_]+(?: → [a-z0-9_]+)+")
+# NOTE: a run starts only where a word starts (the lookbehind): without it every position inside a
+# long word (an alert name of 100,000 letters) was tried and backtracked, quadratic in the title.
+_PATH = re.compile(r"(?<![a-z0-9_])[a-z0-9_]+(?: → [a-z0-9_]+)+")
 
 
 def kind_words(kind: str) -> str:
