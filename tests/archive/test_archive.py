@@ -3,6 +3,7 @@ policy says, at exactly N days, respects legal holds, and is safe to repeat and 
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +72,37 @@ def test_redelivery_is_not_archived_twice(tmp_path):
     for m in msgs:
         once.add(m)
     assert len(ids) == len(set(ids)) == len(read_partition(str(tmp_path / "once"))) > 0
+
+
+def archived(root: Path) -> list[str]:
+    return sorted(
+        json.dumps(r, sort_keys=True)
+        for part in sorted({p.parent.parent for p in root.rglob("*.jsonl.gz")})
+        for r in read_partition(str(part))
+    )
+
+
+def test_deferred_messages_are_archived_on_flush_or_past_the_bound(tmp_path):
+    """The embedded drain hands messages over without archiving them; `flush` (the runtime's, once
+    correlation is idle) archives them, and past `defer_up_to` the caller archives everything held:
+    either way exactly what archiving at once writes."""
+    msgs = messages()
+    at_once = Archiver(str(tmp_path / "at-once"), batch=1)
+    at_once.add_many(msgs)
+    expected = archived(tmp_path / "at-once")
+    assert len(expected) >= len(msgs)
+
+    arch = Archiver(str(tmp_path / "a"), batch=2, defer_up_to=len(msgs) + 1)
+    arch.add_many(msgs)
+    assert archived(tmp_path / "a") == [] and arch.deferred[0] == len(msgs)
+    arch.flush()
+    assert arch.deferred[0] == 0 and archived(tmp_path / "a") == expected
+
+    bounded = Archiver(str(tmp_path / "b"), batch=1, defer_up_to=2)
+    bounded.add_many(msgs[:1])
+    assert archived(tmp_path / "b") == []
+    bounded.add_many(msgs[1:])  # the bound is passed: all of it is archived in this call
+    assert bounded.deferred[0] == 0 and archived(tmp_path / "b") == expected
 
 
 def test_archive_function_with_a_real_cloudevent(tmp_path, monkeypatch):

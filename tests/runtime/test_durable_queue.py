@@ -259,3 +259,23 @@ def test_the_wal_is_checkpointed_by_the_drain_and_stays_small(tmp_path: Path) ->
         q.remove(q.take(1000)[-1].seq)
     assert (tmp_path / "q.db-wal").stat().st_size < 1_000_000
     assert q.backlog == 0 and q.stats()["last_drained_seq"] == 300
+
+
+def test_the_archive_follows_once_correlation_is_idle(rt: Runtime) -> None:
+    """Correlated messages are archived behind the drain, without anyone flushing: once the queue is
+    empty, each accepted alert is in the archive within a few seconds."""
+    import time
+
+    from eventmgmt.archive.writer import read_partition
+
+    client = create_app(rt).test_client()
+    r = client.post("/ingest/alertmanager", json=hook("p1", "p2", "p3"))
+    assert r.status_code == 202
+    wait_drained(client, timeout=30)
+    deadline = time.monotonic() + 10
+    found: set[str] = set()
+    while time.monotonic() < deadline and found != set(r.json["ids"]):
+        time.sleep(0.1)
+        alerts = rt.settings.archive + "/hot/alert"
+        found = {rec["id"] for rec in read_partition(alerts)} if Path(alerts).exists() else set()
+    assert found == set(r.json["ids"])

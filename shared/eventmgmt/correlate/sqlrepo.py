@@ -206,8 +206,10 @@ class SqlRepo:
             return
         for k in unknown:
             self._by_key[k] = set()
-        for r in _in(self.s, IncidentKeyRow, IncidentKeyRow.key, unknown):
-            self._by_key[r.key].add(r.incident_id)
+        # NOTE: (key, incident) pairs, not ORM rows: nothing changes them through the session, and a
+        # storm's batch reads thousands of them.
+        for key, incident_id in _pairs_in(self.s, IncidentKeyRow.key, IncidentKeyRow.incident_id, unknown):
+            self._by_key[key].add(incident_id)
 
     def _load(self, row: IncidentRow | None) -> Incident | None:
         if row is None:
@@ -529,6 +531,13 @@ def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iter
     query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
     for i in range(0, len(values), _IN_CHUNK):
         yield from session.scalars(query.where(column.in_(values[i : i + _IN_CHUNK])))
+
+
+def _pairs_in(session: Session, column: Any, other: Any, values: Iterable[str]) -> Iterator[Any]:
+    """(column, other) where `column` is in `values`, a bounded number of parameters at a time."""
+    values = sorted(values)
+    for i in range(0, len(values), _IN_CHUNK):
+        yield from session.execute(select(column, other).where(column.in_(values[i : i + _IN_CHUNK])))
 
 
 @dataclass(slots=True)

@@ -68,6 +68,7 @@ class Runtime:
     archive: Archiver | None = None
     router: Router | None = None
     route_worker: BackgroundSubscriber | None = None
+    archive_job: Every | None = None
     collector: Every | None = None
     retention: Every | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -106,7 +107,7 @@ class Runtime:
     def stop(self) -> None:
         """Stops producing first (collector, drain), then sends and stores what is in hand."""
         self._stop.set()
-        for job in (self.collector, self.retention):
+        for job in (self.collector, self.retention, self.archive_job):
             if job is not None:
                 job.close()
         self.drainer.close()
@@ -191,8 +192,17 @@ def _attach_archive(rt: Runtime) -> None:
         from ..archive import Archiver
     except ImportError:
         return
-    rt.archive = Archiver.from_settings(rt.settings, rt.config)
-    rt.publisher.subscribe(CORRELATED, "archive", rt.archive.handle, objects=rt.archive.add_many)
+    archive = Archiver.from_settings(rt.settings, rt.config, defer_up_to=ARCHIVE_DEFER_UP_TO)
+    rt.publisher.subscribe(CORRELATED, "archive", archive.handle, objects=archive.add_many)
+    rt.archive = archive
+
+    def archive_when_idle() -> None:
+        pending, age = archive.deferred
+        idle = rt.queue.backlog == 0 and not rt.priority.busy
+        if pending and (idle or age >= ARCHIVE_MAX_DELAY):
+            archive.flush()
+
+    rt.archive_job = Every("archive", archive_when_idle, ARCHIVE_POLL)
 
 
 def _attach_route(rt: Runtime) -> None:
@@ -227,6 +237,14 @@ def _attach_retention(rt: Runtime) -> None:
     job = retention_job(rt.settings.archive, rt.engine, rt.config, utcnow)
     # NOTE: the first pass a minute after start, behind what start-up drains.
     rt.retention = Every("retention", job, rt.settings.retention_every, first=min(60.0, rt.settings.retention_every))
+
+
+# NOTE: the drain hands correlated messages to the archive at no cost; they are archived once
+# correlation is idle, or after ARCHIVE_MAX_DELAY seconds, or in the drain's own thread once this
+# many wait (memory stays bounded in a storm of any length).
+ARCHIVE_DEFER_UP_TO = 5000
+ARCHIVE_MAX_DELAY = 5.0
+ARCHIVE_POLL = 0.05
 
 
 # NOTE: after a delivery this large, freed heap is handed back to the OS (glibc keeps it otherwise).
