@@ -275,6 +275,21 @@ def test_node_not_schedulable_oom_killing_and_evicted_events():
     assert r["container"] == "triton"  # named in the eviction manager's message
 
 
+def test_event_recorded_through_events_k8s_io_reads_its_series_and_event_time():
+    """The scheduler records through events.k8s.io: its core/v1 view has `eventTime` (first seen) and
+    `series` (count, last seen) and no firstTimestamp, lastTimestamp or count. How often and how
+    long it was seen decide whether the Warning persists; each update of the series is its own event."""
+    _, (ev,) = ingest("k8s_core_event_series.json", "k8s-event")
+    assert (ev["kind"], ev["resources"]["pod"]) == ("pod_unschedulable", "triton-llama-7c9d8f6b5d-q9z8x")
+    assert ev["labels"]["count"] == "7" and ev["labels"]["first_seen"] == "2026-11-20T09:50:00.412345+00:00"
+    assert ev["occurred_at"] == "2026-11-20T10:00:30.100000Z"
+    first = json.loads((PAYLOADS / "k8s_core_event_series.json").read_text())
+    del first["series"]  # as first recorded: no series yet
+    _, (once,) = ingest("", "k8s-event", body=json.dumps(first).encode())
+    assert "count" not in once["labels"] and once["occurred_at"] == "2026-11-20T09:50:00.412345Z"
+    assert once["id"] != ev["id"]
+
+
 def test_triton_iso8601_line_with_an_impossible_time_keeps_the_record_time():
     rec = {"log": "2026-13-40T10:00:00Z E 1 model_lifecycle.cc:654] \"failed to load 'm'\"", "date": 1795168800.5}
     _, (ev,) = ingest("", "log", body=json.dumps([rec]).encode())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,8 +47,17 @@ class EventSource(BaseModel):
     host: str | None = None
 
 
+class EventSeries(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    count: int | None = None
+    lastObservedTime: str | None = None
+
+
 class CoreEvent(BaseModel):
-    """core/v1 Event; kubernetes-event-exporter adds `clusterName`."""
+    """core/v1 Event; kubernetes-event-exporter adds `clusterName`. An Event recorded through the
+    events.k8s.io API (the scheduler's, since Kubernetes 1.19) reads here with `eventTime` and
+    `series` and no `firstTimestamp`, `lastTimestamp` or `count`."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -61,17 +70,11 @@ class CoreEvent(BaseModel):
     lastTimestamp: str | None = None
     eventTime: str | None = None
     count: int | None = None
+    series: EventSeries | None = None
     type: str | None = None
     reportingComponent: str | None = None
     reportingInstance: str | None = None
     clusterName: str | None = None
-
-
-class EventSeries(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    count: int | None = None
-    lastObservedTime: str | None = None
 
 
 class V1Event(BaseModel):
@@ -158,27 +161,48 @@ def _labels(
     return {k: v for k, v in labels.items() if v}
 
 
+class _Seen(NamedTuple):
+    times: int | None
+    last: str | None  # as sent: part of the event's identity
+    when: datetime | None
+    first: datetime | None
+
+
+def _core_seen(ev: CoreEvent, where: str) -> _Seen:
+    """How often and when a core/v1 Event was seen: `count`, `firstTimestamp` and `lastTimestamp`,
+    or, for an Event recorded through events.k8s.io, its `series` (count, last observed) and
+    `eventTime` (first observed)."""
+    series = ev.series
+    count = ev.count if ev.count or series is None or not series.count else series.count
+    last = ev.lastTimestamp or (series.lastObservedTime if series else None)
+    last_at = timestamp(ev.lastTimestamp, f"{where}.lastTimestamp")
+    if last_at is None and series is not None:
+        last_at = timestamp(series.lastObservedTime, f"{where}.series.lastObservedTime")
+    first = timestamp(ev.firstTimestamp, f"{where}.firstTimestamp") or timestamp(ev.eventTime, f"{where}.eventTime")
+    when = last_at or timestamp(ev.eventTime, f"{where}.eventTime") or first
+    when = when or timestamp(ev.metadata.creationTimestamp, f"{where}.metadata.creationTimestamp")
+    return _Seen(count, last, when, first)
+
+
 def _core(raw: Any, index: int, where: str, ctx: ParseContext) -> list[Event]:
     ev = validate(CoreEvent, raw, where)
     obj = ev.involvedObject
     host = ev.source.host if ev.source else None
     component = (ev.source.component if ev.source else None) or ev.reportingComponent
     reason = ev.reason or "Unknown"
-    when = timestamp(ev.lastTimestamp, f"{where}.lastTimestamp") or timestamp(ev.eventTime, f"{where}.eventTime")
-    when = when or timestamp(ev.firstTimestamp, f"{where}.firstTimestamp")
-    when = when or timestamp(ev.metadata.creationTimestamp, f"{where}.metadata.creationTimestamp")
+    seen = _core_seen(ev, where)
     uid = ev.metadata.uid or f"{ev.metadata.namespace}/{ev.metadata.name}"
     return [
         draft(
             ctx,
             index,
             source=SOURCE_CORE,
-            identity=(uid, ev.count, ev.lastTimestamp),
+            identity=(uid, seen.times, seen.last),
             fingerprint="k8s:" + stable_hash(obj.kind, obj.namespace, obj.name, reason),
             signal=reason,
-            occurred_at=when,
+            occurred_at=seen.when,
             resources=_resources(obj, host, ev.clusterName or ctx.cluster, ev.message),
-            labels=_labels(obj, ev.type, component, ev.count, timestamp(ev.firstTimestamp, f"{where}.firstTimestamp")),
+            labels=_labels(obj, ev.type, component, seen.times, seen.first),
             summary=ev.message or reason,
         )
     ]
