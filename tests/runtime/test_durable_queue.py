@@ -279,3 +279,14 @@ def test_the_archive_follows_once_correlation_is_idle(rt: Runtime) -> None:
         alerts = rt.settings.archive + "/hot/alert"
         found = {rec["id"] for rec in read_partition(alerts)} if Path(alerts).exists() else set()
     assert found == set(r.json["ids"])
+
+
+def test_queue_sync_is_full_unless_told_and_an_unknown_mode_is_refused(tmp_path: Path) -> None:
+    def synchronous(q: DurableQueue) -> int:
+        return int(q._db.execute("PRAGMA synchronous").fetchone()[0])
+
+    assert synchronous(DurableQueue(tmp_path / "a.db")) == 2  # FULL
+    assert synchronous(DurableQueue(tmp_path / "b.db", sync="normal")) == 1
+    assert Settings(home=tmp_path).queue_sync == "full"
+    with pytest.raises(ValueError, match="queue sync 'off'"):
+        DurableQueue(tmp_path / "c.db", sync="off")

@@ -137,7 +137,7 @@ def build_runtime(
     publisher.subscribe(
         ENRICHED, "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
     )
-    queue = DurableQueue(settings.queue_path)
+    queue = DurableQueue(settings.queue_path, sync=settings.queue_sync)
     accept = QueuedPublisher(publisher, queue)
     # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
     ingest = IngestService.from_settings(settings, config, accept, utcnow)

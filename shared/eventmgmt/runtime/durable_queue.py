@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 # allocated costs about half of one that grows the file (measured on this ext4: 0.13 vs 0.29 ms).
 # An append checkpoints only past APPEND_CHECKPOINT_PAGES (about 40 MB), when nothing drains.
 CHECKPOINT_ROWS = 50
+# NOTE: SQLite's synchronous modes for appends (EVENTMGMT_QUEUE_SYNC): a 202 that survives a power
+# cut, or one that survives the process (kill -9, the OOM killer) but not the machine.
+SYNC_MODES = ("full", "normal")
 APPEND_CHECKPOINT_PAGES = 10_000
 
 
@@ -77,19 +80,21 @@ class DurableQueue:
     """Appends and removals are serialised on one connection; counters are kept in memory so the
     backlog is known without a query."""
 
-    def __init__(self, path: Path, part_events: int = 1000) -> None:
+    def __init__(self, path: Path, part_events: int = 1000, sync: str = "full") -> None:
+        if sync not in SYNC_MODES:
+            raise ValueError(f"queue sync {sync!r}: expected one of {', '.join(SYNC_MODES)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.part_events = part_events
-        # NOTE: two connections. Appends (ingest's request threads) have their own, synchronous=FULL:
-        # the WAL is synced on every commit, so a 202 survives a power cut, not only a killed process
-        # (one fsync per delivery, not per event). Taking, removing and checkpointing (the drain
-        # thread) use the other, synchronous=NORMAL: a removal lost to a power cut only hands its
-        # rows on again, which correlation recognises, and the WAL frames it wrote are synced by the
-        # next append anyway. Before, both shared one connection and one lock, and a request waited
-        # for the drain's removal, its fsync and its checkpoints (60% of a storm request's time on a
-        # busy machine, measured with py-spy).
-        self._db = self._connect("FULL", autocheckpoint=APPEND_CHECKPOINT_PAGES)
+        # NOTE: two connections. Appends (ingest's request threads) have their own, synchronous=FULL
+        # by default: the WAL is synced on every commit, so a 202 survives a power cut, not only a
+        # killed process (one fsync per delivery, not per event). Taking, removing and
+        # checkpointing (the drain thread) use the other, synchronous=NORMAL: a removal lost to a
+        # power cut only hands its rows on again, which correlation recognises, and the WAL frames
+        # it wrote are synced by the next append anyway. Before, both shared one connection and
+        # one lock, and a request waited for the drain's removal, its fsync and its checkpoints
+        # (60% of a storm request's time on a busy machine, measured with py-spy).
+        self._db = self._connect(sync.upper(), autocheckpoint=APPEND_CHECKPOINT_PAGES)
         self._drain_db = self._connect("NORMAL", autocheckpoint=0)
         self._db.executescript(_SCHEMA)
         # NOTE: writes from both connections are serialised here rather than by SQLite's busy
