@@ -34,3 +34,12 @@ def test_a_binary_cloudevent_with_text_data_is_accepted(client) -> None:
 def test_text_plain_without_cloudevent_headers_is_still_refused(client) -> None:
     r = client.post("/ingest/alertmanager", data='{"alerts": []}', headers={"Content-Type": "text/plain"})
     assert r.status_code == 415 and r.json["field"] == "Content-Type"
+
+
+def test_two_binary_cloudevents_with_one_body_are_two_captures(client) -> None:
+    headers = {**CE, "Content-Type": "text/plain"}
+    first = client.post("/ingest/cloudevent", data="restarted", headers=headers)
+    second = client.post("/ingest/cloudevent", data="restarted", headers={**headers, "ce-id": "k-43"})
+    assert first.status_code == second.status_code == 202
+    assert first.json["capture"] != second.json["capture"]
+    assert first.json["ids"] != second.json["ids"]

@@ -192,7 +192,7 @@ class IngestService:
             # NOTE: binary mode becomes the structured event here, so what is recorded replays.
             payload = from_binary(headers, payload)
         received = self._received_at(headers)
-        capture_id = _get(headers, "x-capture-id") or "h-" + hashlib.sha256(body).hexdigest()[:16]
+        capture_id = _get(headers, "x-capture-id") or _capture_of(headers, body)
         ctx = ParseContext(capture_id, received, self.cluster, check_text=may_hold_bad_text(body), limits=self.limits)
         checked = check_delivery(src, payload, ctx) if self._queue_deliveries is not None else None
         parsed = parse_delivery(src, payload, ctx) if checked is None else Parsed(rejected=checked.rejected)
@@ -389,6 +389,17 @@ def _json_stream(text: str) -> list[Any] | None:
 
 _bearer = auth.bearer
 _same = auth.same
+
+
+def _capture_of(headers: Mapping[str, str], body: bytes) -> str:
+    """A delivery's capture id when the sender gives none: a digest of what it sent. A binary-mode
+    CloudEvent's attributes are headers, so two events with one body (a text message sent twice,
+    under two ids) are two captures."""
+    digest = hashlib.sha256(body)
+    ce = sorted((k.lower(), v) for k, v in headers.items() if k.lower().startswith("ce-"))
+    if ce:
+        digest.update(json.dumps(ce).encode())
+    return "h-" + digest.hexdigest()[:16]
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:
