@@ -2,7 +2,7 @@
 
 Only facts that name two resources at once are learned (a kubelet event's pod and host, a Fluent Bit
 record's pod and node, an alert's pod and model): each pod keeps its latest node, deployment and model,
-so a rescheduled pod follows its new node. Memory is bounded by an LRU on pods."""
+so a rescheduled pod follows its new node; a pod seen serving two models has no model filled in. Memory is bounded by an LRU on pods."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ class PodFacts:
     model: str | None = None
     gpu: str | None = None
     seen_at: datetime | None = None
+    # NOTE: a Triton pod serving several models names each in its own lines; its server-wide lines
+    # (the exit, a memory warning) belong to none of them, so no model is filled in for it.
+    several_models: bool = False
 
 
 class TopologyGraph:
@@ -50,6 +53,7 @@ class TopologyGraph:
                 node=res.node or old.node,
                 deployment=res.deployment or old.deployment,
                 model=res.model or old.model,
+                several_models=old.several_models or bool(res.model and old.model and res.model != old.model),
                 gpu=res.gpu or old.gpu,
                 seen_at=when or old.seen_at,
             )
@@ -69,6 +73,8 @@ class TopologyGraph:
             return res
         update: dict[str, Any] = {}
         for field in ("node", "deployment", "model"):
+            if field == "model" and facts.several_models:
+                continue
             if getattr(res, field) is None and getattr(facts, field) is not None:
                 update[field] = getattr(facts, field)
         return res.model_copy(update=update) if update else res
