@@ -9,13 +9,17 @@ import re
 _DEPLOYMENT_POD = re.compile(
     r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$"
 )
+# StatefulSet pods are named <statefulset>-<ordinal> (Triton deployed as a StatefulSet, KServe's
+# multi-node workers, LeaderWorkerSets' pods): the set plays the deployment's part.
+_STATEFULSET_POD = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(0|[1-9][0-9]{0,5})$")
 _REPLICASET = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}$")
 
 
 def deployment_of_pod(pod: str | None) -> str | None:
+    """The Deployment (or StatefulSet) a pod's name says it belongs to."""
     if not pod:
         return None
-    m = _DEPLOYMENT_POD.match(pod)
+    m = _DEPLOYMENT_POD.match(pod) or _STATEFULSET_POD.match(pod)
     return m.group("deploy") if m else None
 
 
