@@ -227,7 +227,7 @@ def events() -> Any:
         pod=args.get("pod") or None,
         node=args.get("node") or None,
         model=args.get("model") or None,
-        limit=100,
+        limit=params.limit(args),
         before=params.event_cursor(args),
     )
     nxt = None

@@ -97,9 +97,10 @@ def register_reads(app: Flask, rt: Runtime | DashboardRuntime) -> None:
     @app.get("/api/outbox")
     def outbox() -> Any:
         """Notifications waiting for a receiver that is down (the route outbox)."""
+        n = params.limit(request.args)
         if rt.router is None:
             return jsonify({"receivers_down": [], "pending": []})
-        return jsonify({"receivers_down": rt.router.receivers_down(), "pending": rt.router.outbox()})
+        return jsonify({"receivers_down": rt.router.receivers_down(), "pending": rt.router.outbox()[:n]})
 
     @app.get("/api/incidents")
     def incidents() -> Any:
@@ -148,4 +149,4 @@ def _register_queue(app: Flask, rt: Runtime) -> None:
 
     @app.get("/api/queue/dead-letters")
     def queue_dead_letters() -> Any:
-        return jsonify({"dead_letters": rt.queue.dead_letters()})
+        return jsonify({"dead_letters": rt.queue.dead_letters(params.limit(request.args))})
