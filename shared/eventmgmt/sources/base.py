@@ -15,7 +15,7 @@ from ..clock import sane
 from ..errors import InputError, from_validation
 from ..model import Event, Origin, Resources, Status, stable_hash
 from ..timeutil import parse_ts
-from .limits import DEFAULT, Limits, bound_labels, bound_resources
+from .limits import DEFAULT, Limits, bound_labels, bound_resources, bound_signal
 
 
 @dataclass(frozen=True)
@@ -256,6 +256,7 @@ def draft(
     if ctx.cluster and resources.cluster == ctx.cluster:
         fingerprint = f"{fingerprint}@{ctx.cluster}"
     labels = bound_labels(labels, ctx.limits)
+    signal, labels = bound_signal(signal, labels)
     resources = bound_resources(resources)
     if clamped:
         labels = {**labels, "time_clamped": occurred_at.isoformat() if occurred_at else ""}

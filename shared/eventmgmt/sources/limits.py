@@ -33,6 +33,7 @@ _KEEP_FIRST = (
 )
 DROPPED = "labels_dropped"
 TRUNCATED = "labels_truncated"
+SIGNAL_TRUNCATED = "signal_truncated"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,19 @@ def bound_labels(labels: dict[str, str], limits: Limits) -> dict[str, str]:
     if cut:
         out[TRUNCATED] = clip(",".join(sorted(cut)), n)
     return out
+
+
+# NOTE: an alert's name (the event's signal, and the kind and incident title made from it): far above
+# any real alertname, far below a name that would make one incident's JSON hundreds of kilobytes.
+SIGNAL_CHARS = 256
+
+
+def bound_signal(signal: str, labels: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """`signal` cut, marker included, to SIGNAL_CHARS, and `labels` with its full length under
+    `signal_truncated` when it was cut (as `labels_truncated` names the labels cut)."""
+    if len(signal) <= SIGNAL_CHARS:
+        return signal, labels
+    return _fit(signal, SIGNAL_CHARS), {**labels, SIGNAL_TRUNCATED: str(len(signal))}
 
 
 # NOTE: Kubernetes names are at most 253 characters (a DNS subdomain), and the store's resource
