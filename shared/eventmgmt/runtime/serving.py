@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -14,6 +16,24 @@ from ..settings import Settings
 from .app import Runtime, build_runtime, create_app
 
 log = logging.getLogger("eventmgmt")
+
+# NOTE: waitress's defaults let 100 idle connections (connection_limit) shut everyone else out, each
+# for up to 120 s (channel_timeout, checked every cleanup_interval): /healthz timed out and the pod
+# was restarted by its own probe. Idle or half-open connections cost a socket, not a thread; 1,000
+# are cheap, and one idle 30 s is closed within 40. select() cannot watch a descriptor above 1023,
+# so past a few hundred connections waitress must poll().
+WAITRESS: dict[str, Any] = {
+    "threads": 8,
+    "recv_bytes": 256 * 1024,
+    "ident": "eventmgmt",
+    "connection_limit": 1000,
+    "channel_timeout": 30,
+    "cleanup_interval": 10,
+    "asyncore_use_poll": True,
+}
+# How long past the drain deadline (and past the 5 s waitress gives requests in flight) the process
+# may take to stop before it ends itself: a request thread or a sink stuck must not hold it forever.
+EXIT_GRACE_SECONDS = 5.0
 
 
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
@@ -29,9 +49,7 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     # NOTE: a storm webhook is tens to thousands of kilobytes; read in 256 KiB instead of waitress's
     # 8 KiB, the event loop passes over it (and the interpreter lock) a few times, not dozens: about
     # 10-25% more 100-alert webhooks a second (measured, alternating runs).
-    server = create_server(
-        create_app(rt, host), host=host, port=port, threads=8, recv_bytes=256 * 1024, ident="eventmgmt"
-    )
+    server = create_server(create_app(rt, host), host=host, port=port, **WAITRESS)
     # NOTE: what start-up built (modules, schemas, mappers) lives as long as the process; frozen,
     # the collector's full passes skip it. Unfrozen, a full pass in a storm held the GIL 100-250 ms
     # (measured), stalling the request that triggered it and every other.
@@ -45,8 +63,10 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     try:
         server.run()  # NOTE: waitress ends its loop on the SystemExit the handler raises
     finally:
+        signalled = stopped.get("at", time.monotonic())
+        _exit_by(max(signalled + rt.settings.drain_seconds, signalled + 5.0) + EXIT_GRACE_SECONDS)
         server.close()
-        _drain(rt, stopped.get("at", time.monotonic()) + rt.settings.drain_seconds)
+        _drain(rt, signalled + rt.settings.drain_seconds)
         rt.stop()
 
 
@@ -87,6 +107,20 @@ def _stop_on_signals() -> dict[str, float]:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stopped
+
+
+def _exit_by(deadline: float) -> None:
+    """End the process at `deadline` (time.monotonic()) if it is still here: what route had not sent
+    is owed in the state store and sent after the next start, as after a crash."""
+
+    def watchdog() -> None:
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        log_json(log, "ERROR", "not stopped by the drain deadline and its grace: exiting now")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="eventmgmt-exit", daemon=True).start()
 
 
 def _drain(rt: Runtime, deadline: float) -> None:
