@@ -134,6 +134,10 @@ def incident_entry(inc: Incident, config: Config) -> dict[str, Any]:
         "root_cause": _ref(root),
         "events": [_ref(m) for m in inc.members],
         "changes": [_ref(m) for m in inc.members if m.cls == "change"],
+        # NOTE: as the served API has them (the snapshot): the earlier episode's incident, and how
+        # many episodes of this problem came in the 24 hours before this one.
+        "recurrence_of": snap.recurrence_of,
+        "recurrences": snap.recurrences,
     }
 
 

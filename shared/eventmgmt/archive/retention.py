@@ -133,7 +133,9 @@ def _rmdir(fs: Any, path: str) -> None:
 
 def age_out_state(engine: Engine, policy: RetentionConfig, now: datetime, dry_run: bool = False) -> dict[str, int]:
     """The state store ages out on the same policy: events past their type's retention (unless their
-    incident is still live) and incidents resolved longer ago than the incident retention."""
+    incident is still live) and incidents resolved longer ago than the incident retention, with what
+    they left for recurrence (`past_incident_keys`; correlation forgets those itself about a day after
+    their resolution)."""
     from ..store.tables import EventRow, IncidentRow
 
     type_filters = {
@@ -167,4 +169,17 @@ def age_out_state(engine: Engine, policy: RetentionConfig, now: datetime, dry_ru
         else:
             gone = cast(CursorResult[Any], s.execute(delete(IncidentRow).where(where_inc)))
             counts["incidents"] = gone.rowcount or 0
+        counts["past_incidents"] = _age_out_past(s, cutoff, dry_run)
     return counts
+
+
+def _age_out_past(s: Session, cutoff: datetime, dry_run: bool) -> int:
+    """Recurrence digests of incidents resolved before `cutoff`, or whose incident is gone: a
+    recurrence never names a deleted incident."""
+    from ..store.tables import IncidentRow, PastIncidentRow
+
+    where = or_(PastIncidentRow.resolved_at < cutoff, PastIncidentRow.incident_id.not_in(select(IncidentRow.id)))
+    if dry_run:
+        return len(list(s.scalars(select(PastIncidentRow.key).where(where))))
+    gone = cast(CursorResult[Any], s.execute(delete(PastIncidentRow).where(where)))
+    return gone.rowcount or 0

@@ -5,6 +5,7 @@ never from the clock, so a replay behaves exactly as the day it replays."""
 
 from __future__ import annotations
 
+from collections.abc import Container, Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from ..incident import CorrelatedMessage, IncidentAction, IncidentSnapshot, Inci
 from ..model import Event, EventClass, Status
 from ..timeutil import parse_ts
 from .repo import IncidentRepo
-from .state import RECURRENCE_HORIZON, Incident, key_weight
+from .state import RECURRENCE_HORIZON, Incident, PastIncident, fingerprint_key, key_weight
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ class Correlator:
     def compatible(self, kind: str, inc: Incident) -> bool:
         """Some chain explains `kind` together with every kind already in the incident; a kind in no
         chain only groups with its own kind."""
-        kinds = inc.kinds | {kind}
+        return self._compatible_kinds(kind, inc.kinds)
+
+    def _compatible_kinds(self, kind: str, present: Set[str]) -> bool:
+        kinds = present | {kind}
         if len(kinds) == 1:
             return True
         return any(kinds <= ck for ck in self._chain_kinds)
@@ -51,22 +55,32 @@ class Correlator:
         they began apart (independent failures of one model at different times). A deployment-wide
         or model-wide event (no pod of its own) may always join. Nothing joins across clusters: the
         same model, namespace and pod names (a StatefulSet's `triton-0`) recur in every cluster."""
-        if not _same_cluster({ev.resources.cluster} if ev.resources.cluster else set(), _clusters(inc)):
+        return self._conflicts_with(ev, _clusters(inc), inc.agg.pod_members > 0, inc.keys, inc.opened_at)
+
+    def _conflicts_with(
+        self, ev: Event, clusters: Set[str], pods: bool, keys: Container[str], opened_at: datetime
+    ) -> bool:
+        """`_conflicts` against an incident's clusters, whether it has pod members, (some of) its
+        keys, and its opening: a live incident's or a retired one's (`PastIncident`)."""
+        if not _same_cluster({ev.resources.cluster} if ev.resources.cluster else set(), clusters):
             return True
         if not ev.resources.pod:
             return False
         ns = ev.resources.namespace or ""
         pod_key = f"pod:{ns}/{ev.resources.pod}"
-        if inc.agg.pod_members == 0 or pod_key in inc.keys:
+        if not pods or pod_key in keys:
             return False
         node_key = f"node:{ev.resources.node}" if ev.resources.node else None
-        if node_key is not None and node_key in inc.keys:
+        if node_key is not None and node_key in keys:
             return False
-        return not self._began_together(ev, inc)
+        return not self._began_at(ev, opened_at)
 
     def _began_together(self, ev: Event, inc: Incident) -> bool:
+        return self._began_at(ev, inc.opened_at)
+
+    def _began_at(self, ev: Event, opened_at: datetime) -> bool:
         onset = ev.started_at or ev.occurred_at
-        return abs(onset - inc.opened_at) <= self.config.correlation.onset_window
+        return abs(onset - opened_at) <= self.config.correlation.onset_window
 
     def _same_episode_live(self, inc: Incident, ev: Event) -> bool:
         """Whether `inc` is where another event of the same alert (fingerprint) belongs.
@@ -286,11 +300,50 @@ class Correlator:
             # NOTE: the same pod, deployment or model, not merely the same node.
             resolved = [(i, s) for i, s in resolved if any(not k.startswith(("node:", "nodepool:")) for k in s)]
             prior = max(resolved, key=lambda x: (x[0].resolved_at or x[0].last_seen, x[0].id))[0] if resolved else None
-        if prior is None or prior.open_at(t):
-            return
-        inc.recurrence_of = prior.id
         since = t - RECURRENCE_HORIZON
-        inc.earlier_episodes = [e for e in (*prior.earlier_episodes, prior.opened_at) if e >= since][-50:]
+        if (
+            prior is not None
+            and prior.resolved_at is not None
+            and prior.resolved_at <= t <= prior.resolved_at + RECURRENCE_HORIZON
+        ):
+            # NOTE: not retired yet (its retirement waits for the next tick) does not mean recent.
+            inc.recurrence_of = prior.id
+            inc.earlier_episodes = [e for e in (*prior.earlier_episodes, prior.opened_at) if e >= since][-50:]
+            return
+        # NOTE: incidents retire `recurrence_window` after they resolved; what a retired one leaves
+        # (PastIncident) names it for a recurrence up to 24 hours after its resolution, by the same
+        # rules as above (the same alert first, else the same pod, deployment or model).
+        past = self._past_recurrence(ev)
+        if past is not None:
+            inc.recurrence_of = past.id
+            inc.earlier_episodes = [e for e in (*past.episodes, past.opened_at) if e >= since][-50:]
+
+    def _past_recurrence(self, ev: Event) -> PastIncident | None:
+        """The latest retired incident a new episode `ev` recurs, resolved within 24 hours before it."""
+        t = ev.occurred_at
+        keys = ev.resources.keys()
+        fp_key = fingerprint_key(ev.fingerprint)
+        found = self.repo.past([fp_key, *keys])
+
+        def recent(p: PastIncident) -> bool:
+            return p.resolved_at <= t <= p.resolved_at + RECURRENCE_HORIZON
+
+        same = [p for p in found.get(fp_key, ()) if recent(p)]
+        if same:
+            return max(same, key=lambda p: (p.resolved_at, p.id))
+        shared: dict[str, tuple[PastIncident, set[str]]] = {}
+        for k in keys:
+            for p in found.get(k, ()):
+                if recent(p):
+                    shared.setdefault(p.id, (p, set()))[1].add(k)
+        related = [
+            p
+            for p, ks in shared.values()
+            if any(not k.startswith(("node:", "nodepool:")) for k in ks)
+            and self._compatible_kinds(ev.kind, p.kinds)
+            and not self._conflicts_with(ev, p.clusters, p.pods, ks, p.opened_at)
+        ]
+        return max(related, key=lambda p: (p.resolved_at, p.id)) if related else None
 
     def _merge(self, ev: Event, candidates: list[Incident]) -> list[CorrelatedMessage]:
         """An event tying several open incidents together, when one chain explains them all, shows
@@ -399,6 +452,6 @@ def _clusters(inc: Incident) -> set[str]:
     return set(inc.agg.names.get("cluster", ()))
 
 
-def _same_cluster(a: set[str], b: set[str]) -> bool:
+def _same_cluster(a: Set[str], b: Set[str]) -> bool:
     """Whether two sets of cluster names can be one problem: either names none, or they share one."""
     return not a or not b or not a.isdisjoint(b)

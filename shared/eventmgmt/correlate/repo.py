@@ -10,7 +10,7 @@ from typing import Protocol
 
 from ..incident import IncidentSnapshot
 from ..model import Event, stable_hash
-from .state import Incident
+from .state import RECURRENCE_KEEP, Incident, PastIncident
 
 
 def incident_id_for(ev: Event) -> str:
@@ -50,7 +50,13 @@ class IncidentRepo(Protocol):
         ...
 
     def retire(self, inc: Incident) -> None:
-        """`inc` can no longer change: drop it from the live indexes."""
+        """`inc` can no longer change: drop it from the live indexes, keeping its `PastIncident`
+        (found by `past`) when it resolved, for a recurrence within the next 24 hours."""
+        ...
+
+    def past(self, keys: Iterable[str]) -> dict[str, list[PastIncident]]:
+        """Retired incidents found by each of `keys` (resource keys, `fingerprint_key`s), those that
+        resolved within `RECURRENCE_KEEP` of the latest retirement at least; callers filter by time."""
         ...
 
     def hold(self, ev: Event, until: datetime) -> None:
@@ -90,6 +96,10 @@ class MemoryRepo:
         self._on_retire = on_retire
         self._redirect: dict[str, str] = {}
         self._held: dict[str, tuple[datetime, Event]] = {}
+        # Retired incidents' digests by lookup key, and in order of retirement with their keys (to
+        # forget them once past RECURRENCE_KEEP): a few fields each, not the incident.
+        self._past: dict[str, list[PastIncident]] = {}
+        self._past_order: deque[tuple[PastIncident, list[str]]] = deque()
 
     def seen(self, event_id: str) -> bool:
         return event_id in self._seen
@@ -148,8 +158,30 @@ class MemoryRepo:
 
     def retire(self, inc: Incident) -> None:
         self._unindex(inc)
+        self._remember(inc)
         if self._on_retire is not None:
             self._on_retire(inc)
+
+    def _remember(self, inc: Incident) -> None:
+        past = PastIncident.of(inc)
+        if past is None:
+            return
+        keys = PastIncident.index_keys(inc)
+        for k in keys:
+            self._past.setdefault(k, []).append(past)
+        self._past_order.append((past, keys))
+        cutoff = past.resolved_at - RECURRENCE_KEEP
+        while self._past_order and self._past_order[0][0].resolved_at < cutoff:
+            old, old_keys = self._past_order.popleft()
+            for k in old_keys:
+                kept = [p for p in self._past.get(k, ()) if p is not old]
+                if kept:
+                    self._past[k] = kept
+                else:
+                    self._past.pop(k, None)
+
+    def past(self, keys: Iterable[str]) -> dict[str, list[PastIncident]]:
+        return {k: list(self._past[k]) for k in keys if k in self._past}
 
     def hold(self, ev: Event, until: datetime) -> None:
         self._held[ev.fingerprint] = (until, ev)

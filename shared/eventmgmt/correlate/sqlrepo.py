@@ -20,9 +20,16 @@ from sqlalchemy.orm import Session, defer
 from ..config import Chain, Response
 from ..incident import IncidentSnapshot
 from ..model import Event, EventClass
-from ..store.tables import EventRow, HeldEventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
+from ..store.tables import (
+    EventRow,
+    HeldEventRow,
+    IncidentFingerprintRow,
+    IncidentKeyRow,
+    IncidentRow,
+    PastIncidentRow,
+)
 from .repo import incident_id_for
-from .state import Incident
+from .state import RECURRENCE_KEEP, Incident, PastIncident, fingerprint_key
 
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits for any webhook size.
@@ -154,6 +161,9 @@ class SqlRepo:
         # Which live incidents hold each resource key, for the keys looked up so far (kept current
         # by save and retire), so the events of a batch that share a pod or model ask once.
         self._by_key: dict[str, set[str]] = {}
+        # Retired incidents found by each lookup key read so far (`past`); those retired in this
+        # transaction are in `_past_new` until `finish` writes them.
+        self._past: dict[str, list[PastIncident]] = {}
 
     def _init_writes(self) -> None:
         """What this transaction will write, buffered until flush or `finish`."""
@@ -178,6 +188,8 @@ class SqlRepo:
         self._orphans: dict[str, _FingerprintRow] = {}
         self._moved: list[tuple[str, str]] = []
         self.gone: list[str] = []  # every incident retired in this transaction
+        self._past_new: dict[str, list[PastIncident]] = {}
+        self._past_rows: list[dict[str, Any]] = []
 
     def prefetch(self, events: Iterable[Event]) -> None:
         """Read what a batch of events can touch in a few queries instead of several per event: which
@@ -191,6 +203,8 @@ class SqlRepo:
         self._absent_fps = fps - self._fprows.keys()
         keys = {k for e in events for k in e.resources.keys()}
         self._index_keys(keys)
+        # NOTE: what a recurrence may name, read with the rest (an event opening an incident asks).
+        self._read_past(keys | {fingerprint_key(fp) for fp in fps})
         wanted = {r.incident_id for r in self._fprows.values()}
         wanted |= {i for k in keys for i in self._by_key[k]}
         new_ids = {incident_id_for(e) for e in events}
@@ -210,6 +224,44 @@ class SqlRepo:
         # storm's batch reads thousands of them.
         for key, incident_id in _pairs_in(self.s, IncidentKeyRow.key, IncidentKeyRow.incident_id, unknown):
             self._by_key[key].add(incident_id)
+
+    def _read_past(self, keys: Iterable[str]) -> None:
+        unknown = {k for k in keys if k not in self._past}
+        if not unknown:
+            return
+        for k in unknown:
+            self._past[k] = []
+        for key, digest in _pairs_in(self.s, PastIncidentRow.key, PastIncidentRow.digest, unknown):
+            self._past[key].append(PastIncident.from_json(digest))
+
+    def past(self, keys: Iterable[str]) -> dict[str, list[PastIncident]]:
+        keys = list(keys)
+        self._read_past(keys)
+        out = {k: self._past[k] + self._past_new.get(k, []) for k in keys}
+        return {k: v for k, v in out.items() if v}
+
+    def _remember(self, inc: Incident) -> None:
+        """Keep what a recurrence needs of a retired incident: written by `finish`."""
+        past = PastIncident.of(inc)
+        if past is None:
+            return
+        digest = past.to_json()
+        for k in PastIncident.index_keys(inc):
+            self._past_new.setdefault(k, []).append(past)
+            self._past_rows.append({"key": k, "incident_id": inc.id, "resolved_at": past.resolved_at, "digest": digest})
+
+    def _write_past(self) -> None:
+        """Insert the digests of incidents retired here; forget those resolved more than
+        RECURRENCE_KEEP before the latest of them (the memory repository forgets alike)."""
+        if not self._past_rows:
+            return
+        self.s.connection().execute(_table(PastIncidentRow).insert(), self._past_rows)
+        cutoff = max(r["resolved_at"] for r in self._past_rows) - RECURRENCE_KEEP
+        self.s.execute(delete(PastIncidentRow).where(PastIncidentRow.resolved_at < cutoff), execution_options=_NO_SYNC)
+        for k, new in self._past_new.items():
+            if k in self._past:
+                self._past[k].extend(new)
+        self._past_new, self._past_rows = {}, []
 
     def _load(self, row: IncidentRow | None) -> Incident | None:
         if row is None:
@@ -402,6 +454,11 @@ class SqlRepo:
         return bool(names) and names <= self.scope
 
     def retire(self, inc: Incident) -> None:
+        self._drop(inc)
+        self._remember(inc)
+
+    def _drop(self, inc: Incident) -> None:
+        """Forget `inc` in the live indexes (retired or merged away)."""
         row = None if inc.id in self._pending else self._row(inc.id)
         if inc.id in self._pending:
             self._pending[inc.id] = (False, None)
@@ -446,6 +503,7 @@ class SqlRepo:
             for r in fresh:
                 del self._fprows[r.fingerprint]  # NOTE: stored now; a later lookup reads the row
         self._event_values, self._key_values = {}, {}
+        self._write_past()
         self.gone.extend(self._retired)
         if self._retired:
             gone = self._retired
@@ -494,7 +552,7 @@ class SqlRepo:
             self._dirty.pop(inc.id, None)  # NOTE: a fragment leaves no row (below): nothing to serialise
         else:
             self._write(inc.id)
-        self.retire(inc)
+        self._drop(inc)
         row = None if inc.merged_into and inc.id in self._pending else self._row(inc.id)
         if row is not None:
             row.status = "merged"

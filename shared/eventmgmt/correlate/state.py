@@ -15,6 +15,9 @@ from .aggregates import Aggregates
 _KEY_SPECIFICITY = {"pod": 4, "gpu": 3, "deployment": 2, "model": 2, "node": 1, "nodepool": 0}
 # NOTE: how far back the episodes of one problem are counted (`recurrences` on the snapshot).
 RECURRENCE_HORIZON = timedelta(hours=24)
+# NOTE: how long a retired incident's digest (`PastIncident`) is kept after it resolved: the horizon,
+# and a margin so an event arriving hours late still finds what an event on time would have found.
+RECURRENCE_KEEP = RECURRENCE_HORIZON + timedelta(hours=6)
 
 
 def key_weight(key: str) -> int:
@@ -379,6 +382,71 @@ class Incident:
             self.note_keys(ev.resources.keys())
         self.opened_at, self.last_seen = opened, last
         self.fresh_keys, self.fresh_fps = set(), set()
+
+
+@dataclass(frozen=True, slots=True)
+class PastIncident:
+    """What a retired incident leaves for recurrence: a later episode of the same problem within
+    `RECURRENCE_HORIZON` of its resolution names it and counts its episodes. Small on purpose: no
+    members, no keys (the repositories index it by its keys and fingerprints instead)."""
+
+    id: str
+    opened_at: datetime
+    resolved_at: datetime
+    episodes: tuple[datetime, ...]  # its own earlier episodes within the horizon before it resolved
+    kinds: frozenset[str]
+    clusters: frozenset[str]
+    pods: bool  # whether it had pod members (onset grouping, as for a live incident)
+
+    @classmethod
+    def of(cls, inc: Incident) -> PastIncident | None:
+        """None for an incident that never resolved (merged away)."""
+        if inc.resolved_at is None or inc.merged_into is not None:
+            return None
+        since = inc.resolved_at - RECURRENCE_HORIZON
+        return cls(
+            id=inc.id,
+            opened_at=inc.opened_at,
+            resolved_at=inc.resolved_at,
+            episodes=tuple(e for e in inc.earlier_episodes if e >= since),
+            kinds=frozenset(inc.kinds),
+            clusters=frozenset(inc.agg.names.get("cluster", ())),
+            pods=inc.agg.pod_members > 0,
+        )
+
+    @staticmethod
+    def index_keys(inc: Incident) -> list[str]:
+        """The lookup keys a retired incident is found by: its resource keys and its alerts'
+        fingerprints (`fingerprint_key`)."""
+        return sorted(inc.keys) + sorted(fingerprint_key(fp) for fp in inc.fingerprints)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "opened_at": self.opened_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat(),
+            "episodes": [e.isoformat() for e in self.episodes],
+            "kinds": sorted(self.kinds),
+            "clusters": sorted(self.clusters),
+            "pods": self.pods,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PastIncident:
+        return cls(
+            id=d["id"],
+            opened_at=datetime.fromisoformat(d["opened_at"]),
+            resolved_at=datetime.fromisoformat(d["resolved_at"]),
+            episodes=tuple(datetime.fromisoformat(e) for e in d.get("episodes", ())),
+            kinds=frozenset(d.get("kinds", ())),
+            clusters=frozenset(d.get("clusters", ())),
+            pods=bool(d.get("pods")),
+        )
+
+
+def fingerprint_key(fingerprint: str) -> str:
+    """The lookup key of an alert fingerprint among resource keys (no resource key starts so)."""
+    return "fingerprint:" + fingerprint
 
 
 _PHRASES = {

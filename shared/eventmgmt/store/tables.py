@@ -96,3 +96,17 @@ class HeldEventRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(80), primary_key=True)
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     data: Mapped[dict] = mapped_column(JSON)
+
+
+class PastIncidentRow(Base):
+    """What a retired incident leaves for recurrence (correlate/state.py `PastIncident`), one row per
+    lookup key (resource key or `fingerprint:<fp>`): a new episode within 24 hours of its resolution
+    names it. Rows go once their incident resolved more than `RECURRENCE_KEEP` before the latest
+    retirement, and with their incident (archive/retention.py)."""
+
+    __tablename__ = "past_incident_keys"
+
+    key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    resolved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    digest: Mapped[dict] = mapped_column(JSON)
