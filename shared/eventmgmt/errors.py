@@ -26,6 +26,19 @@ class InputError(Exception):
         return body
 
 
+class BacklogFull(Exception):
+    """Accepting a delivery would take the events waiting for correlation past their bound: it is
+    refused whole (503 with Retry-After), and its sender retries."""
+
+    def __init__(self, backlog: int, bound: int) -> None:
+        super().__init__(f"{backlog} accepted events are waiting for correlation (bound {bound}); retry later")
+        self.backlog = backlog
+        self.bound = bound
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": str(self), "retryable": True, "backlog": self.backlog, "max_backlog": self.bound}
+
+
 def from_validation(err: ValidationError, prefix: str = "") -> InputError:
     """The first pydantic error as an InputError naming its field path."""
     first = err.errors()[0]

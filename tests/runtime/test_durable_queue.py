@@ -88,6 +88,50 @@ def test_past_the_backlog_bound_ingest_answers_503_with_retry_after(rt: Runtime)
     assert client.post("/ingest/alertmanager", json=hook("p9")).status_code == 202
 
 
+def test_deliveries_arriving_together_cannot_take_the_backlog_past_its_bound(rt: Runtime) -> None:
+    """The bound is checked as each delivery is appended, not only before its body is read: of
+    deliveries read at the same time, those that would pass the bound are refused (503)."""
+    import threading
+
+    client = create_app(rt).test_client()
+    rt.drainer.close()
+    assert client.post("/ingest/alertmanager", json=hook("a1", "a2", "a3")).status_code == 202
+    partial = client.post("/ingest/alertmanager", json=hook("b1", "b2", "b3"))  # 3 + 3 > 5
+    assert partial.status_code == 503 and partial.headers["Retry-After"] == "5"
+    assert partial.json["backlog"] == 3 and partial.json["max_backlog"] == 5
+    assert client.post("/ingest/alertmanager", json=hook("c1", "c2")).status_code == 202  # exactly 5
+
+    restart_drainer(rt)
+    wait_drained(client, timeout=30)
+    rt.drainer.close()
+    statuses: list[int] = []
+    start = threading.Barrier(4)
+
+    def post(n: int) -> None:
+        start.wait()
+        statuses.append(
+            create_app(rt)
+            .test_client()
+            .post("/ingest/alertmanager", json=hook(f"d{n}-1", f"d{n}-2", f"d{n}-3"))
+            .status_code
+        )
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(statuses) == [202, 503, 503, 503]
+    assert rt.queue.backlog == 3
+
+
+def test_a_delivery_larger_than_the_bound_is_taken_when_nothing_waits(rt: Runtime) -> None:
+    client = create_app(rt).test_client()
+    rt.drainer.close()
+    assert client.post("/ingest/alertmanager", json=hook(*[f"p{i}" for i in range(8)])).status_code == 202
+    assert rt.queue.backlog == 8
+
+
 def test_a_poison_delivery_is_set_aside_and_the_queue_goes_on(rt: Runtime, monkeypatch) -> None:
     real = enrich_stage.enrich
 

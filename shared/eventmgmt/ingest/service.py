@@ -16,7 +16,7 @@ from .. import auth
 from ..classify import admit
 from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
-from ..errors import InputError
+from ..errors import BacklogFull, InputError
 from ..logjson import log_json
 from ..model import Event
 from ..settings import BACKFILL_TOKEN, Settings
@@ -220,6 +220,8 @@ class IngestService:
         assert d.checked is not None and self._queue_deliveries is not None
         try:
             self._queue_deliveries(delivery_messages(d.source, d.payload, d.ctx, d.checked, body))
+        except BacklogFull as full:
+            return self._backlog_full(full, d.source)
         except Exception as err:
             return self._unavailable(err, d.good, d.source, d.ctx.capture_id)
         return d.checked.ids, Counter[str]()
@@ -231,6 +233,8 @@ class IngestService:
         try:
             # NOTE: one batch per delivery: the whole webhook is correlated in one transaction.
             publish_events(self.publisher, RAW, kept, {"source": d.source})
+        except BacklogFull as full:
+            return self._backlog_full(full, d.source)
         except Exception as err:
             return self._unavailable(err, len(kept), d.source, d.ctx.capture_id)
         self._accepted(d.source, kept, dropped, d.ctx.received_at)
@@ -284,6 +288,13 @@ class IngestService:
         )
         retry = {"error": "events could not be stored or forwarded; retry the delivery", "retryable": True}
         return Response(503, retry, {"Retry-After": "5"})
+
+    def _backlog_full(self, full: BacklogFull, source: str) -> Response:
+        """Refused whole because the backlog is at its bound: the sender retries after a while."""
+        with self._lock:
+            self.rejected["503"] += 1
+        log_json(log, "WARNING", "delivery refused: backlog at its bound", source=source, **full.to_json())
+        return Response(503, full.to_json(), {"Retry-After": "5"})
 
     def _refuse(self, status: int, answer: dict[str, Any], source: str | None) -> Response:
         """A refused delivery: counted by status, logged, answered with the problem named."""

@@ -138,7 +138,7 @@ def build_runtime(
         ENRICHED, "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
     )
     queue = DurableQueue(settings.queue_path, sync=settings.queue_sync)
-    accept = QueuedPublisher(publisher, queue)
+    accept = QueuedPublisher(publisher, queue, max_backlog=settings.max_backlog)
     # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
     ingest = IngestService.from_settings(settings, config, accept, utcnow)
     priority = IngestPriority()

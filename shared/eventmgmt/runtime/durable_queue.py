@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import BacklogFull
 from ..ingest.queued import DELIVERIES
 from ..transport import Outgoing
 from ..transport.pipeline import RAW
@@ -120,7 +121,7 @@ class DurableQueue:
         return db
 
     # --- accepting ------------------------------------------------------------------------------
-    def append(self, topic: str, messages: Sequence[Outgoing]) -> int:
+    def append(self, topic: str, messages: Sequence[Outgoing], bound: int = 0) -> int:
         """One delivery, in one transaction; its last sequence number once committed (durable)."""
         return self.append_encoded(
             topic,
@@ -130,9 +131,10 @@ class DurableQueue:
                 )
                 for m in messages
             ],
+            bound,
         )
 
-    def append_encoded(self, topic: str, messages: Sequence[EncodedMessage]) -> int:
+    def append_encoded(self, topic: str, messages: Sequence[EncodedMessage], bound: int = 0) -> int:
         """`append`, for messages whose payloads are JSON text already (ingest encodes events once,
         straight from the models). Nothing to append (a delivery whose events were all filtered)
         writes nothing."""
@@ -141,6 +143,12 @@ class DurableQueue:
         parts = self._parts(messages)
         now = time.time()
         with self._write:
+            # NOTE: checked here, under the lock appends take, so deliveries arriving together cannot
+            # all pass the bound; a delivery larger than the bound is taken when nothing waits.
+            incoming = sum(events for _, events in parts)
+            if bound > 0 and self._events > 0 and self._events + incoming > bound:
+                self.refused += 1
+                raise BacklogFull(self._events, bound)
             # NOTE: sequence numbers are given here (appends are serialised by this lock, and removals
             # never touch the newest row's number), so a delivery's rows name their first row
             # without a second statement.
@@ -163,7 +171,7 @@ class DurableQueue:
             with self._lock:
                 self._last = seq
                 self._rows += len(parts)
-                self._events += sum(events for _, events in parts)
+                self._events += incoming
                 self._changed.notify_all()
         return seq
 
@@ -321,10 +329,14 @@ class QueuedPublisher:
     """A Publisher whose messages on the queued topics are appended to the durable queue (one row
     per `publish_many` call: one delivery) instead of being handed on; other topics pass through."""
 
-    def __init__(self, inner: Any, queue: DurableQueue, topics: frozenset[str] = frozenset({RAW})) -> None:
+    def __init__(
+        self, inner: Any, queue: DurableQueue, topics: frozenset[str] = frozenset({RAW}), max_backlog: int = 0
+    ) -> None:
         self.inner = inner
         self.queue = queue
         self.topics = topics
+        # NOTE: past it an append raises BacklogFull (ingest answers 503 with Retry-After)
+        self.max_backlog = max_backlog
 
     def publish(
         self,
@@ -345,16 +357,16 @@ class QueuedPublisher:
         if topic not in self.topics:
             self.inner.publish_objects(topic, objects, encode)
         elif encode_text is not None:
-            self.queue.append_encoded(topic, encode_text())
+            self.queue.append_encoded(topic, encode_text(), self.max_backlog)
         else:
-            self.queue.append(topic, encode())
+            self.queue.append(topic, encode(), self.max_backlog)
 
     def append_deliveries(self, messages: Sequence[EncodedMessage]) -> int:
         """Deliveries checked by ingest and queued as received (ingest/queued.py)."""
-        return self.queue.append_encoded(DELIVERIES, messages)
+        return self.queue.append_encoded(DELIVERIES, messages, self.max_backlog)
 
     def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> list[str]:
         if topic not in self.topics:
             return list(self.inner.publish_many(topic, messages))
-        seq = self.queue.append(topic, messages)
+        seq = self.queue.append(topic, messages, self.max_backlog)
         return [f"q{seq}.{i}" for i in range(len(messages))]
