@@ -92,6 +92,7 @@ class Router:
         self._due: dict[str, float] = {}  # NOTE: time.monotonic(), from when route first saw it
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()  # NOTE: the ticker's outbox flush meets the worker here
+        self._stopping = False  # set by `release_all`: from then on no first page waits
         self._next_catch_up = 0.0
 
     @classmethod
@@ -193,6 +194,23 @@ class Router:
                     self._due.pop(i, None)
         return len(due)
 
+    def release_all(self, deadline: float | None = None) -> int:
+        """Shutting down: every first page still waiting is sent at once, as its incident stands in
+        the state store, and from now on none waits (a message routed during the drain pages at
+        once). Stops starting new incidents at `deadline` (time.monotonic()); what is left is owed in
+        the state store and paged after the next start. Returns how many incidents were held."""
+        with self._waiting_lock:
+            self._stopping = True
+            held = sorted(self._waiting, key=lambda i: self._due.get(i, 0.0))
+            self._waiting.clear()
+        if held and self.incidents is not None:
+            order = {i: n for n, i in enumerate(held)}
+            for snap in sorted(self.incidents.snapshots(held), key=lambda s: order.get(s.id, 0)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self._tell_all(snap)
+        return len(held)
+
     # --- every receiver of one snapshot ---------------------------------------------------------
     def _owed(self, snap: IncidentSnapshot) -> list[tuple[Receiver, str]]:
         owed = []
@@ -275,6 +293,8 @@ class Router:
             return False
         now = time.monotonic()
         with self._waiting_lock:
+            if self._stopping:
+                return False
             due = self._due.setdefault(snap.id, now + self.group_wait.total_seconds())
             if now >= due:
                 return False

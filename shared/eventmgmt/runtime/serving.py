@@ -128,9 +128,13 @@ def _drain(rt: Runtime, deadline: float) -> None:
     # after the next start), so route's drain sees every incident stored before the exit.
     rt.drainer.close(max(0.0, deadline - time.monotonic()))
     worker = rt.route_worker
-    if worker is None:
+    if worker is None or rt.router is None:
         return
     started_at = time.monotonic()
-    drained = worker.close(max(0.0, deadline - started_at))
+    # NOTE: a first page held back by the group wait would otherwise go out only a group wait after
+    # the next start, or never if there is none: send them now, the oldest first, while the worker
+    # routes what is queued (paging at once from here on).
+    held = rt.router.release_all(deadline)
+    drained = worker.close(max(0.0, deadline - time.monotonic()))
     message = "route drained" if drained else "route not drained by the deadline: the rest is sent after the next start"
-    log_json(log, "INFO", message, seconds=round(time.monotonic() - started_at, 2))
+    log_json(log, "INFO", message, seconds=round(time.monotonic() - started_at, 2), held_first_pages=held)
