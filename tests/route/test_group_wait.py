@@ -37,11 +37,11 @@ def run(tmp_path, monkeypatch, wait: float) -> tuple[list[str], list[str], float
             http = create_app(rt).test_client()
             started = time.monotonic()
             # NOTE: two pods crash-looping, names with nothing to derive a deployment from: two fragments
-            crash = [alert("KubePodCrashLooping", p, node=f"gpu-{i}") for i, p in enumerate(("t-0", "t-1"))]
+            crash = [alert("KubePodCrashLooping", p, node=f"gpu-{i}") for i, p in enumerate(("t-a0", "t-a1"))]
             assert http.post("/ingest/alertmanager", json={"alerts": crash}).status_code == 202
             wait_drained(http)
             errors = [
-                alert("TritonHighErrorRate", p, model="bert", node=f"gpu-{i}") for i, p in enumerate(("t-0", "t-1"))
+                alert("TritonHighErrorRate", p, model="bert", node=f"gpu-{i}") for i, p in enumerate(("t-a0", "t-a1"))
             ]
             assert http.post("/ingest/alertmanager", json={"alerts": errors}).status_code == 202
             wait_drained(http)

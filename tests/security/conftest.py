@@ -10,7 +10,7 @@ from eventmgmt.settings import Settings
 from tests.support.incidents import BACKFILL_TOKEN, wait_drained
 
 
-def alerts(n: int, *, pod: str = "triton-{i}", summary: str = "error rate {i}%", tag: str = "a") -> dict:
+def alerts(n: int, *, pod: str = "triton-p{i}", summary: str = "error rate {i}%", tag: str = "a") -> dict:
     """One Alertmanager webhook of `n` firing alerts, started within the last hour."""
     start = datetime.now(UTC) - timedelta(minutes=30)
     return {
