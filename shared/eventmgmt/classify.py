@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .config import Config, FilterRule, KindRule
-from .model import Event, EventClass, Severity
+from .model import KIND_CHARS, Event, EventClass, Severity, bounded
 
 # Alertmanager `severity` label values seen across kube-prometheus, DCGM and vendor rules.
 _LABEL_SEVERITY = {
@@ -35,7 +35,7 @@ _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 
 
 def _snake(name: str) -> str:
-    return _SNAKE.sub("_", name).strip("_").lower() or "unknown"
+    return bounded(_SNAKE.sub("_", name).strip("_").lower() or "unknown", KIND_CHARS)
 
 
 def _source_severity(ev: Event) -> Severity:

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from .matcher import Match
-from .model import EventClass, Severity
+from .model import KIND_CHARS, EventClass, Severity
 from .regexguard import unsafe_reason
 
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")
@@ -59,7 +59,7 @@ class _Strict(BaseModel):
 class KindRule(_Strict):
     """Gives matching events a semantic kind and class (first matching rule wins)."""
 
-    kind: str
+    kind: str = Field(min_length=1, max_length=KIND_CHARS)
     cls: EventClass = Field(alias="class")
     severity: Severity | None = None
     when: Match

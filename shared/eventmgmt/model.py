@@ -43,6 +43,21 @@ class Status(str, Enum):
     resolved = "resolved"
 
 
+# NOTE: the lengths of the store's columns for what senders name freely (PostgreSQL enforces them;
+# one value too long failed its whole delivery): store/tables.py.
+FINGERPRINT_CHARS = 80
+KIND_CHARS = 64
+CAPTURE_CHARS = 80
+
+
+def bounded(value: str, limit: int) -> str:
+    """`value`, or when it is longer than `limit` its head and a digest of the whole, so distinct
+    values stay distinct."""
+    if len(value) <= limit:
+        return value
+    return value[: limit - 17] + "~" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 class Origin(BaseModel):
     """Where an event came from: the capture it arrived in and its position inside it."""
 
@@ -50,6 +65,11 @@ class Origin(BaseModel):
 
     capture: str
     index: int = 0
+
+    @field_validator("capture")
+    @classmethod
+    def _capture_fits(cls, v: str) -> str:
+        return bounded(v, CAPTURE_CHARS)
 
 
 class Resources(BaseModel):
@@ -131,6 +151,16 @@ class Event(BaseModel):
     action: str | None = None
     runbook: str | None = None
     suppressed: bool = False
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint_fits(cls, v: str) -> str:
+        return bounded(v, FINGERPRINT_CHARS)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_fits(cls, v: str) -> str:
+        return bounded(v, KIND_CHARS)
 
     @field_validator("occurred_at", "received_at")
     @classmethod
