@@ -44,8 +44,15 @@ _BAD_TEXT = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|[\x00\ud800-\u
 
 def may_hold_bad_text(raw: bytes | str) -> bool:
     """Whether JSON `raw` may decode to a string with a NUL or a lone surrogate (ParseContext.check_text)."""
-    found = _BAD_TEXT_BYTES.search(raw) if isinstance(raw, bytes) else _BAD_TEXT.search(raw)
-    return found is not None
+    # NOTE: each marker looked for on its own first (a byte search, several times faster than the
+    # pattern over a storm webhook); the pattern only where one is present.
+    if isinstance(raw, bytes):
+        if b"\\u" not in raw and b"\xed" not in raw and b"\x00" not in raw:
+            return False
+        return _BAD_TEXT_BYTES.search(raw) is not None
+    if raw.isascii() and "\\u" not in raw and "\x00" not in raw:
+        return False
+    return _BAD_TEXT.search(raw) is not None
 
 
 @dataclass(frozen=True)
