@@ -78,6 +78,30 @@ class Aggregates:
             if not pod:
                 _remember(self.node_scoped_times.setdefault(node, []), m.occurred_at)
 
+    def merge(self, other: Aggregates) -> None:
+        """As if each of `other`'s members had been added here, in their order (an incident found to
+        be part of this one, whose members are not held)."""
+        self.kinds.update(other.kinds)
+        self.alerts += other.alerts
+        if other.severity.rank > self.severity.rank:
+            self.severity = other.severity
+        self.changes.extend(other.changes)
+        for kind, m in other.first.items():
+            best = self.first.get(kind)
+            if best is None or _root_key(m) < _root_key(best):
+                self.first[kind] = m
+        for name, values in other.names.items():
+            seen = self.names.setdefault(name, {})
+            for value in values:
+                seen.pop(value, None)
+                seen[value] = None
+        for mine, theirs in ((self.node_times, other.node_times), (self.node_scoped_times, other.node_scoped_times)):
+            for node, times in theirs.items():
+                kept = mine.setdefault(node, [])
+                for t in times:
+                    _remember(kept, t)
+        self.pod_members += other.pod_members
+
     def listed(self) -> dict[str, list[str]]:
         return {f"{n}s": list(reversed(v))[:LISTED] for n, v in sorted(self.names.items())}
 

@@ -356,7 +356,7 @@ class Correlator:
             return []
         # NOTE: the biggest survives (then the oldest): in a storm, the incident already announced
         # absorbs the one a new pod just opened, so no page is sent for a moment's fragment.
-        group.sort(key=lambda i: (-len(i.members), i.opened_at, i.id))
+        group.sort(key=lambda i: (-i.size, i.opened_at, i.id))
         keep = group[0]
         # NOTE: an event naming no cluster (a log line, an audit record) may relate to incidents of
         # two clusters; it joins the first and ties nothing across clusters.

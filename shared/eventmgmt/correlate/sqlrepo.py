@@ -277,6 +277,7 @@ class SqlRepo:
         inc = Incident.from_json(row.state)
         if "members" not in row.state:
             inc.rebuild(Event.from_json(e.data) for e in member_events(self.s, row.id))
+        inc.drop_members()
         return inc
 
     def _row(self, incident_id: str) -> IncidentRow | None:
@@ -352,6 +353,7 @@ class SqlRepo:
         return self._load(self._row(incident_id))
 
     def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
+        inc.drop_members()  # NOTE: they are event rows here
         self._cache[inc.id] = inc
         self._due.lower(due)
         # NOTE: what the lifecycle queries read (live, due) is written now, or kept for the row built
@@ -414,7 +416,7 @@ class SqlRepo:
         row.opened_at = inc.opened_at
         row.updated_at = inc.last_seen
         row.resolved_at = inc.resolved_at
-        row.member_count = len(inc.members)
+        row.member_count = inc.size
         row.firing = inc.firing
         row.snapshot = snap.model_dump(mode="json")
         row.state = inc.to_json(flat=True)

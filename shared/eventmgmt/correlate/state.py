@@ -143,6 +143,21 @@ class Incident:
     fresh_fps: set[str] = field(default_factory=set, repr=False, compare=False)
     _agg: Aggregates | None = field(default=None, repr=False, compare=False)
     _firing: int | None = field(default=None, repr=False, compare=False)
+    # NOTE: how many members joined, whether or not they are held (`drop_members`).
+    size: int = field(default=0, compare=False)
+    keep_members: bool = field(default=True, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.members and not self.size:
+            self.size = len(self.members)
+
+    def drop_members(self) -> None:
+        """Hold the aggregates, not the members: the SQL store keeps every member as an event row,
+        and a live storm incident's members were most of the served process's memory (a 20,000-pod
+        delivery added about 50 MB that stayed while its incidents lived)."""
+        _ = self.agg
+        self.members = []
+        self.keep_members = False
 
     # --- derived ---------------------------------------------------------------------------------
     @property
@@ -184,7 +199,9 @@ class Incident:
 
     def add(self, ev: Event) -> None:
         member = Member.of(ev)
-        self.members.append(member)
+        self.size += 1
+        if self.keep_members:
+            self.members.append(member)
         if self._agg is not None:
             self._agg.add(member)
         if ev.occurred_at > self.last_seen:
@@ -205,10 +222,11 @@ class Incident:
 
     def absorb(self, other: Incident) -> None:
         """Take over every member of `other` (an incident found to be part of this one)."""
-        self.members.extend(other.members)
+        if self.keep_members:
+            self.members.extend(other.members)
         if self._agg is not None:
-            for m in other.members:
-                self._agg.add(m)
+            self._agg.merge(other.agg)
+        self.size += other.size
         self.note_keys(other.keys)
         for fp, st in other.fingerprints.items():
             mine = self.fingerprints.get(fp)
@@ -309,7 +327,7 @@ class Incident:
             resolved_at=self.resolved_at,
             root_cause=root.ref(),
             changes=[m.ref() for m in self.agg.changes],
-            member_count=len(self.members),
+            member_count=self.size,
             firing=self.firing,
             resources=self.resources(),
             resource_counts=self.agg.counts(),
