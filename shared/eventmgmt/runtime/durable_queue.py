@@ -52,11 +52,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 # allocated costs about half of one that grows the file (measured on this ext4: 0.13 vs 0.29 ms).
 # An append checkpoints only past APPEND_CHECKPOINT_PAGES (about 40 MB), when nothing drains.
 CHECKPOINT_ROWS = 50
+APPEND_CHECKPOINT_PAGES = 10_000
 WAL_RESERVE_BYTES = 4 * 1024 * 1024
 # NOTE: SQLite's synchronous modes for appends (EVENTMGMT_QUEUE_SYNC): a 202 that survives a power
 # cut, or one that survives the process (kill -9, the OOM killer) but not the machine.
 SYNC_MODES = ("full", "normal")
-APPEND_CHECKPOINT_PAGES = 10_000
 
 
 def _compact(value: Any) -> str:
@@ -79,8 +79,9 @@ def event_count(m: Outgoing) -> int:
 
 
 class DurableQueue:
-    """Appends and removals are serialised on one connection; counters are kept in memory so the
-    backlog is known without a query."""
+    """Appends (request threads) and the drain's takes and removals use a connection each, their
+    writes serialised by one lock; counters are kept in memory so the backlog is known without a
+    query."""
 
     def __init__(self, path: Path, part_events: int = 1000, sync: str = "full") -> None:
         if sync not in SYNC_MODES:
