@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 _ZERO_YEAR = 1
+# Go's zero time as Alertmanager and client-go write it (every firing alert's endsAt).
+_GO_ZERO = frozenset({"0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00+00:00"})
 
 
 def parse_ts(value: str | float | int | datetime | None) -> datetime | None:
     """RFC 3339 / ISO 8601 (any fraction length, Z or offset) or epoch seconds; None for Go's zero time."""
     if value is None or value == "":
         return None
+    if value in _GO_ZERO:
+        return None  # NOTE: read as a time below, it is None too; this is only quicker
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)):

@@ -99,7 +99,7 @@ def _status(alert: WireAlert, group: str | None, ends: datetime | None, received
     return Status.firing
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Checked:
     """An alert that passed every check that can refuse it, with the facts its event id needs."""
 
