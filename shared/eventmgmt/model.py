@@ -109,11 +109,12 @@ class Resources(BaseModel):
 
 def stable_hash(*parts: Any, length: int = 16) -> str:
     """A short deterministic digest of JSON-serialisable parts (sorted keys)."""
-    if all(type(p) is str for p in parts):
+    try:
         # NOTE: the same text json.dumps writes for a list of strings, built without the encoder
-        # (every alert's id is one of these: the encoder's set-up cost more than the hash).
+        # (every alert's id is one of these: the encoder's set-up cost more than the hash); a part
+        # that is not a string makes the C escaper raise TypeError.
         raw = "[" + ",".join(map(_json_str, parts)) + "]"
-    else:
+    except TypeError:
         raw = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:length]
 
