@@ -90,6 +90,13 @@ def test_unknown_api_routes_answer_json(client, method, path, status):
     assert is_json_error(r, status), (r.status_code, r.data[:200])
 
 
+@pytest.mark.parametrize(("method", "path", "status"), [("DELETE", "/api/incidents", 405), ("POST", "/api/nope", 404)])
+def test_a_route_that_does_not_exist_says_so_whatever_the_body(client, method, path, status):
+    """Without a JSON body the answer is still the route's 404 or 405, not the write guard's 415."""
+    r = client.open(path, method=method)
+    assert is_json_error(r, status), (r.status_code, r.data[:200])
+
+
 def test_an_unexpected_exception_is_a_json_500(runtime, monkeypatch):
     from eventmgmt.runtime import app as app_module
     from eventmgmt.store import queries

@@ -148,6 +148,8 @@ class Guard:
             self.check_read(headers)
             return
         self.check_origin(headers)
+        if request.routing_exception is not None:
+            return  # NOTE: no route takes it (404, 405): nothing to protect, and the answer says why
         self.check_content_type()
         self.check_csrf(headers)
 
