@@ -21,6 +21,7 @@ from ..config import Config, load_config
 from ..correlate.stage import CorrelateStage
 from ..dashboard.windows import WindowProvider
 from ..enrich.stage import EnrichStage
+from ..errors import BacklogFull
 from ..ingest.queued import DELIVERIES
 from ..ingest.service import IngestService
 from ..settings import Settings
@@ -263,14 +264,7 @@ def _install_backpressure(app: Flask, rt: Runtime) -> None:
         if bound <= 0 or backlog < bound:
             return None
         rt.queue.refused += 1
-        resp = jsonify(
-            {
-                "error": f"{backlog} accepted events are waiting for correlation (bound {bound}); retry later",
-                "retryable": True,
-                "backlog": backlog,
-                "max_backlog": bound,
-            }
-        )
+        resp = jsonify(BacklogFull(backlog, bound).to_json())
         resp.status_code = 503
         resp.headers["Retry-After"] = "5"
         return resp
