@@ -222,7 +222,9 @@ class SqlRepo:
             self._by_key[k] = set()
         # NOTE: (key, incident) pairs, not ORM rows: nothing changes them through the session, and a
         # storm's batch reads thousands of them.
-        for key, incident_id in _pairs_in(self.s, IncidentKeyRow.key, IncidentKeyRow.incident_id, unknown):
+        for key, incident_id in _in(
+            self.s, (IncidentKeyRow.key, IncidentKeyRow.incident_id), IncidentKeyRow.key, unknown
+        ):
             self._by_key[key].add(incident_id)
 
     def _read_past(self, keys: Iterable[str]) -> None:
@@ -231,7 +233,7 @@ class SqlRepo:
             return
         for k in unknown:
             self._past[k] = []
-        for key, digest in _pairs_in(self.s, PastIncidentRow.key, PastIncidentRow.digest, unknown):
+        for key, digest in _in(self.s, (PastIncidentRow.key, PastIncidentRow.digest), PastIncidentRow.key, unknown):
             self._past[key].append(PastIncident.from_json(digest))
 
     def past(self, keys: Iterable[str]) -> dict[str, list[PastIncident]]:
@@ -586,18 +588,18 @@ class SqlRepo:
 
 
 def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
-    """`what` (rows or a column) where `column` is in `values`, a bounded number of parameters at a time."""
+    """`what` (rows, a column, or a tuple of columns: tuples of values) where `column` is in `values`,
+    a bounded number of parameters at a time."""
     values = sorted(values)
-    query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
+    query: Any
+    run: Callable[[Any], Iterable[Any]]
+    if isinstance(what, tuple):
+        query, run = select(*what), session.execute
+    else:
+        query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
+        run = session.scalars
     for i in range(0, len(values), _IN_CHUNK):
-        yield from session.scalars(query.where(column.in_(values[i : i + _IN_CHUNK])))
-
-
-def _pairs_in(session: Session, column: Any, other: Any, values: Iterable[str]) -> Iterator[Any]:
-    """(column, other) where `column` is in `values`, a bounded number of parameters at a time."""
-    values = sorted(values)
-    for i in range(0, len(values), _IN_CHUNK):
-        yield from session.execute(select(column, other).where(column.in_(values[i : i + _IN_CHUNK])))
+        yield from run(query.where(column.in_(values[i : i + _IN_CHUNK])))
 
 
 @dataclass(slots=True)
