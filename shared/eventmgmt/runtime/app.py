@@ -33,7 +33,7 @@ from . import api, guard, http_errors
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
-from .memory import trim
+from .memory import release, trim
 from .priority import IngestPriority
 from .schedules import Every, retention_job
 from .worker import BackgroundSubscriber
@@ -147,7 +147,11 @@ def build_runtime(
     built = _DeliveryBuilder(ingest, publisher, priority.step_aside)
     publisher.subscribe(DELIVERIES, "ingest", built.handle, batch=built.handle_batch, objects=built.build)
     drainer = Drainer(
-        queue, functools.partial(hand_on, publisher), merge_deliveries=True, checkpoint=priority.step_aside
+        queue,
+        functools.partial(hand_on, publisher),
+        merge_deliveries=True,
+        checkpoint=priority.step_aside,
+        release=functools.partial(release, engine, queue.shrink_memory),
     )
     rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
     rt.priority = priority
@@ -202,6 +206,8 @@ def _attach_archive(rt: Runtime) -> None:
         idle = rt.queue.backlog == 0 and not rt.priority.busy
         if pending and (idle or age >= ARCHIVE_MAX_DELAY):
             archive.flush()
+            if pending >= ARCHIVE_TRIM_AFTER and idle:
+                trim()  # NOTE: the records, JSON and gzip buffers of a storm's archive
 
     rt.archive_job = Every("archive", archive_when_idle, ARCHIVE_POLL)
 
@@ -244,6 +250,7 @@ def _attach_retention(rt: Runtime) -> None:
 # correlation is idle, or after ARCHIVE_MAX_DELAY seconds, or in the drain's own thread once this
 # many wait (memory stays bounded in a storm of any length).
 ARCHIVE_DEFER_UP_TO = 5000
+ARCHIVE_TRIM_AFTER = 1000
 ARCHIVE_MAX_DELAY = 5.0
 ARCHIVE_POLL = 0.05
 

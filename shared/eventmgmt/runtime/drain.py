@@ -33,7 +33,7 @@ log = logging.getLogger("eventmgmt")
 
 TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
-# NOTE: once the queue is empty after this many events, freed heap is handed back to the OS.
+# NOTE: once the queue is empty after this many events, memory is handed back (`release`).
 TRIM_AFTER_EVENTS = 5000
 
 Handler = Callable[[str, Sequence[Outgoing]], object]
@@ -51,6 +51,7 @@ class Drainer:
         max_backoff: float = 10.0,
         merge_deliveries: bool = False,
         checkpoint: Callable[[], None] | None = None,
+        release: Callable[[], None] = trim,
     ) -> None:
         self.queue = queue
         self.handler = handler
@@ -66,6 +67,9 @@ class Drainer:
         # NOTE: called before each delivery is handed on: where the drain steps aside for ingest
         # (runtime/priority.py).
         self.checkpoint = checkpoint
+        # NOTE: called once the queue is empty after TRIM_AFTER_EVENTS events: gives back the
+        # page caches and freed heap a burst left (runtime/memory.py).
+        self.release = release
         self._stop = threading.Event()
         # NOTE: after a batch fails for a reason other than a transient fault, the rows up to this
         # sequence number are taken one at a time, so only the poison one is set aside.
@@ -127,7 +131,7 @@ class Drainer:
             self.queue.remove(self._handled)
         self._since_trim += sum(d.events for d in batch if d.seq <= self._handled)
         if self._since_trim >= TRIM_AFTER_EVENTS and self.queue.backlog == 0:
-            trim()
+            self.release()
             self._since_trim = 0
         return True
 

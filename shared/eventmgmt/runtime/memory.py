@@ -1,11 +1,15 @@
-"""Handing freed heap back to the OS after a large delivery: glibc keeps freed arenas mapped, so a
-20,000-alert webhook would otherwise leave the process hundreds of MB larger for good."""
+"""Handing memory back to the OS after a large burst. glibc keeps freed heap mapped, and each
+SQLite connection of the state store keeps up to its `cache_size` (64 MiB) of pages: after a
+20,000-alert webhook was drained the process stayed about 95 MB above its baseline, half of it
+page cache, half freed heap (measured in process)."""
 
 from __future__ import annotations
 
 import ctypes
 import functools
 from collections.abc import Callable
+
+from sqlalchemy import Engine
 
 
 @functools.cache
@@ -20,3 +24,20 @@ def trim() -> None:
     fn = _malloc_trim()
     if fn is not None:
         fn(0)
+
+
+def release_page_caches(engine: Engine) -> None:
+    """Close the state store's idle SQLite connections, and with them their page caches; a
+    connection in use is closed when it is given back, and the next one opened costs about a
+    millisecond. Only for a database file: an in-memory database lives in its connection."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+    engine.dispose()
+
+
+def release(engine: Engine, *more: Callable[[], None]) -> None:
+    """After a burst, once the work is done: page caches first, then the heap they were in."""
+    release_page_caches(engine)
+    for fn in more:
+        fn()
+    trim()
