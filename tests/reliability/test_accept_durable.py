@@ -2,7 +2,7 @@
 - killed with SIGKILL right after its last 202, with accepted deliveries not yet correlated, and
   restarted on the same home: every accepted event id is stored exactly once;
 - one Alertmanager webhook of 20,000 alerts is answered inside Alertmanager's shortest deadline
-  (10 s), and the server's memory comes back near where it was while correlation works behind."""
+  (10 s), and once correlation behind it is done, the server's memory comes back near where it was."""
 
 from __future__ import annotations
 
@@ -67,9 +67,15 @@ def test_kill_9_after_202_loses_nothing(tmp_path: Path) -> None:
     print("kill -9 after 202:", json.dumps(figures))
 
 
+# NOTE: what correlation keeps of 20,000 firing alerts (their fingerprints, the pods' topology, the
+# archive's recent ids) is about 18 MB of objects; the bound leaves room for the heap they pin.
+# Before the page caches were released after a burst, the process stayed about 98 MiB up.
+KEPT_AFTER_BURST_MIB = 80
+
+
 def test_a_20000_alert_webhook_is_answered_inside_10_s(tmp_path: Path) -> None:
-    """Answered once queued; correlating 20,000 alerts takes minutes behind it (in parts of 1,000
-    events), so memory is read 10 s after the answer, with the drain under way."""
+    """Answered once queued; correlated behind the answer in parts of 1,000 events. Memory is read
+    10 s after the answer, and again once everything is correlated and archived."""
     t0 = datetime.now(UTC)
     body = json.dumps(webhook([storm_alert(i, t0) for i in range(20000)]), separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json"}
@@ -84,13 +90,15 @@ def test_a_20000_alert_webhook_is_answered_inside_10_s(tmp_path: Path) -> None:
         assert r.status_code == 202, r.text[:300]
         assert r.json()["accepted"] == 20000
         time.sleep(10)
-        after = rss_mb(proc.pid)
+        at_10s = rss_mb(proc.pid)
         drained = wait_drained(http, timeout=300)  # NOTE: everything accepted is correlated
+        time.sleep(3)  # NOTE: the archive runs once correlation is idle, then memory is given back
+        settled = rss_mb(proc.pid)
         queue = http.get("/api/queue").json()
     figures = {
         "body_mb": round(len(body) / 1e6, 2),
         "answered_s": round(answered, 2),
-        "rss_mb": {"baseline": round(baseline), "answer_plus_10s": round(after)},
+        "rss_mb": {"baseline": round(baseline), "answer_plus_10s": round(at_10s), "drained": round(settled)},
         "backlog_after_drain": queue["backlog_events"],
     }
     (tmp_path / "figures.json").write_text(json.dumps(figures))
@@ -98,6 +106,6 @@ def test_a_20000_alert_webhook_is_answered_inside_10_s(tmp_path: Path) -> None:
     assert answered < 10.0, figures
     assert drained["backlog_events"] == 0 and queue["dead_letters"] == 0
     # NOTE: the queue cuts the delivery into rows of at most 1,000 events, correlated one after the
-    # other, so what is resident 10 s later is what correlation keeps, not the peak of one
-    # 20,000-event transaction (about 400 MB stayed resident when the whole delivery was one row).
-    assert after < baseline + 150, f"memory not back near its baseline 10 s after a 20,000-alert delivery: {figures}"
+    # other: about 400 MB stayed resident when the whole delivery was one row.
+    assert at_10s < baseline + 150, f"memory far above its baseline 10 s after a 20,000-alert delivery: {figures}"
+    assert settled < baseline + KEPT_AFTER_BURST_MIB, f"memory not back near its baseline once drained: {figures}"
