@@ -442,7 +442,7 @@ def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
         env["EVENTMGMT_MAX_BODY_BYTES"] = str(len(body) + 1024)  # NOTE: recorded below
     home = tmp / "big-home"
     home.mkdir()
-    with serve_process(home, env) as (url, proc):
+    with serve_process(home, env) as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
         post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
         rss_before = status_kb(proc.pid, "VmRSS")
         with rss_samples(proc.pid) as samples:
@@ -451,6 +451,13 @@ def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
             time.sleep(args.after)
         rss_after = status_kb(proc.pid, "VmRSS")
         hwm = status_kb(proc.pid, "VmHWM")
+        drained = [rss_mb(drained_rss(http, proc.pid))]
+        for r in range(1, args.big_rounds):
+            # NOTE: each round the same storm on new pods: the state kept grows with the alerts
+            # firing; the heap freed after the first round is reused, not added to.
+            again = [{**a, "labels": {**a["labels"], "pod": f"{a['labels']['pod']}-r{r}"}} for a in alerts]
+            post_all(url + "/ingest/alertmanager", [(dumps(webhook(again)), len(again))], math.inf, args.big_timeout)
+            drained.append(rss_mb(drained_rss(http, proc.pid)))
     out = {
         "alerts": len(alerts),
         "body_mb": round(len(body) / 1e6, 2),
@@ -461,11 +468,24 @@ def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
         "peak_rss_mb": rss_mb(hwm),
         "after_s": args.after,
         "rss_after_mb": rss_mb(rss_after),
+        # one figure per delivery of `alerts` new alerts, once correlated and archived
+        "rss_drained_mb": drained,
         # (seconds since the request left, MB), one sample every 0.1 s, for the plot
         "rss_timeline": [(round(t - sent.start, 2), rss_mb(kb)) for t, kb in samples[::5]],
     }
     print(f"  {json.dumps({k: v for k, v in out.items() if k != 'rss_timeline'})}", flush=True)
     return out
+
+
+def drained_rss(http: httpx.Client, pid: int, idle: float = 3.0) -> int | None:
+    """VmRSS once the queue is drained and `idle` seconds have passed (the archive runs once
+    correlation is idle, and memory is given back after it)."""
+    while True:
+        q = http.get("/api/queue", params={"wait": 10}).json()
+        if q["last_drained_seq"] >= q["last_accepted_seq"]:
+            break
+    time.sleep(idle)
+    return status_kb(pid, "VmRSS")
 
 
 def growth_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, Any]:
@@ -523,7 +543,16 @@ def pd_env(sink: Sink) -> dict[str, str]:
 
 
 # --- main -------------------------------------------------------------------------------------------
-QUICK = {"pods": 200, "models": 10, "big": 2000, "growth": 300, "after": 3.0, "quiet": 2.0, "rounds": 1}
+QUICK = {
+    "pods": 200,
+    "models": 10,
+    "big": 2000,
+    "big_rounds": 2,
+    "growth": 300,
+    "after": 3.0,
+    "quiet": 2.0,
+    "rounds": 1,
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -535,6 +564,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=100, help="alerts per request")
     ap.add_argument("--rounds", type=int, default=5, help="storm rounds, each on fresh servers (medians reported)")
     ap.add_argument("--big", type=int, default=20000, help="alerts in the one big webhook (0: skip)")
+    ap.add_argument("--big-rounds", type=int, default=3, help="big webhooks of new pods, one after another")
     ap.add_argument("--growth", type=int, default=3000, help="members of the one big incident (0: skip)")
     ap.add_argument("--growth-nodes", type=int, default=1)
     ap.add_argument("--after", type=float, default=10.0, help="seconds after the big webhook to read RSS")
