@@ -15,7 +15,7 @@ from eventmgmt.enrich import TopologyGraph, enrich
 from eventmgmt.incident import CorrelatedMessage, IncidentAction
 from eventmgmt.route.config import RoutingConfig
 from eventmgmt.route.retry import Retrier
-from eventmgmt.route.router import Router, default_routing, ledger
+from eventmgmt.route.router import Router, default_routing, ignored_sink_variables, ledger
 from eventmgmt.store import ensure_schema, make_engine
 from tests.correlate.helpers import at, ev
 from tests.support.httpsink import Sink, http_sink
@@ -277,3 +277,42 @@ def test_instances_racing_on_one_opening_page_it_once_on_postgresql(sink: Sink, 
         assert len(sink.taken_bodies("/slack")) == 1
         for r in routers:
             r.engine.dispose()
+
+
+def test_receivers_set_in_the_environment_but_left_out_of_a_routing_section_are_named():
+    routing = RoutingConfig.model_validate(
+        {
+            "receivers": [
+                {"name": "team", "type": "webhook", "url_env": "TEAM_URL"},
+                {"name": "chat", "type": "slack"},  # NOTE: the type's own variable, not named
+            ],
+            "routes": [{"receiver": "team"}],
+        }
+    )
+    env = {
+        "EVENTMGMT_PAGERDUTY_ROUTING_KEY": "k",
+        "EVENTMGMT_SLACK_WEBHOOK_URL": "http://slack",
+        "EVENTMGMT_WEBHOOK_URL": "http://hook",
+        "TEAM_URL": "http://team",
+    }
+    assert ignored_sink_variables(routing, env) == ["EVENTMGMT_PAGERDUTY_ROUTING_KEY", "EVENTMGMT_WEBHOOK_URL"]
+    assert ignored_sink_variables(default_routing(env), env) == []
+
+
+def test_the_router_warns_at_start_about_receivers_it_will_not_page(tmp_path, monkeypatch, caplog):
+    from eventmgmt.config import load_config
+    from eventmgmt.settings import Settings
+
+    monkeypatch.setenv("EVENTMGMT_PAGERDUTY_ROUTING_KEY", "k")
+    monkeypatch.setenv("TEAM_URL", "http://team")
+    path = tmp_path / "eventmgmt.yaml"
+    path.write_text(
+        "routing:\n  receivers: [{name: team, type: webhook, url_env: TEAM_URL}]\n  routes: [{receiver: team}]\n"
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    ensure_schema(engine)
+    with caplog.at_level("WARNING", logger="eventmgmt.route"):
+        router = Router.from_settings(Settings(home=tmp_path), load_config(path), engine, lambda: at(0))
+    router.close()
+    warned = [r.getMessage() for r in caplog.records if "not paged" in r.getMessage()]
+    assert warned and "EVENTMGMT_PAGERDUTY_ROUTING_KEY" in warned[0]

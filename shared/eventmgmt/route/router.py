@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from ..config import Config
 from ..incident import CorrelatedMessage, IncidentSnapshot
+from ..logjson import log_json
 from ..settings import Settings
 from ..transport.messages import decode_correlated
 from .config import Receiver, Route, RoutingConfig, group_wait_of, routing_config
@@ -52,6 +53,18 @@ def default_routing(variables: Mapping[str, str] | None = None) -> RoutingConfig
             receivers.append(Receiver(name=kind, type=kind, url_env=url_var, key_env=key_var))
             routes.append(Route(receiver=kind, **{"continue": True}))
     return RoutingConfig(receivers=receivers, routes=routes)
+
+
+def ignored_sink_variables(routing: RoutingConfig, variables: Mapping[str, str]) -> list[str]:
+    """The default sinks' variables that are set but that no receiver of a `routing` section names:
+    with a section, only its receivers are paged, so a PagerDuty key set in the environment alone
+    would page no one without a word."""
+    named = set(variable_names(routing))
+    for r in routing.receivers:  # NOTE: a receiver that names no variable uses its type's defaults
+        url_var, key_var = DEFAULT_VARIABLES[r.type]
+        named.update((r.url_env or url_var, r.key_env or key_var or ""))
+    chosen = [key_var or url_var for url_var, key_var in DEFAULT_VARIABLES.values()]
+    return [name for name in chosen if name in variables and name not in named]
 
 
 class Router:
@@ -106,6 +119,16 @@ class Router:
     ) -> Router:
         section = config.section("routing")
         routing = routing_config(section) if section else default_routing(settings.sink_variables())
+        ignored = ignored_sink_variables(routing, settings.sink_variables()) if section else []
+        if ignored:
+            log_json(
+                log,
+                "WARNING",
+                "receivers set in the environment are not paged: the routing section names only its own receivers; "
+                "add a receiver with url_env/key_env naming these variables to page them",
+                ignored=ignored,
+                receivers=[r.name for r in routing.receivers],
+            )
         from ..store import ensure_schema, make_engine
 
         ledger_engine = engine
