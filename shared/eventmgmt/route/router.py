@@ -56,15 +56,16 @@ def default_routing(variables: Mapping[str, str] | None = None) -> RoutingConfig
 
 
 def ignored_sink_variables(routing: RoutingConfig, variables: Mapping[str, str]) -> list[str]:
-    """The default sinks' variables that are set but that no receiver of a `routing` section names:
-    with a section, only its receivers are paged, so a PagerDuty key set in the environment alone
-    would page no one without a word."""
-    named = set(variable_names(routing))
-    for r in routing.receivers:  # NOTE: a receiver that names no variable uses its type's defaults
+    """The default sinks' variables that are set but that no receiver of a `routing` section uses
+    (a receiver that names no variable uses its type's, as `endpoint` reads them): with a section,
+    only its receivers are paged, so a PagerDuty key set in the environment alone would page no one
+    without a word."""
+    used: set[str | None] = set()
+    for r in routing.receivers:
         url_var, key_var = DEFAULT_VARIABLES[r.type]
-        named.update((r.url_env or url_var, r.key_env or key_var or ""))
+        used.update((r.url_env or url_var, r.key_env or key_var))
     chosen = [key_var or url_var for url_var, key_var in DEFAULT_VARIABLES.values()]
-    return [name for name in chosen if name in variables and name not in named]
+    return [name for name in chosen if name in variables and name not in used]
 
 
 class Router:
@@ -118,8 +119,9 @@ class Router:
         hold_first_pages: bool = False,
     ) -> Router:
         section = config.section("routing")
-        routing = routing_config(section) if section else default_routing(settings.sink_variables())
-        ignored = ignored_sink_variables(routing, settings.sink_variables()) if section else []
+        configured = settings.sink_variables()
+        routing = routing_config(section) if section else default_routing(configured)
+        ignored = ignored_sink_variables(routing, configured) if section else []
         if ignored:
             log_json(
                 log,
