@@ -87,6 +87,7 @@ def test_the_drain_releases_once_empty_after_a_burst(tmp_path: Path, monkeypatch
     queue.append("events-raw", [Outgoing({"n": 1}, {}, None)])
     assert drainer.step()
     assert released == [0], "released again after one small delivery"
+    assert drainer.releases == 1
     assert sum(handled) == 13
     queue.shrink_memory()  # NOTE: both connections still usable afterwards
     queue.append("events-raw", [Outgoing({"n": 2}, {}, None)])

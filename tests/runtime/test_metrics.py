@@ -65,6 +65,11 @@ def test_metrics_follow_what_happened(tmp_path, monkeypatch) -> None:
     )
     assert got[("eventmgmt_receiver_down", (("receiver", "pagerduty"),))] == 0
     assert ("eventmgmt_build_info", (("version", "0.1.0"),)) in got
+    assert got[("eventmgmt_memory_releases_total", ())] == 0  # NOTE: 3 events: no burst to give back
+    # NOTE: the process's own figures, as any Prometheus client exports them
+    assert got[("process_resident_memory_bytes", ())] > 10 * 1024 * 1024
+    assert got[("process_open_fds", ())] > 0
+    assert any(name == "python_gc_collections_total" for name, _ in got)
 
 
 def test_readiness_says_what_is_not_ready(tmp_path) -> None:

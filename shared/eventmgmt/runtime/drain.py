@@ -70,6 +70,7 @@ class Drainer:
         # NOTE: called once the queue is empty after TRIM_AFTER_EVENTS events: gives back the
         # page caches and freed heap a burst left (runtime/memory.py).
         self.release = release
+        self.releases = 0  # NOTE: read by /metrics
         self._stop = threading.Event()
         # NOTE: after a batch fails for a reason other than a transient fault, the rows up to this
         # sequence number are taken one at a time, so only the poison one is set aside.
@@ -132,6 +133,7 @@ class Drainer:
         self._since_trim += sum(d.events for d in batch if d.seq <= self._handled)
         if self._since_trim >= TRIM_AFTER_EVENTS and self.queue.backlog == 0:
             self.release()
+            self.releases += 1
             self._since_trim = 0
         return True
 

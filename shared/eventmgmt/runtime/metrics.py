@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -99,6 +99,11 @@ class RuntimeCollector:
             "Time correlation stepped aside for ingest requests in flight.",
             value=self.rt.priority.paused_seconds,
         )
+        yield CounterMetricFamily(
+            "eventmgmt_memory_releases",
+            "Times the drain gave memory back after a burst (page caches closed, freed heap trimmed).",
+            value=self.rt.drainer.releases,
+        )
 
     def _route(self) -> Iterator[Metric]:
         router = self.rt.router
@@ -145,6 +150,12 @@ def incidents_gauge(engine: Engine) -> Iterator[Metric]:
 
 
 def exposition(rt: Runtime) -> bytes:
+    """eventmgmt's own figures, and the process's as every Prometheus client exports them
+    (`process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`, `python_gc_*`,
+    `python_info`): memory after a storm, and whether it comes back, is watched like any service's."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(rt))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return generate_latest(registry)
