@@ -95,6 +95,7 @@ def test_a_20000_alert_webhook_is_answered_inside_10_s(tmp_path: Path) -> None:
         time.sleep(3)  # NOTE: the archive runs once correlation is idle, then memory is given back
         settled = rss_mb(proc.pid)
         queue = http.get("/api/queue").json()
+        metrics = http.get("/metrics").text
     figures = {
         "body_mb": round(len(body) / 1e6, 2),
         "answered_s": round(answered, 2),
@@ -109,3 +110,7 @@ def test_a_20000_alert_webhook_is_answered_inside_10_s(tmp_path: Path) -> None:
     # other: about 400 MB stayed resident when the whole delivery was one row.
     assert at_10s < baseline + 150, f"memory far above its baseline 10 s after a 20,000-alert delivery: {figures}"
     assert settled < baseline + KEPT_AFTER_BURST_MIB, f"memory not back near its baseline once drained: {figures}"
+    # NOTE: what an operator sees of it: the release counted, and the process's own RSS
+    released = [line for line in metrics.splitlines() if line.startswith("eventmgmt_memory_releases_total ")]
+    assert released and float(released[0].split()[1]) >= 1, released
+    assert "process_resident_memory_bytes " in metrics
