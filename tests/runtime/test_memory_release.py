@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from eventmgmt.runtime import drain as drain_mod
@@ -57,11 +58,14 @@ def test_a_connection_in_use_finishes_its_transaction(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_an_in_memory_database_is_kept() -> None:
-    engine = make_engine("sqlite:///:memory:")
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite:///file:release-test?mode=memory&cache=shared&uri=true"])
+def test_an_in_memory_database_is_kept(url: str) -> None:
+    engine = make_engine(url)
+    keep = engine.connect()  # NOTE: a shared in-memory database lives while one connection does
     with engine.begin() as c:
         c.execute(text("CREATE TABLE t (v INTEGER)"))
         c.execute(text("INSERT INTO t VALUES (1)"))
+    keep.close()
     release_page_caches(engine)
     with engine.connect() as c:
         assert c.execute(text("SELECT COUNT(*) FROM t")).scalar() == 1

@@ -29,8 +29,10 @@ def trim() -> None:
 def release_page_caches(engine: Engine) -> None:
     """Close the state store's idle SQLite connections, and with them their page caches; a
     connection in use is closed when it is given back, and the next one opened costs about a
-    millisecond. Only for a database file: an in-memory database lives in its connection."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+    millisecond. Only for a database file: an in-memory database (`:memory:`, or a URI with
+    `mode=memory`) lives only as long as a connection to it."""
+    url = engine.url
+    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
         return
     engine.dispose()
 
