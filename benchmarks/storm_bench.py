@@ -58,6 +58,7 @@ import httpx
 
 from benchmarks.common import machine, percentile, rss_samples, status_kb, webhook
 from tests.support.httpsink import Sink, http_sink
+from tests.support.incidents import wait_drained
 from tests.support.procs import alertmanager
 from tests.support.serve import serve_process
 
@@ -451,13 +452,13 @@ def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
             time.sleep(args.after)
         rss_after = status_kb(proc.pid, "VmRSS")
         hwm = status_kb(proc.pid, "VmHWM")
-        drained = [rss_mb(drained_rss(http, proc.pid))]
+        drained = [rss_mb(drained_rss(http, proc.pid, args.big_timeout))]
         for r in range(1, args.big_rounds):
             # NOTE: each round the same storm on new pods: the state kept grows with the alerts
             # firing; the heap freed after the first round is reused, not added to.
             again = [{**a, "labels": {**a["labels"], "pod": f"{a['labels']['pod']}-r{r}"}} for a in alerts]
             post_all(url + "/ingest/alertmanager", [(dumps(webhook(again)), len(again))], math.inf, args.big_timeout)
-            drained.append(rss_mb(drained_rss(http, proc.pid)))
+            drained.append(rss_mb(drained_rss(http, proc.pid, args.big_timeout)))
     out = {
         "alerts": len(alerts),
         "body_mb": round(len(body) / 1e6, 2),
@@ -477,13 +478,10 @@ def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
     return out
 
 
-def drained_rss(http: httpx.Client, pid: int, idle: float = 3.0) -> int | None:
+def drained_rss(http: httpx.Client, pid: int, timeout: float, idle: float = 3.0) -> int | None:
     """VmRSS once the queue is drained and `idle` seconds have passed (the archive runs once
     correlation is idle, and memory is given back after it)."""
-    while True:
-        q = http.get("/api/queue", params={"wait": 10}).json()
-        if q["last_drained_seq"] >= q["last_accepted_seq"]:
-            break
+    wait_drained(http, timeout)
     time.sleep(idle)
     return status_kb(pid, "VmRSS")
 
@@ -532,10 +530,7 @@ def post_each_correlated(http: httpx.Client, bodies: list[tuple[bytes, int]], de
             break
         t0 = time.perf_counter()
         status = http.post("/ingest/alertmanager", content=body).status_code
-        while True:
-            q = http.get("/api/queue", params={"wait": 10}).json()
-            if q["last_drained_seq"] >= q["last_accepted_seq"]:
-                break
+        wait_drained(http, timeout=600)
         out.append(Sent(t0, time.perf_counter(), status, n))
     return out
 
