@@ -89,11 +89,14 @@ def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resource
     )
 
 
+_STATUSES = {s.value: s for s in Status}
+
+
 def _status(alert: WireAlert, group: str | None, ends: datetime | None, received: datetime) -> Status:
     """The alert's own status; without one, resolved if the group says so or its endsAt has passed
     (Alertmanager's own rule), firing otherwise."""
     if alert.status is not None:
-        return Status(alert.status)
+        return _STATUSES[alert.status]
     if group == "resolved" or (ends is not None and ends <= received):
         return Status.resolved
     return Status.firing
@@ -111,18 +114,20 @@ class _Checked:
 
     @property
     def identity(self) -> tuple[str, str, str]:
-        return (self.fingerprint, self.alert.startsAt, self.status.value)
+        # NOTE: Status is a str enum: the member is the string its value is, and hashes as it
+        return (self.fingerprint, self.alert.startsAt, self.status)
 
     def cluster(self, ctx: ParseContext) -> str | None:
-        return _first(self.alert.labels, "cluster") or ctx.cluster
+        labels = self.alert.labels
+        return labels.get("exported_cluster") or labels.get("cluster") or ctx.cluster
 
 
 def _check(raw: Any, where: str, hook: WireWebhook, ctx: ParseContext, valid: WireAlert | None = None) -> _Checked:
     """Everything that can refuse an alert (InputError naming the field); nothing is built. `valid`
     is the alert already validated (with its delivery's others)."""
     a = valid if valid is not None else validate(WireAlert, raw, where)
-    starts = timestamp(a.startsAt, f"{where}.startsAt")
-    ends = timestamp(a.endsAt, f"{where}.endsAt")
+    starts = timestamp(a.startsAt, where, "startsAt")
+    ends = timestamp(a.endsAt, where, "endsAt")
     status = _status(a, hook.status, ends, ctx.received_at)
     return _Checked(a, starts, ends, status, a.fingerprint or stable_hash(sorted(a.labels.items())))
 

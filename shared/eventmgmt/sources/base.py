@@ -95,13 +95,15 @@ def validate[M: BaseModel](model: type[M], body: Any, prefix: str = "body") -> M
         raise from_validation(err, prefix) from None
 
 
-def timestamp(value: str | float | None, where: str) -> datetime | None:
+def timestamp(value: str | float | None, where: str, name: str | None = None) -> datetime | None:
     """parse_ts, with an unparseable or unrepresentable time (year 10000, epoch 1e18, NaN) refused
-    as InputError naming its field."""
+    as InputError naming its field (`where`, or its member `name`: named only on a refusal, so a
+    storm's good timestamps build no field paths)."""
     try:
         return parse_ts(value)
     except (ValueError, TypeError, OverflowError, OSError) as err:
-        raise InputError(f"{where}: {err}", field=where) from None
+        field = where if name is None else f"{where}.{name}"
+        raise InputError(f"{field}: {err}", field=field) from None
 
 
 def check_text(value: Any, prefix: str) -> None:
