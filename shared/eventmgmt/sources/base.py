@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..clock import sane
 from ..errors import InputError, from_validation
@@ -86,10 +86,15 @@ class Checked:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def validate[M: BaseModel](model: type[M], body: Any, prefix: str = "body") -> M:
+def validate[M](model: type[M] | TypeAdapter[M], body: Any, prefix: str = "body") -> M:
+    """`body` as `model` (a pydantic model, or an adapter of a TypedDict); InputError naming the first
+    field at fault."""
     if not isinstance(body, dict):
         raise InputError(f"{prefix}: expected a JSON object, got {type(body).__name__}", field=prefix)
     try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(body)
+        assert issubclass(model, BaseModel)
         return model.model_validate(body)
     except ValidationError as err:
         raise from_validation(err, prefix) from None
