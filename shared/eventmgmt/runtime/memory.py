@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from ..store.db import in_memory
+
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -31,8 +33,7 @@ def release_page_caches(engine: Engine) -> None:
     connection in use is closed when it is given back, and the next one opened costs about a
     millisecond. Only for a database file: an in-memory database (`:memory:`, or a URI with
     `mode=memory`) lives only as long as a connection to it."""
-    url = engine.url
-    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+    if engine.dialect.name != "sqlite" or in_memory(engine.url):
         return
     engine.dispose()
 

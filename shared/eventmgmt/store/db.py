@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import SingletonThreadPool
 
 
 class Base(DeclarativeBase):
     pass
 
 
+def in_memory(url: URL) -> bool:
+    """An SQLite database that lives only as long as a connection to it: `:memory:`, or a URI
+    with `mode=memory` (a shared cache the tests use)."""
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs under concurrent writers."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        memory = in_memory(make_url(url))
+        if path and not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # NOTE: an in-memory database keeps one connection a thread, the pool SQLAlchemy picks for
+        # these URLs itself; named, since SQLAlchemy 2.1 warns that its choice for `mode=memory`
+        # will change (a QueuePool would drop the database with its last connection).
+        pool = {"poolclass": SingletonThreadPool} if memory else {}
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
