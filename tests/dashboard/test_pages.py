@@ -93,6 +93,14 @@ def test_noise_and_events_pages(loaded):
     html = client.get("/events?kind=pod_oom").get_data(as_text=True)
     assert "OOMKilled" in html or "Killed process" in html
     assert "No events match" in client.get("/events?q=no-such-words-anywhere").get_data(as_text=True)
+    # NOTE: `since` filters the page as it filters /api/events, and a bad one is refused, not ignored
+    newest = client.get("/api/events?limit=1").json["events"][0]["occurred_at"]
+    html = client.get("/events", query_string={"since": newest}).get_data(as_text=True)
+    assert "No events match" not in html and html.count("<tr") < client.get("/events").get_data(as_text=True).count(
+        "<tr"
+    )
+    bad = client.get("/events?since=yesterday")
+    assert bad.status_code == 400 and bad.json["field"] == "since"
     page1 = client.get("/api/events?limit=50").json
     page2 = client.get(f"/api/events?limit=50&cursor={page1['next']}").json
     assert not {e["id"] for e in page1["events"]} & {e["id"] for e in page2["events"]}

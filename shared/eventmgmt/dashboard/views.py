@@ -227,6 +227,7 @@ def events() -> Any:
         pod=args.get("pod") or None,
         node=args.get("node") or None,
         model=args.get("model") or None,
+        since=params.since(args),
         limit=params.limit(args),
         before=params.event_cursor(args),
     )
