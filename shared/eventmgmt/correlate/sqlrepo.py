@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, defer
 from ..config import Chain, Response
 from ..incident import IncidentSnapshot
 from ..model import Event, EventClass
+from ..store.db import JsonText
 from ..store.tables import (
     EventRow,
     HeldEventRow,
@@ -120,7 +121,7 @@ def event_values(ev: Event, incident_id: str | None) -> dict[str, Any]:
         capture=ev.origin.capture if ev.origin else None,
         idx=ev.origin.index if ev.origin else None,
         suppressed=ev.suppressed,
-        data=ev.to_json(),
+        data=JsonText(ev.model_dump_json(by_alias=True)),
     )
 
 
