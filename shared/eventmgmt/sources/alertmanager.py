@@ -138,8 +138,10 @@ def _check(raw: Any, where: str, hook: WireWebhook, ctx: ParseContext, valid: Wi
     return _Checked(a, starts, ends, status, a.get("fingerprint") or stable_hash(sorted(a["labels"].items())))
 
 
-def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContext) -> list[Event]:
-    c = _check(raw, where, hook, ctx)
+def _alert(
+    raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContext, valid: WireAlert | None = None
+) -> list[Event]:
+    c = _check(raw, where, hook, ctx, valid)
     a, starts, ends, status, fp = c.alert, c.starts, c.ends, c.status, c.fingerprint
     notes = a.get("annotations", {})
     alert_labels = a["labels"]
@@ -177,8 +179,14 @@ def _alert(raw: Any, index: int, where: str, hook: WireWebhook, ctx: ParseContex
 
 def parse(body: Any, ctx: ParseContext) -> Parsed:
     hook = validate(WireWebhook, body)
+    valid = _all_valid(hook.alerts)  # NOTE: as the check validates them (a queued part's, in the drain)
     return each_record(
-        hook.alerts, ctx, lambda i: f"body.alerts.{i}", lambda raw, i, where: _alert(raw, i, where, hook, ctx)
+        hook.alerts,
+        ctx,
+        lambda i: f"body.alerts.{i}",
+        lambda raw, i, where: _alert(
+            raw, i, where, hook, ctx, valid[i - ctx.first_index] if valid is not None else None
+        ),
     )
 
 
