@@ -14,6 +14,9 @@ webhook and the growth of one big incident, all against `eventmgmt serve` on loo
    Alertmanager and a fresh `eventmgmt serve`: a round's requests take 0.1-0.2 s, so one scheduler
    hiccup moves its figures by a tenth; the median round is reported in full, with every round's
    figures and the medians and ranges of the acceptance ratio and of the fully-correlated rate.
+   Then INTERLEAVED rounds (3) of the same storm to both servers in turns, request by request, both
+   up at once: each pair of requests meets the same moment of the machine, so a scheduler hiccup
+   moves both (the ratio of summed request times, and how often ours was the faster).
 2. **One big webhook**: BIG alerts of the same shape in ONE webhook to a fresh `eventmgmt serve`:
    response time; RSS before, peak (VmHWM), and AFTER seconds after the answer.
 3. **Growth**: GROWTH `TritonHighErrorRate` alerts of ONE model on as many pods, all on GROWTH_NODES
@@ -430,6 +433,56 @@ def rounds_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def interleaved_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, Any]:
+    """The storm's requests to Alertmanager and to `eventmgmt serve` in turns, request by request
+    (which goes first alternates), both servers up: each pair meets the same moment of a shared,
+    noisy machine, where the rounds above give each server its own 0.1-0.2 s. The ratio is
+    Alertmanager's request time over ours, summed over the storm (ours alerts/s over its)."""
+    alerts = storm(args.models, args.pods, args.pods_per_node, datetime.now(UTC) - timedelta(minutes=1))
+    chunks = [alerts[i : i + args.batch] for i in range(0, len(alerts), args.batch)]
+    am_bodies = [dumps([postable(a) for a in c]) for c in chunks]
+    our_bodies = [dumps(webhook(c)) for c in chunks]
+    home = tmp / "interleaved-home"
+    home.mkdir()
+    with (
+        alertmanager(
+            tmp / "am-interleaved",
+            sink.url + AM_PATH,
+            group_by=["alertname", "model"],
+            group_wait="1s",
+            group_interval="1s",
+        ) as am,
+        serve_process(home, pd_env(sink)) as (url, _proc),
+    ):
+        post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
+        pairs: list[tuple[float, float]] = []
+        gc.collect()
+        gc.disable()
+        try:
+            with (
+                httpx.Client(timeout=args.timeout, headers=JSON) as to_am,
+                httpx.Client(timeout=args.timeout, headers=JSON) as to_us,
+            ):
+                for i, (am_body, our_body) in enumerate(zip(am_bodies, our_bodies, strict=True)):
+                    turns = [(to_am, am + "/api/v2/alerts", am_body), (to_us, url + "/ingest/alertmanager", our_body)]
+                    took: list[float] = []
+                    for client, target, body in turns if i % 2 == 0 else turns[::-1]:
+                        t0 = time.perf_counter()
+                        status = client.post(target, content=body).status_code
+                        took.append(time.perf_counter() - t0 if 200 <= status < 300 else math.inf)
+                    pairs.append((took[0], took[1]) if i % 2 == 0 else (took[1], took[0]))
+        finally:
+            gc.enable()
+    am_s, ours_s = sum(a for a, _ in pairs), sum(o for _, o in pairs)
+    return {
+        "requests_each": len(pairs),
+        "alertmanager_p50_ms": round(1000 * percentile([a for a, _ in pairs], 50), 2),
+        "eventmgmt_p50_ms": round(1000 * percentile([o for _, o in pairs], 50), 2),
+        "ratio": round(am_s / ours_s, 4) if ours_s else None,
+        "ours_faster_in": round(sum(1 for a, o in pairs if o < a) / len(pairs), 3) if pairs else None,
+    }
+
+
 def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, Any]:
     # NOTE: lean alerts keep 20,000 of them at about 5 MB, under the default 5 MiB body limit; with
     # every field Alertmanager sends (annotations, endsAt, generatorURL) they would be 7.5 MB.
@@ -549,6 +602,7 @@ QUICK = {
     "after": 3.0,
     "quiet": 2.0,
     "rounds": 1,
+    "interleaved": 1,
 }
 
 
@@ -560,6 +614,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--pods-per-node", type=int, default=8)
     ap.add_argument("--batch", type=int, default=100, help="alerts per request")
     ap.add_argument("--rounds", type=int, default=5, help="storm rounds, each on fresh servers (medians reported)")
+    ap.add_argument("--interleaved", type=int, default=3, help="storm rounds sent to both servers in turns (0: skip)")
     ap.add_argument("--big", type=int, default=20000, help="alerts in the one big webhook (0: skip)")
     ap.add_argument("--big-rounds", type=int, default=3, help="big webhooks of new pods, one after another")
     ap.add_argument("--growth", type=int, default=3000, help="members of the one big incident (0: skip)")
@@ -601,6 +656,19 @@ def main(argv: list[str]) -> int:
                 with http_sink() as sink:
                     rounds.append(storm_phase(args, tmp / f"round-{r}", sink))
             result["storm"] = rounds_summary(rounds)
+            interleaved = []
+            for r in range(args.interleaved):
+                (tmp / f"interleaved-{r}").mkdir()
+                with http_sink() as sink:
+                    interleaved.append(interleaved_phase(args, tmp / f"interleaved-{r}", sink))
+                print(f"  interleaved: {json.dumps(interleaved[-1])}", flush=True)
+            if interleaved:
+                ratios = [i["ratio"] or 0.0 for i in interleaved]
+                result["storm_interleaved"] = {
+                    "rounds": interleaved,
+                    "ratio_median": statistics.median(ratios),
+                    "ratio_range": [min(ratios), max(ratios)],
+                }
         if args.big:
             with http_sink() as sink:
                 result["big_webhook"] = big_webhook_phase(args, tmp, sink)
