@@ -36,7 +36,7 @@ def alert(**over: Any) -> dict[str, Any]:
 
 def ids(alerts: list[dict[str, Any]], cluster: str | None = None) -> tuple[list[str], list[str]]:
     """The ids the check answers and the ids parsing builds; the check is the same whether its
-    delivery's text needs walking (the per-record path) or not (the whole-webhook fast path)."""
+    delivery's text needs walking or not."""
     body = {"version": "4", "status": "firing", "alerts": alerts}
     walked, fast = (
         check_delivery("alertmanager", body, ParseContext("cap", RECEIVED, cluster, check_text=walk))

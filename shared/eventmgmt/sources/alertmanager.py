@@ -9,7 +9,6 @@ from typing import Any, Literal, NotRequired, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..clock import sane
-from ..errors import InputError
 from ..model import Event, Resources, Status, stable_hash
 from ..naming import deployment_of_pod
 from .base import Checked, ParseContext, Parsed, check_records, draft, each_record, event_id, timestamp, validate
@@ -124,8 +123,7 @@ class _Checked:
         return (self.fingerprint, self.alert["startsAt"], self.status)
 
     def cluster(self, ctx: ParseContext) -> str | None:
-        labels = self.alert["labels"]
-        return labels.get("exported_cluster") or labels.get("cluster") or ctx.cluster
+        return _first(self.alert["labels"], "cluster") or ctx.cluster
 
 
 def _check(raw: Any, where: str, hook: WireWebhook, ctx: ParseContext, valid: WireAlert | None = None) -> _Checked:
@@ -195,18 +193,6 @@ def check(body: Any, ctx: ParseContext) -> Checked:
     alerts' events and the refusal of each bad one (ingest answers with these and parses behind)."""
     hook = validate(WireWebhook, body)
     valid = _all_valid(hook.alerts)
-    if valid is not None and not ctx.check_text and len(valid) <= ctx.limits.max_records:
-        # NOTE: the common storm webhook (every alert valid, no text to walk) in one loop, without
-        # the per-record refusal machinery (a fifth of the check); a bad timestamp falls through to
-        # the loop below, which refuses that alert alone under its field path.
-        try:
-            ids = [
-                event_id(ctx, SOURCE, c.identity, c.cluster(ctx)) for c in (_check(a, "", hook, ctx, a) for a in valid)
-            ]
-        except InputError:
-            pass
-        else:
-            return Checked(ids, list(range(ctx.first_index, ctx.first_index + len(ids))))
 
     def one(raw: Any, i: int, where: str) -> list[str]:
         c = _check(raw, where, hook, ctx, valid[i - ctx.first_index] if valid is not None else None)
