@@ -51,7 +51,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,22 +185,52 @@ def post_all(url: str, bodies: list[tuple[bytes, int]], deadline: float, timeout
     NOTE: this process's own garbage collector is off while it posts: a full pass here (40-47 ms,
     measured) landed inside whichever server's request it interrupted, Alertmanager's or ours."""
     out = []
+    with collector_off(), httpx.Client(timeout=timeout, headers=JSON) as http:
+        for body, n in bodies:
+            if time.perf_counter() > deadline:
+                break
+            t0 = time.perf_counter()
+            try:
+                status = http.post(url, content=body).status_code
+            except httpx.HTTPError:
+                status = 0
+            out.append(Sent(t0, time.perf_counter(), status, n))
+    return out
+
+
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """This process's garbage collector off while it posts (see post_all)."""
     gc.collect()
     gc.disable()
     try:
-        with httpx.Client(timeout=timeout, headers=JSON) as http:
-            for body, n in bodies:
-                if time.perf_counter() > deadline:
-                    break
-                t0 = time.perf_counter()
-                try:
-                    status = http.post(url, content=body).status_code
-                except httpx.HTTPError:
-                    status = 0
-                out.append(Sent(t0, time.perf_counter(), status, n))
+        yield
     finally:
         gc.enable()
-    return out
+
+
+def warm_up(url: str) -> None:
+    """One routine alert to a fresh `eventmgmt serve`: the first request pays the lazy imports."""
+    post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
+
+
+def storm_requests(
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[tuple[bytes, int]], list[tuple[bytes, int]]]:
+    """The storm's alerts, their requests of `args.batch`, and those requests as Alertmanager's API
+    takes them and as its webhook sends them: (body, alerts) each."""
+    alerts = storm(args.models, args.pods, args.pods_per_node, datetime.now(UTC) - timedelta(minutes=1))
+    chunks = [alerts[i : i + args.batch] for i in range(0, len(alerts), args.batch)]
+    am_bodies = [(dumps([postable(a) for a in c]), len(c)) for c in chunks]
+    our_bodies = [(dumps(webhook(c)), len(c)) for c in chunks]
+    return alerts, chunks, am_bodies, our_bodies
+
+
+def storm_alertmanager(folder: Path, sink: Sink) -> AbstractContextManager[str]:
+    """Alertmanager grouping the storm by model, notifying the sink on short group timers."""
+    return alertmanager(
+        folder, sink.url + AM_PATH, group_by=["alertname", "model"], group_wait="1s", group_interval="1s"
+    )
 
 
 def acceptance(sent: list[Sent]) -> dict[str, Any]:
@@ -302,16 +333,11 @@ def ms(xs: list[float]) -> dict[str, float | None]:
 
 # --- the phases -------------------------------------------------------------------------------------
 def storm_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, Any]:
-    alerts = storm(args.models, args.pods, args.pods_per_node, datetime.now(UTC) - timedelta(minutes=1))
-    chunks = [alerts[i : i + args.batch] for i in range(0, len(alerts), args.batch)]
-    am_bodies = [(dumps([postable(a) for a in c]), len(c)) for c in chunks]
-    our_bodies = [(dumps(webhook(c)), len(c)) for c in chunks]
+    alerts, chunks, am_bodies, our_bodies = storm_requests(args)
     print(f"storm: {len(alerts)} alerts in {len(chunks)} requests", flush=True)
 
     # Alertmanager
-    with alertmanager(
-        tmp / "am", sink.url + AM_PATH, group_by=["alertname", "model"], group_wait="1s", group_interval="1s"
-    ) as am:
+    with storm_alertmanager(tmp / "am", sink) as am:
         sent = post_all(am + "/api/v2/alerts", am_bodies, time.perf_counter() + args.max_seconds, args.timeout)
         am_acc = acceptance(sent)
         # NOTE: its notifications go out on its group timers; count them once they stop coming.
@@ -332,7 +358,7 @@ def storm_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, An
     home = tmp / "storm-home"
     home.mkdir()
     with serve_process(home, pd_env(sink)) as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
-        post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
+        warm_up(url)
         rss_before = status_kb(proc.pid, "VmRSS")
         deadline = time.perf_counter() + args.max_seconds
         sent = post_all(url + "/ingest/alertmanager", our_bodies, deadline, args.timeout)
@@ -438,41 +464,28 @@ def interleaved_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
     (which goes first alternates), both servers up: each pair meets the same moment of a shared,
     noisy machine, where the rounds above give each server its own 0.1-0.2 s. The ratio is
     Alertmanager's request time over ours, summed over the storm (ours alerts/s over its)."""
-    alerts = storm(args.models, args.pods, args.pods_per_node, datetime.now(UTC) - timedelta(minutes=1))
-    chunks = [alerts[i : i + args.batch] for i in range(0, len(alerts), args.batch)]
-    am_bodies = [dumps([postable(a) for a in c]) for c in chunks]
-    our_bodies = [dumps(webhook(c)) for c in chunks]
+    _, _, am_bodies, our_bodies = storm_requests(args)
     home = tmp / "interleaved-home"
     home.mkdir()
+    pairs: list[tuple[float, float]] = []
     with (
-        alertmanager(
-            tmp / "am-interleaved",
-            sink.url + AM_PATH,
-            group_by=["alertname", "model"],
-            group_wait="1s",
-            group_interval="1s",
-        ) as am,
+        storm_alertmanager(tmp / "am-interleaved", sink) as am,
         serve_process(home, pd_env(sink)) as (url, _proc),
     ):
-        post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
-        pairs: list[tuple[float, float]] = []
-        gc.collect()
-        gc.disable()
-        try:
-            with (
-                httpx.Client(timeout=args.timeout, headers=JSON) as to_am,
-                httpx.Client(timeout=args.timeout, headers=JSON) as to_us,
-            ):
-                for i, (am_body, our_body) in enumerate(zip(am_bodies, our_bodies, strict=True)):
-                    turns = [(to_am, am + "/api/v2/alerts", am_body), (to_us, url + "/ingest/alertmanager", our_body)]
-                    took: list[float] = []
-                    for client, target, body in turns if i % 2 == 0 else turns[::-1]:
-                        t0 = time.perf_counter()
-                        status = client.post(target, content=body).status_code
-                        took.append(time.perf_counter() - t0 if 200 <= status < 300 else math.inf)
-                    pairs.append((took[0], took[1]) if i % 2 == 0 else (took[1], took[0]))
-        finally:
-            gc.enable()
+        warm_up(url)
+        with (
+            collector_off(),
+            httpx.Client(timeout=args.timeout, headers=JSON) as to_am,
+            httpx.Client(timeout=args.timeout, headers=JSON) as to_us,
+        ):
+            for i, ((am_body, _), (our_body, _)) in enumerate(zip(am_bodies, our_bodies, strict=True)):
+                turns = [(to_am, am + "/api/v2/alerts", am_body), (to_us, url + "/ingest/alertmanager", our_body)]
+                took: list[float] = []
+                for client, target, body in turns if i % 2 == 0 else turns[::-1]:
+                    t0 = time.perf_counter()
+                    status = client.post(target, content=body).status_code
+                    took.append(time.perf_counter() - t0 if 200 <= status < 300 else math.inf)
+                pairs.append((took[0], took[1]) if i % 2 == 0 else (took[1], took[0]))
     am_s, ours_s = sum(a for a, _ in pairs), sum(o for _, o in pairs)
     return {
         "requests_each": len(pairs),
@@ -497,7 +510,7 @@ def big_webhook_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[s
     home = tmp / "big-home"
     home.mkdir()
     with serve_process(home, env) as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
-        post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
+        warm_up(url)
         rss_before = status_kb(proc.pid, "VmRSS")
         with rss_samples(proc.pid) as samples:
             (sent,) = post_all(url + "/ingest/alertmanager", [(body, len(alerts))], math.inf, args.big_timeout)
@@ -547,7 +560,7 @@ def growth_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, A
     home = tmp / "growth-home"
     home.mkdir()
     with serve_process(home, pd_env(sink)) as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
-        post_all(url + "/ingest/alertmanager", [(dumps(webhook([warmup_alert()])), 1)], math.inf, 60)
+        warm_up(url)
         sent = post_each_correlated(http, bodies, time.perf_counter() + args.max_seconds)
         settle(lambda: incidents_digest(http), args.quiet, time.perf_counter() + 120, ready=lambda d: len(d) > 0)
         incs = all_incidents(http)
