@@ -182,9 +182,7 @@ def parse(body: Any, ctx: ParseContext) -> Parsed:
         hook.alerts,
         ctx,
         lambda i: f"body.alerts.{i}",
-        lambda raw, i, where: _alert(
-            raw, i, where, hook, ctx, valid[i - ctx.first_index] if valid is not None else None
-        ),
+        lambda raw, i, where: _alert(raw, i, where, hook, ctx, _valid_at(valid, i, ctx)),
     )
 
 
@@ -195,10 +193,15 @@ def check(body: Any, ctx: ParseContext) -> Checked:
     valid = _all_valid(hook.alerts)
 
     def one(raw: Any, i: int, where: str) -> list[str]:
-        c = _check(raw, where, hook, ctx, valid[i - ctx.first_index] if valid is not None else None)
+        c = _check(raw, where, hook, ctx, _valid_at(valid, i, ctx))
         return [event_id(ctx, SOURCE, c.identity, c.cluster(ctx))]
 
     return check_records(hook.alerts, ctx, lambda i: f"body.alerts.{i}", one)
+
+
+def _valid_at(valid: list[WireAlert] | None, index: int, ctx: ParseContext) -> WireAlert | None:
+    """The record at `index` of the delivery as validated with the others (None: each on its own)."""
+    return valid[index - ctx.first_index] if valid is not None else None
 
 
 _ALERTS = TypeAdapter(list[WireAlert])

@@ -37,10 +37,10 @@ def in_memory(url: URL) -> bool:
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs under concurrent writers."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        memory = in_memory(make_url(url))
-        if path and not memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        parsed = make_url(url)
+        memory = in_memory(parsed)
+        if parsed.database and not memory:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # NOTE: an in-memory database keeps one connection a thread, the pool SQLAlchemy picks for
         # these URLs itself; named, since SQLAlchemy 2.1 warns that its choice for `mode=memory`
         # will change (a QueuePool would drop the database with its last connection).
