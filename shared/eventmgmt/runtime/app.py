@@ -270,7 +270,7 @@ def _install_backpressure(app: Flask, rt: Runtime) -> None:
         backlog, bound = rt.queue.backlog, rt.settings.max_backlog
         if bound <= 0 or backlog < bound:
             return None
-        rt.queue.refused += 1
+        rt.queue.counters.refuse()
         resp = jsonify(BacklogFull(backlog, bound).to_json())
         resp.status_code = 503
         resp.headers["Retry-After"] = "5"

@@ -23,6 +23,7 @@ from ..ingest.queued import DELIVERIES
 from ..transport import Outgoing
 from ..transport.pipeline import RAW
 from ..transport.publisher import EncodedMessage, batch_items
+from .queue_counters import Counters, LocalCounters, SharedCounters
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -81,9 +82,12 @@ def event_count(m: Outgoing) -> int:
 class DurableQueue:
     """Appends (request threads) and the drain's takes and removals use a connection each, their
     writes serialised by one lock; counters are kept in memory so the backlog is known without a
-    query."""
+    query (queue_counters.py). Given `counters` (SharedCounters), this is the correlating process's
+    view of a queue another process appends to: it takes and removes, and never appends."""
 
-    def __init__(self, path: Path, part_events: int = 1000, sync: str = "full") -> None:
+    def __init__(
+        self, path: Path, part_events: int = 1000, sync: str = "full", counters: SharedCounters | None = None
+    ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"queue sync {sync!r}: expected one of {', '.join(SYNC_MODES)}")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,17 +108,44 @@ class DurableQueue:
         # handler, which sleeps at least a millisecond when it meets the other's write lock.
         self._write = threading.Lock()
         self._read = threading.Lock()  # the drain connection: one statement sequence at a time
-        self._lock = threading.Lock()  # the counters
-        self._changed = threading.Condition(self._lock)
         self._removed_since_checkpoint = 0
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(events), 0), MIN(seq) FROM deliveries").fetchone()
-        self._rows, self._events, oldest = int(row[0]), int(row[1]), row[2]
+        self.takes_only = counters is not None
+        self.counters: Counters = counters if counters is not None else self._count()
+        if not self.takes_only:
+            self._reserve_wal()
+
+    def _count(self) -> LocalCounters:
+        rows, events, drained = self.counted()
         found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
-        self._last = int(found[0]) if found else 0
-        self._drained = int(oldest) - 1 if oldest is not None else self._last
-        self._dead = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
-        self._reserve_wal()
-        self.refused = 0
+        last = int(found[0]) if found else 0
+        dead = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+        return LocalCounters(rows, events, last, drained if drained is not None else last, dead)
+
+    def counted(self) -> tuple[int, int, int | None]:
+        """Rows and events in the table, and the sequence number before its oldest row (None when
+        it is empty), as stored."""
+        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(events), 0), MIN(seq) FROM deliveries").fetchone()
+        return int(row[0]), int(row[1]), (int(row[2]) - 1 if row[2] is not None else None)
+
+    def share(self, ctx: Any = None) -> SharedCounters:
+        """From now on, count in memory another process can read and update (it drains)."""
+        with self._write:
+            shared = SharedCounters(self.counters, ctx)
+            self.counters = shared
+        return shared
+
+    def resync(self) -> None:
+        """The draining process is gone: count the table again (appends wait meanwhile)."""
+        counters = self.counters
+        if not isinstance(counters, SharedCounters):
+            return
+        with self._write:
+            rows, events, drained = self.counted()
+            counters.resync(rows, events, drained if drained is not None else counters.last)
+
+    @property
+    def refused(self) -> int:
+        return self.counters.refused
 
     def _reserve_wal(self) -> None:
         """Grow the WAL file past WAL_RESERVE_BYTES once (the reserve row's insert and delete each
@@ -155,21 +186,24 @@ class DurableQueue:
         """`append`, for messages whose payloads are JSON text already (ingest encodes events once,
         straight from the models). Nothing to append (a delivery whose events were all filtered)
         writes nothing."""
+        if self.takes_only:
+            raise RuntimeError("this process drains the queue; another appends to it")
         if not messages:
-            return self._last
+            return self.counters.last
         parts = self._parts(messages)
         now = time.time()
         with self._write:
             # NOTE: checked here, under the lock appends take, so deliveries arriving together cannot
             # all pass the bound; a delivery larger than the bound is taken when nothing waits.
             incoming = sum(events for _, events in parts)
-            if bound > 0 and self._events > 0 and self._events + incoming > bound:
-                self.refused += 1
-                raise BacklogFull(self._events, bound)
+            backlog = self.counters.events
+            if bound > 0 and backlog > 0 and backlog + incoming > bound:
+                self.counters.refuse()
+                raise BacklogFull(backlog, bound)
             # NOTE: sequence numbers are given here (appends are serialised by this lock, and removals
             # never touch the newest row's number), so a delivery's rows name their first row
             # without a second statement.
-            first = self._last + 1
+            first = self.counters.last + 1
             rows = [(first + i, first, topic, events, now, body) for i, (body, events) in enumerate(parts)]
             insert = (
                 "INSERT INTO deliveries (seq, delivery, topic, events, accepted_at, body) VALUES (?, ?, ?, ?, ?, ?)"
@@ -185,11 +219,7 @@ class DurableQueue:
                     self._db.execute("ROLLBACK")
                     raise
             seq = first + len(rows) - 1
-            with self._lock:
-                self._last = seq
-                self._rows += len(parts)
-                self._events += incoming
-                self._changed.notify_all()
+            self.counters.appended(seq, len(parts), incoming)
         return seq
 
     def _parts(self, messages: Sequence[EncodedMessage]) -> list[tuple[str, int]]:
@@ -253,9 +283,9 @@ class DurableQueue:
                 "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM deliveries WHERE seq <= ?", (through,)
             ).fetchone()
             db.execute("DELETE FROM deliveries WHERE seq <= ?", (through,))
-        self._forget(int(row[0]), int(row[1]), through)
+        self.counters.removed(int(row[0]), int(row[1]), through)
         self._removed_since_checkpoint += int(row[0])
-        if self._removed_since_checkpoint >= CHECKPOINT_ROWS or self._rows <= 0:
+        if self._removed_since_checkpoint >= CHECKPOINT_ROWS or self.counters.rows <= 0:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
@@ -285,46 +315,36 @@ class DurableQueue:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        with self._lock:
-            self._dead += gone
-        self._forget(gone, events if gone else 0, seq)
-
-    def _forget(self, rows: int, events: int, through: int) -> None:
-        with self._lock:
-            self._rows -= rows
-            self._events -= events
-            self._drained = max(self._drained, through)
-            self._changed.notify_all()
+        self.counters.dead_lettered(gone)
+        self.counters.removed(gone, events if gone else 0, seq)
 
     # --- waiting and reporting ------------------------------------------------------------------
     def wait_for_work(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._rows > 0, timeout)
+        return self.counters.wait_for_work(timeout)
 
     def wait_drained(self, timeout: float, through: int | None = None) -> bool:
         """Wait until every delivery accepted so far (or up to `through`) has left the queue."""
-        with self._changed:
-            target = self._last if through is None else through
-            return self._changed.wait_for(lambda: self._drained >= target, timeout)
+        return self.counters.wait_drained(through, timeout)
 
     @property
     def backlog(self) -> int:
         """Events accepted and not yet drained."""
-        return self._events
+        return self.counters.events
 
     def stats(self) -> dict[str, Any]:
         with self._read:
             first = self._drain_db.execute("SELECT accepted_at FROM deliveries ORDER BY seq LIMIT 1").fetchone()
             oldest = first[0] if first else None
             deliveries = self._drain_db.execute("SELECT COUNT(DISTINCT delivery) FROM deliveries").fetchone()[0]
+            c = self.counters
             return {
-                "backlog_events": self._events,
+                "backlog_events": c.events,
                 "backlog_deliveries": int(deliveries),
-                "last_accepted_seq": self._last,
-                "last_drained_seq": self._drained,
+                "last_accepted_seq": c.last,
+                "last_drained_seq": c.drained,
                 "oldest_age_s": round(max(0.0, time.time() - oldest), 3) if oldest is not None else 0.0,
-                "dead_letters": self._dead,
-                "refused": self.refused,
+                "dead_letters": c.dead,
+                "refused": c.refused,
             }
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
