@@ -87,6 +87,12 @@ class StreamClock:
         with self._lock:
             return self._watermark
 
+    def mark(self) -> tuple[datetime | None, float]:
+        """The latest event time seen and when it was seen (time.monotonic()): what another process
+        needs to tell the same time (runtime/correlation_process.py)."""
+        with self._lock:
+            return self._mark, self._mark_mono
+
     def now_locked(self) -> datetime:
         wall = self._wall()
         if self._mark is None:

@@ -37,6 +37,7 @@ CHANGE_WEBHOOK_URL = "EVENTMGMT_CHANGE_WEBHOOK_URL"
 DRAIN_SECONDS = "EVENTMGMT_DRAIN_SECONDS"
 RETENTION_EVERY = "EVENTMGMT_RETENTION_EVERY"
 GROUP_WAIT_SECONDS = "EVENTMGMT_GROUP_WAIT_SECONDS"
+CORRELATE_PROCESS = "EVENTMGMT_CORRELATE_PROCESS"
 
 # The default receivers' URLs and keys; a routing configuration may name further variables.
 SINK_VARIABLES = (PAGERDUTY_URL, PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, WEBHOOK_URL, CHANGE_WEBHOOK_URL)
@@ -101,6 +102,11 @@ class Settings:
     # NOTE: `eventmgmt serve` runs retention (archive tiers, the state store's ageing) this often, in
     # seconds; 0 leaves it to `eventmgmt retention run` on a schedule of the operator's.
     retention_every: float = field(default_factory=lambda: float(_env(RETENTION_EVERY, "3600") or 0))
+    # NOTE: `serve` correlates in a second process, so that a storm being correlated does not slow
+    # taking the next webhook (runtime/correlation_process.py); 0 keeps both in one process.
+    correlate_process: bool = field(
+        default_factory=lambda: (_env(CORRELATE_PROCESS, "1") or "1").lower() not in ("0", "false", "no", "off")
+    )
 
     def sink_variables(self, names: Iterable[str] = ()) -> dict[str, str]:
         """The receivers' URLs and keys: the default sinks' variables and `names` (those a routing

@@ -83,7 +83,7 @@ def test_readiness_says_what_is_not_ready(tmp_path) -> None:
         assert http.post("/ingest/alertmanager", json={"alerts": alerts}).status_code == 202
         down = http.get("/readyz")
         assert down.status_code == 503 and down.json["ready"] is False
-        assert any("correlation thread" in p for p in down.json["problems"])
+        assert any("correlation not running" in p for p in down.json["problems"])
         assert any("backlog" in p for p in down.json["problems"])
     finally:
         rt.stop()

@@ -117,6 +117,7 @@ class Router:
         engine: Engine,
         clock: Callable[[], datetime],
         hold_first_pages: bool = False,
+        schema: bool = True,
     ) -> Router:
         section = config.section("routing")
         configured = settings.sink_variables()
@@ -138,7 +139,8 @@ class Router:
             # NOTE: embedded, the ledger gets its own SQLite file, so the route worker never waits for
             # the correlation database's single write lock while ingest is busy.
             ledger_engine = make_engine(f"sqlite:///{settings.home / 'route.db'}")
-        ensure_schema(ledger_engine)  # NOTE: the ledger's tables registered when this module imported it
+        if schema:
+            ensure_schema(ledger_engine)  # NOTE: the ledger's tables registered when this module imported it
         variables = settings.sink_variables(variable_names(routing))
         client = httpx.Client(timeout=10.0)
         incidents = StoredIncidents(engine)

@@ -73,7 +73,7 @@ def not_ready(rt: Runtime) -> list[str]:
     """What keeps the runtime from taking deliveries and correlating them, if anything."""
     problems = []
     if not rt.drainer.alive:
-        problems.append("correlation thread not running")
+        problems.append("correlation not running")
     bound = rt.settings.max_backlog
     if bound > 0 and rt.queue.backlog >= bound:
         problems.append(f"backlog {rt.queue.backlog} at its bound {bound}")

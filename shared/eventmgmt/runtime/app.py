@@ -1,6 +1,11 @@
-"""The embedded runtime: ingest, enrich, correlate (and route and archive when configured) in one
-process, chained by the in-process publisher with the same envelopes Pub/Sub would carry. Ingest
-and the collector append to a durable queue; one drainer thread hands it on to enrich and correlate."""
+"""The embedded runtime: ingest, enrich, correlate (and route and archive when configured), chained
+by the in-process publisher with the same envelopes Pub/Sub would carry. Ingest and the collector
+append to a durable queue; one drainer thread hands it on to enrich and correlate.
+
+`role` splits it in two for `serve` (runtime/correlation_process.py): "accept" is what answers HTTP
+(ingest, the API, the dashboard, heartbeats, the collector), "correlate" what the drain feeds
+(enrich, correlate, route, archive, retention), each in a process of its own; "all" is both in one
+process (tests, and `serve` with EVENTMGMT_CORRELATE_PROCESS=0)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cloudevents.http import CloudEvent
 from flask import Flask, jsonify, request
@@ -35,6 +40,7 @@ from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
 from .memory import release, trim
 from .priority import IngestPriority
+from .queue_counters import SharedCounters
 from .schedules import Every, retention_job
 from .worker import BackgroundSubscriber
 
@@ -43,6 +49,19 @@ if TYPE_CHECKING:
     from ..route import Router
 
 log = logging.getLogger("eventmgmt")
+
+Role = Literal["all", "accept", "correlate"]
+
+
+class DrainHandle(Protocol):
+    """What the API, the metrics and shutdown need of the drain: the thread here, or the process
+    that correlates (runtime/correlation_process.py)."""
+
+    @property
+    def alive(self) -> bool: ...
+    @property
+    def releases(self) -> int: ...
+    def close(self, timeout: float = 30.0) -> None: ...
 
 
 @dataclass
@@ -61,7 +80,8 @@ class Runtime:
     accept: QueuedPublisher
     # NOTE: the webhooks' service; the drainer builds the deliveries it queued as received.
     ingest: IngestService
-    drainer: Drainer
+    drainer: DrainHandle
+    role: Role = "all"
     priority: IngestPriority = field(default_factory=IngestPriority)
     heartbeats: HeartbeatWatch | None = None
     # The optional stages, None where their package is not installed; the scheduled jobs, None when
@@ -96,13 +116,13 @@ class Runtime:
     def tick(self) -> None:
         # NOTE: resolve on quiet only when correlation has caught up: an event still queued may be
         # the one that keeps an incident open.
-        if self.queue.backlog == 0:
+        if self.role != "accept" and self.queue.backlog == 0:
             self.correlate.tick(self.clock())
         if self.heartbeats is not None:
             self.heartbeats.check()
         if self.archive is not None:
             self.archive.flush()
-        if self.router is not None:
+        if self.router is not None and self.route_worker is not None:
             self.router.flush()
 
     def stop(self) -> None:
@@ -122,49 +142,106 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings | None = None, config: Config | None = None, clock: Callable[[], datetime] | None = None
+    settings: Settings | None = None,
+    config: Config | None = None,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    role: Role = "all",
+    counters: SharedCounters | None = None,
 ) -> Runtime:
+    """`role` "accept" starts the correlating process itself; "correlate" is that process's, on the
+    queue's `counters` the accepting process shares."""
     settings = settings or Settings()
     config = config or load_config(settings.config_path)
-    clock = clock or StreamClock()
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
-    ensure_schema(engine)
+    if role != "correlate":
+        # NOTE: the correlating process starts on the schema its parent made: with the state store
+        # down at its start, it waits in the drain's retries instead of failing to start.
+        ensure_schema(engine)
     publisher = InProcessPublisher(project=settings.project)
+    if role == "accept":
+        from .correlation_process import CorrelationProcess, hold_home
+
+        # NOTE: before the queue is counted: a correlating process left by a killed `serve` may
+        # still be removing the delivery in hand.
+        hold_home(settings.home)
+    queue = DurableQueue(settings.queue_path, sync=settings.queue_sync, counters=counters)
+    process = None
+    if role == "accept":
+        process = CorrelationProcess(settings, queue)
+        clock = clock or process.clock
+    clock = clock or StreamClock()
     windows = WindowProvider(engine)
     enrich = EnrichStage(config, publisher, windows=windows)
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
-    publisher.subscribe(RAW, "enrich", enrich.handle, batch=enrich.handle_batch, objects=enrich.handle_events)
-    publisher.subscribe(
-        ENRICHED, "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
-    )
-    queue = DurableQueue(settings.queue_path, sync=settings.queue_sync)
     accept = QueuedPublisher(publisher, queue, max_backlog=settings.max_backlog)
     # NOTE: receipt is stamped with the server's own clock; the stream clock only follows events.
     ingest = IngestService.from_settings(settings, config, accept, utcnow)
     priority = IngestPriority()
+    drainer: DrainHandle
+    if process is not None:
+        # NOTE: what an operator's action here announces (an acknowledgement, a maintenance
+        # window's change record) goes to route and archive in the correlating process.
+        publisher.subscribe(CORRELATED, "correlating-process", process.forward_encoded, objects=process.forward)
+        drainer = process
+    else:
+        drainer = _drainer(settings, config, engine, publisher, enrich, correlate, queue, ingest, priority, counters)
+    rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
+    rt.role, rt.priority = role, priority
+    if role != "correlate":
+        # NOTE: on the server's own clock: a heartbeat is late by wall time, whatever its event time
+        rt.heartbeats = HeartbeatWatch(rt.accept, timeout_of(config.section("heartbeats")), utcnow)
+        ingest.on_accepted = rt.heartbeats.saw
+        _attach_collector(rt)
+    if role == "accept":
+        _attach_route_reader(rt)
+    else:
+        _attach_archive(rt)
+        _attach_route(rt)
+        _attach_retention(rt)
+    # NOTE: started last, so a backlog left by an earlier run meets every stage subscribed.
+    if isinstance(drainer, Drainer):
+        drainer.start()
+    elif process is not None:
+        process.start()
+    return rt
+
+
+def _drainer(
+    settings: Settings,
+    config: Config,
+    engine: Engine,
+    publisher: InProcessPublisher,
+    enrich: EnrichStage,
+    correlate: CorrelateStage,
+    queue: DurableQueue,
+    ingest: IngestService,
+    priority: IngestPriority,
+    counters: SharedCounters | None,
+) -> Drainer:
+    """The stages the drain feeds, subscribed, and the drain (not started)."""
+    publisher.subscribe(RAW, "enrich", enrich.handle, batch=enrich.handle_batch, objects=enrich.handle_events)
+    publisher.subscribe(
+        ENRICHED, "correlate", correlate.handle, batch=correlate.handle_batch, objects=correlate.process_many
+    )
     correlate.checkpoint = priority.step_aside
     built = _DeliveryBuilder(ingest, publisher, priority.step_aside)
     publisher.subscribe(DELIVERIES, "ingest", built.handle, batch=built.handle_batch, objects=built.build)
-    drainer = Drainer(
+    give_back = functools.partial(release, engine, queue.shrink_memory)
+
+    def release_and_count() -> None:
+        give_back()
+        if counters is not None:
+            counters.released()
+
+    return Drainer(
         queue,
         functools.partial(hand_on, publisher),
         merge_deliveries=True,
         checkpoint=priority.step_aside,
-        release=functools.partial(release, engine, queue.shrink_memory),
+        release=release_and_count,
     )
-    rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
-    rt.priority = priority
-    # NOTE: on the server's own clock: a heartbeat is late by wall time, whatever its event time
-    rt.heartbeats = HeartbeatWatch(rt.accept, timeout_of(config.section("heartbeats")), utcnow)
-    ingest.on_accepted = rt.heartbeats.saw
-    _attach_archive(rt)
-    _attach_route(rt)
-    _attach_collector(rt)
-    _attach_retention(rt)
-    # NOTE: started last, so a backlog left by an earlier run meets every stage subscribed.
-    drainer.start()
-    return rt
 
 
 class _DeliveryBuilder:
@@ -217,7 +294,9 @@ def _attach_route(rt: Runtime) -> None:
         from ..route import Router
     except ImportError:
         return
-    router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock, hold_first_pages=True)
+    router = Router.from_settings(
+        rt.settings, rt.config, rt.engine, rt.clock, hold_first_pages=True, schema=rt.role != "correlate"
+    )
     # NOTE: the worker's queue is memory only; what it held is owed in the state store, and the
     # worker catches up from there at start and every 15 s (a crash, a message dead-lettered).
     dead_letter = rt.settings.home / "dead-letter" / "route.jsonl"
@@ -227,6 +306,16 @@ def _attach_route(rt: Runtime) -> None:
     )
     rt.publisher.subscribe(CORRELATED, "route", worker.handle, objects=worker.handle_many)
     rt.router, rt.route_worker = router, worker
+
+
+def _attach_route_reader(rt: Runtime) -> None:
+    """Who was told what and what waits for a receiver, for the API, the dashboard and /metrics of
+    the accepting process; the correlating process's route worker does the telling."""
+    try:
+        from ..route import Router
+    except ImportError:
+        return
+    rt.router = Router.from_settings(rt.settings, rt.config, rt.engine, rt.clock)
 
 
 def _attach_collector(rt: Runtime) -> None:
