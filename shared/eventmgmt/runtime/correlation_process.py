@@ -122,15 +122,19 @@ class CorrelationProcess:
 
     def _spawn(self) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
+        woken, wake = self._ctx.Pipe(duplex=False)
         # NOTE: daemonic, so that an interpreter exit here stops it (SIGTERM) instead of waiting for it.
         proc = self._ctx.Process(
             target=run,
-            args=(self.settings, self.counters, self._clock_state, receive),
+            args=(self.settings, self.counters, self._clock_state, receive, woken),
             name="eventmgmt-correlate",
             daemon=True,
         )
         proc.start()
-        receive.close()  # NOTE: the child's end only, so that the child sees EOF when this process dies
+        # NOTE: the child's ends only, so that the child sees EOF when this process dies
+        receive.close()
+        woken.close()
+        self.counters.wake_with(wake)
         with self._send:
             self._proc, self._conn = proc, send
 
@@ -216,7 +220,7 @@ class CorrelationProcess:
 
 
 # --- the child ------------------------------------------------------------------------------------
-def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: Any) -> None:
+def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: Any, woken: Any) -> None:
     """The child's main: the correlating half of the runtime until told to stop, or until the parent
     is gone."""
     from .app import build_runtime
@@ -235,6 +239,7 @@ def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: An
     signal.signal(signal.SIGTERM, terminated)
     lock = os.open(settings.home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(lock, fcntl.LOCK_SH)
+    counters.woken_by(woken)
     rt = build_runtime(settings, role="correlate", counters=counters)
     gc.collect()
     gc.freeze()

@@ -6,11 +6,14 @@ what was appended, what left, and who waits for either.
 (runtime/correlation_process.py). Each figure then has one writer: the accepting process counts what
 it appended, the correlating one what it removed, and the backlog is their difference. No figure is
 written by both, so no cross-process lock is needed; a reader reads the removals first, so the
-difference it computes is never negative."""
+difference it computes is never negative. An append wakes the drain with a byte on a pipe, not a
+multiprocessing.Event: a process killed while waiting on one leaves its condition waiting for it, and
+the next append here would block for ever."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from typing import Any, Protocol
@@ -95,16 +98,28 @@ class SharedCounters:
         self._a[_APPENDED_ROWS], self._a[_APPENDED_EVENTS] = start.rows, start.events
         self._a[_LAST], self._a[_DRAINED], self._a[_DEAD] = start.last, start.drained, start.dead
         self._a[_REFUSED] = start.refused
-        # NOTE: set by each append, so the correlating process wakes at once instead of polling.
-        self._work = ctx.Event()
         self._lock = threading.Lock()  # NOTE: this process's writers (request threads, the drain)
+        self._waker: Any = None
+        self._woken_by: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_a": self._a, "_work": self._work}
+        return {"_a": self._a}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._waker = self._woken_by = None
+
+    def wake_with(self, conn: Any) -> None:
+        """The appending side: each append writes a byte here (never blocking: a full pipe already
+        wakes the reader). Replaced when the draining process is started again."""
+        os.set_blocking(conn.fileno(), False)
+        self._waker = conn
+
+    def woken_by(self, conn: Any) -> None:
+        """The draining side: where `wait_for_work` waits."""
+        os.set_blocking(conn.fileno(), False)
+        self._woken_by = conn
 
     @property
     def rows(self) -> int:
@@ -141,7 +156,12 @@ class SharedCounters:
             self._a[_APPENDED_ROWS] += rows
             self._a[_APPENDED_EVENTS] += events
             self._a[_LAST] = last
-        self._work.set()
+        waker = self._waker
+        if waker is not None:
+            try:
+                os.write(waker.fileno(), b"\x01")
+            except OSError:
+                pass  # NOTE: full (the reader is awake anyway) or closed (it is being started again)
 
     def removed(self, rows: int, events: int, through: int) -> None:
         with self._lock:
@@ -172,11 +192,16 @@ class SharedCounters:
     def wait_for_work(self, timeout: float) -> bool:
         if self.rows > 0:
             return True
-        # NOTE: cleared before looking again: an append after the look sets it, so wait returns.
-        self._work.clear()
-        if self.rows > 0:
-            return True
-        self._work.wait(timeout)
+        woken_by = self._woken_by
+        if woken_by is None:
+            time.sleep(min(timeout, POLL_SECONDS))
+            return self.rows > 0
+        # NOTE: an append after the look above has written its byte by now, so poll returns at once.
+        if woken_by.poll(timeout):
+            try:
+                os.read(woken_by.fileno(), 65536)
+            except OSError:
+                pass
         return self.rows > 0
 
     def wait_drained(self, target: int | None, timeout: float) -> bool:

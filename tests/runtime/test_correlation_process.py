@@ -1,0 +1,134 @@
+"""`serve` correlates in a process of its own (runtime/correlation_process.py), with real processes:
+- the durable queue's counters are shared: a drain in another process wakes on an append, and its
+  removals are what the appending process sees as the backlog; it may not append itself;
+- against a real `eventmgmt serve`: the child is the server's; an acknowledgement made through the
+  server reaches the receiver through the child's route at once (not at route's 15 s catch-up);
+  a child killed with SIGKILL is started again and correlates what comes next; a child whose parent
+  is killed stops within seconds."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from eventmgmt.runtime.durable_queue import DurableQueue
+from eventmgmt.runtime.queue_counters import SharedCounters
+from eventmgmt.transport import Outgoing
+from tests.support.httpsink import http_sink
+from tests.support.incidents import wait
+from tests.support.serve import serve_process
+from tests.support.storm import storm_alert, webhook
+
+
+def _drain_elsewhere(path: str, counters: SharedCounters, woken: Any, refused: Any) -> None:
+    counters.woken_by(woken)
+    q = DurableQueue(Path(path), counters=counters)
+    try:
+        q.append("t", [Outgoing({"x": 0}, {}, None)])
+    except RuntimeError:
+        refused.value = 1
+    taken = 0
+    while taken < 3 and q.wait_for_work(10):
+        batch = q.take(100)
+        q.remove(batch[-1].seq)
+        taken += len(batch)
+    q.close()
+
+
+def test_queue_counters_shared_with_a_draining_process(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    q = DurableQueue(tmp_path / "q.db")
+    counters = q.share(ctx)
+    refused = ctx.Value("i", 0)
+    woken, wake = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_drain_elsewhere, args=(str(tmp_path / "q.db"), counters, woken, refused))
+    child.start()
+    woken.close()
+    counters.wake_with(wake)
+    try:
+        time.sleep(2)  # NOTE: the child is waiting (up to 10 s): the appends below must wake it
+        started = time.monotonic()
+        for _ in range(3):
+            q.append("t", [Outgoing({"n": 1}, {}, None)], bound=1000)
+        assert q.wait_drained(20), q.stats()
+        assert time.monotonic() - started < 8, "the drain was not woken by the appends"
+        assert q.backlog == 0 and q.counters.rows == 0
+        stats = q.stats()
+        assert stats["last_accepted_seq"] == stats["last_drained_seq"] == 3
+    finally:
+        child.join(20)
+    assert child.exitcode == 0
+    assert refused.value == 1, "the draining process appended to a queue another process appends to"
+    q.close()
+
+
+def _pid_of_child(log: Path) -> int:
+    for line in log.read_text().splitlines():
+        if '"correlating process started"' in line:
+            pid = int(json.loads(line)["pid"])
+    return pid
+
+
+def _ppid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return bool(re.search(r"^State:\s+Z", status, re.M))  # NOTE: exited, not yet reaped
+
+
+def _actions(sink: Any) -> list[tuple[str, str]]:
+    return [(b["event_action"], b["dedup_key"]) for b in sink.bodies("/v2/enqueue")]
+
+
+def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tmp_path: Path) -> None:
+    t0 = datetime.now(UTC)
+    with http_sink() as sink:
+        env = {
+            "EVENTMGMT_PAGERDUTY_ROUTING_KEY": "k",
+            "EVENTMGMT_PAGERDUTY_URL": sink.url + "/v2/enqueue",
+            "EVENTMGMT_GROUP_WAIT_SECONDS": "0",
+        }
+        with serve_process(tmp_path, env) as (url, proc), httpx.Client(base_url=url, timeout=30) as http:
+            log = tmp_path / "serve.log"
+            assert wait(lambda: '"correlating process started"' in log.read_text(), 30)
+            child = _pid_of_child(log)
+            assert child != proc.pid and _ppid(child) == proc.pid
+
+            assert http.post("/ingest/alertmanager", json=webhook([storm_alert(0, t0)])).status_code == 202
+            assert wait(lambda: any(a == "trigger" for a, _ in _actions(sink)), 20), _actions(sink)
+            incident = http.get("/api/incidents").json()["incidents"][0]["id"]
+
+            # an acknowledgement here is announced to the child's route at once
+            acked = http.post(f"/api/incidents/{incident}/ack", json={"by": "alice"})
+            assert acked.status_code == 200, acked.text
+            assert wait(lambda: ("acknowledge", incident) in _actions(sink), 5), _actions(sink)
+
+            # the child killed: another one is started, and correlates what comes next
+            os.kill(child, signal.SIGKILL)
+            assert wait(lambda: _pid_of_child(log) != child, 30), log.read_text()[-2000:]
+            assert "the correlating process exited; starting another" in log.read_text()
+            second = _pid_of_child(log)
+            assert http.post("/ingest/alertmanager", json=webhook([storm_alert(501, t0)])).status_code == 202
+            assert http.get("/api/queue", params={"wait": 20}).json()["backlog_events"] == 0
+            assert len(http.get("/api/incidents").json()["incidents"]) == 2
+            assert http.get("/readyz").status_code == 200
+
+            # the parent killed: the child stops on its own, soon
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            assert wait(lambda: _gone(second), 10), "the correlating process outlived its parent"
