@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.support.procmem import tree_kb
+
 
 def machine() -> str:
     return f"{platform.machine()} Python {platform.python_version()}"
@@ -41,28 +43,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def status_kb(pid: int, field: str) -> int | None:
-    """A `kB` field of /proc/<pid>/status (VmRSS: resident now; VmHWM: the peak resident set since
-    the process started); None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
-
-
 @contextmanager
 def rss_samples(pid: int, every: float = 0.1) -> Iterator[list[tuple[float, int]]]:
-    """Samples VmRSS of `pid` every `every` seconds on a thread: (time.perf_counter(), kB)."""
+    """Samples VmRSS of `pid` and its children every `every` seconds on a thread: (time.perf_counter(), kB)."""
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
-            kb = status_kb(pid, "VmRSS")
+            kb = tree_kb(pid, "VmRSS")
             if kb is not None:
                 samples.append((time.perf_counter(), kb))
             stop.wait(every)

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.incidents import wait_drained
+from tests.support.procmem import tree_kb
 from tests.support.serve import serve, serve_process
 from tests.support.storm import storm, storm_alert, webhook
 
@@ -24,10 +25,10 @@ CLIENTS = 4
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    """VmRSS of the server and of the correlating process it started."""
+    kb = tree_kb(pid, "VmRSS")
+    assert kb is not None, "no VmRSS"
+    return kb / 1024
 
 
 def test_kill_9_after_202_loses_nothing(tmp_path: Path) -> None:

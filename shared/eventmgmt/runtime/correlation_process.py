@@ -123,6 +123,7 @@ class CorrelationProcess:
     def _spawn(self) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
         woken, wake = self._ctx.Pipe(duplex=False)
+        self.counters.started = False
         # NOTE: daemonic, so that an interpreter exit here stops it (SIGTERM) instead of waiting for it.
         proc = self._ctx.Process(
             target=run,
@@ -144,7 +145,9 @@ class CorrelationProcess:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.is_alive()
+        """Started and draining: a second or so after `start`, while it imports and builds its stages,
+        it is not yet (GET /readyz says so)."""
+        return self._proc is not None and self._proc.is_alive() and self.counters.started
 
     @property
     def releases(self) -> int:
@@ -245,6 +248,7 @@ def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: An
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)
     rt.start_ticker()
+    counters.started = True
     if isinstance(rt.clock, StreamClock):
         threading.Thread(
             target=_publish_clock, args=(rt.clock, clock_state, stop), name="eventmgmt-clock", daemon=True

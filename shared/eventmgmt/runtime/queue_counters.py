@@ -84,8 +84,10 @@ class LocalCounters:
             return self._changed.wait_for(lambda: self.drained >= goal, timeout)
 
 
-# The shared array's slots: the accepting process writes the first four, the correlating one the rest.
+# The shared array's slots: the accepting process writes the first four, the correlating one the rest
+# (STARTED: the accepting process clears it before it starts a correlating process).
 _APPENDED_ROWS, _APPENDED_EVENTS, _LAST, _REFUSED, _REMOVED_ROWS, _REMOVED_EVENTS, _DRAINED, _DEAD, _RELEASES = range(9)
+_STARTED = 9
 
 
 class SharedCounters:
@@ -94,7 +96,7 @@ class SharedCounters:
 
     def __init__(self, start: Counters, ctx: Any = None) -> None:
         ctx = ctx or multiprocessing.get_context("spawn")
-        self._a = ctx.RawArray("q", 9)
+        self._a = ctx.RawArray("q", 10)
         self._a[_APPENDED_ROWS], self._a[_APPENDED_EVENTS] = start.rows, start.events
         self._a[_LAST], self._a[_DRAINED], self._a[_DEAD] = start.last, start.drained, start.dead
         self._a[_REFUSED] = start.refused
@@ -176,6 +178,15 @@ class SharedCounters:
     def refuse(self) -> None:
         with self._lock:
             self._a[_REFUSED] += 1
+
+    @property
+    def started(self) -> bool:
+        """Whether the correlating process has built its stages and drains."""
+        return bool(self._a[_STARTED])
+
+    @started.setter
+    def started(self, value: bool) -> None:
+        self._a[_STARTED] = int(value)
 
     def released(self) -> None:
         with self._lock:
