@@ -120,6 +120,9 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
 
             # the child killed: another one is started, and correlates what comes next
             os.kill(child, signal.SIGKILL)
+            # NOTE: deliveries are still taken while it is started again: ready, at most degraded
+            ready = http.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
             assert wait(lambda: _pid_of_child(log) != child, 30), log.read_text()[-2000:]
             assert "the correlating process exited; starting another" in log.read_text()
             second = _pid_of_child(log)

@@ -45,13 +45,16 @@ def _register_health(app: Flask, rt: Runtime) -> None:
     @app.get("/readyz")
     def readyz() -> Any:
         """Readiness (a Kubernetes readiness probe, a load balancer): 503 naming what keeps deliveries
-        from being taken (the backlog at its bound, the correlation thread gone), so traffic goes
+        from being taken (the backlog at its bound, correlation gone for good), so traffic goes
         elsewhere meanwhile. An unreachable state store is reported as `degraded` with 200: accepted
         deliveries wait in the local durable queue and are correlated when it answers again, which
-        is better than taking the only replica out of its Service."""
+        is better than taking the only replica out of its Service; so is a correlating process
+        being started (at start, or again after it died)."""
         from .. import __version__
 
         problems, degraded = not_ready(rt), store_unreachable(rt)
+        if rt.drainer.alive and not rt.drainer.draining:
+            degraded.append("correlating process starting; deliveries are queued meanwhile")
         body = {
             "ready": not problems,
             "problems": problems,

@@ -47,6 +47,7 @@ from .worker import BackgroundSubscriber
 if TYPE_CHECKING:
     from ..archive import Archiver
     from ..route import Router
+    from .correlation_process import CorrelationProcess
 
 log = logging.getLogger("eventmgmt")
 
@@ -61,6 +62,8 @@ class DrainHandle(Protocol):
     def alive(self) -> bool: ...
     @property
     def releases(self) -> int: ...
+    @property
+    def draining(self) -> bool: ...
     def close(self, timeout: float = 30.0) -> None: ...
 
 
@@ -160,18 +163,8 @@ def build_runtime(
         # down at its start, it waits in the drain's retries instead of failing to start.
         ensure_schema(engine)
     publisher = InProcessPublisher(project=settings.project)
-    if role == "accept":
-        from .correlation_process import CorrelationProcess, hold_home
-
-        # NOTE: before the queue is counted: a correlating process left by a killed `serve` may
-        # still be removing the delivery in hand.
-        hold_home(settings.home)
-    queue = DurableQueue(settings.queue_path, sync=settings.queue_sync, counters=counters)
-    process = None
-    if role == "accept":
-        process = CorrelationProcess(settings, queue)
-        clock = clock or process.clock
-    clock = clock or StreamClock()
+    queue, process = _queue_of(settings, role, counters)
+    clock = clock or (process.clock if process is not None else StreamClock())
     windows = WindowProvider(engine)
     enrich = EnrichStage(config, publisher, windows=windows)
     correlate = CorrelateStage(config, publisher, clock, engine=engine)
@@ -189,23 +182,45 @@ def build_runtime(
         drainer = _drainer(settings, config, engine, publisher, enrich, correlate, queue, ingest, priority, counters)
     rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
     rt.role, rt.priority = role, priority
-    if role != "correlate":
-        # NOTE: on the server's own clock: a heartbeat is late by wall time, whatever its event time
-        rt.heartbeats = HeartbeatWatch(rt.accept, timeout_of(config.section("heartbeats")), utcnow)
-        ingest.on_accepted = rt.heartbeats.saw
-        _attach_collector(rt)
-    if role == "accept":
-        _attach_route_reader(rt)
-    else:
-        _attach_archive(rt)
-        _attach_route(rt)
-        _attach_retention(rt)
+    _attach_stages(rt)
     # NOTE: started last, so a backlog left by an earlier run meets every stage subscribed.
     if isinstance(drainer, Drainer):
         drainer.start()
     elif process is not None:
         process.start()
     return rt
+
+
+def _queue_of(
+    settings: Settings, role: Role, counters: SharedCounters | None
+) -> tuple[DurableQueue, CorrelationProcess | None]:
+    """The durable queue, and for the accepting role the correlating process that drains it (not
+    started)."""
+    if role != "accept":
+        return DurableQueue(settings.queue_path, sync=settings.queue_sync, counters=counters), None
+    from .correlation_process import CorrelationProcess, hold_home
+
+    # NOTE: before the queue is counted: a correlating process left by a killed `serve` may still
+    # be removing the delivery in hand.
+    hold_home(settings.home)
+    queue = DurableQueue(settings.queue_path, sync=settings.queue_sync)
+    return queue, CorrelationProcess(settings, queue)
+
+
+def _attach_stages(rt: Runtime) -> None:
+    """Heartbeats and the collector where deliveries are accepted; route and archive where they are
+    correlated (the accepting process only reads route's ledger)."""
+    if rt.role != "correlate":
+        # NOTE: on the server's own clock: a heartbeat is late by wall time, whatever its event time
+        rt.heartbeats = HeartbeatWatch(rt.accept, timeout_of(rt.config.section("heartbeats")), utcnow)
+        rt.ingest.on_accepted = rt.heartbeats.saw
+        _attach_collector(rt)
+    if rt.role == "accept":
+        _attach_route_reader(rt)
+    else:
+        _attach_archive(rt)
+        _attach_route(rt)
+        _attach_retention(rt)
 
 
 def _drainer(

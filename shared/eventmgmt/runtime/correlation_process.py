@@ -117,12 +117,14 @@ class CorrelationProcess:
         self._conn: Any = None
         self._stopping = threading.Event()
         self._closed = False
+        self._watcher: threading.Thread | None = None
         self.restarts = 0
 
     # --- starting and watching ------------------------------------------------------------------
     def start(self) -> CorrelationProcess:
         self._spawn()
-        threading.Thread(target=self._watch, name="eventmgmt-correlate-watch", daemon=True).start()
+        self._watcher = threading.Thread(target=self._watch, name="eventmgmt-correlate-watch", daemon=True)
+        self._watcher.start()
         return self
 
     def _spawn(self) -> None:
@@ -150,8 +152,14 @@ class CorrelationProcess:
 
     @property
     def alive(self) -> bool:
-        """Started and draining: a second or so after `start`, while it imports and builds its stages,
-        it is not yet (GET /readyz says so)."""
+        """Whether correlation is running or being started: the child, or the thread that starts it
+        again. Deliveries are taken meanwhile (queued)."""
+        return self._watcher is not None and self._watcher.is_alive() and not self._stopping.is_set()
+
+    @property
+    def draining(self) -> bool:
+        """Whether the child drains now: not for a second or so after a start, while it imports and
+        builds its stages (GET /readyz reports that as degraded)."""
         return self._proc is not None and self._proc.is_alive() and self.counters.started
 
     @property

@@ -88,6 +88,10 @@ class Drainer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def draining(self) -> bool:
+        return self.alive
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop after the batch in hand; what is left stays queued for the next start."""
         self._stop.set()
