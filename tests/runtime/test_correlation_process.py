@@ -130,6 +130,7 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             assert http.get("/api/queue", params={"wait": 20}).json()["backlog_events"] == 0
             assert len(http.get("/api/incidents").json()["incidents"]) == 2
             assert http.get("/readyz").status_code == 200
+            assert "eventmgmt_correlation_restarts_total 1.0" in http.get("/metrics").text
 
             # the parent killed: the child stops on its own, soon
             proc.send_signal(signal.SIGKILL)

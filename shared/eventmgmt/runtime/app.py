@@ -64,6 +64,8 @@ class DrainHandle(Protocol):
     def releases(self) -> int: ...
     @property
     def draining(self) -> bool: ...
+    @property
+    def restarts(self) -> int: ...
     def close(self, timeout: float = 30.0) -> None: ...
 
 
@@ -179,7 +181,7 @@ def build_runtime(
         publisher.subscribe(CORRELATED, "correlating-process", process.forward_encoded, objects=process.forward)
         drainer = process
     else:
-        drainer = _drainer(settings, config, engine, publisher, enrich, correlate, queue, ingest, priority, counters)
+        drainer = _drainer(engine, publisher, enrich, correlate, queue, ingest, priority, counters)
     rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
     rt.role, rt.priority = role, priority
     _attach_stages(rt)
@@ -224,8 +226,6 @@ def _attach_stages(rt: Runtime) -> None:
 
 
 def _drainer(
-    settings: Settings,
-    config: Config,
     engine: Engine,
     publisher: InProcessPublisher,
     enrich: EnrichStage,

@@ -144,7 +144,9 @@ class CorrelationProcess:
         woken.close()
         self.counters.wake_with(wake)
         with self._send:
-            self._proc, self._conn = proc, send
+            earlier, self._proc, self._conn = self._conn, proc, send
+        if earlier is not None:
+            earlier.close()  # NOTE: the pipe to a child that died
 
     @property
     def pid(self) -> int | None:

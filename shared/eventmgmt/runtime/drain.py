@@ -92,6 +92,10 @@ class Drainer:
     def draining(self) -> bool:
         return self.alive
 
+    @property
+    def restarts(self) -> int:
+        return 0  # NOTE: a thread is not started again; the correlating process is
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop after the batch in hand; what is left stays queued for the next start."""
         self._stop.set()

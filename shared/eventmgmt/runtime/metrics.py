@@ -100,6 +100,11 @@ class RuntimeCollector:
             value=self.rt.priority.paused_seconds,
         )
         yield CounterMetricFamily(
+            "eventmgmt_correlation_restarts",
+            "Times serve's correlating process died and was started again (its log says why).",
+            value=self.rt.drainer.restarts,
+        )
+        yield CounterMetricFamily(
             "eventmgmt_memory_releases",
             "Times the drain gave memory back after a burst (page caches closed, freed heap trimmed).",
             value=self.rt.drainer.releases,

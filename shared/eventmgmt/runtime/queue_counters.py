@@ -116,7 +116,9 @@ class SharedCounters:
         """The appending side: each append writes a byte here (never blocking: a full pipe already
         wakes the reader). Replaced when the draining process is started again."""
         os.set_blocking(conn.fileno(), False)
-        self._waker = conn
+        earlier, self._waker = self._waker, conn
+        if earlier is not None:
+            earlier.close()
 
     def woken_by(self, conn: Any) -> None:
         """The draining side: where `wait_for_work` waits."""
