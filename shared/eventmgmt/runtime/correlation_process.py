@@ -118,6 +118,9 @@ class CorrelationProcess:
         self._stopping = threading.Event()
         self._closed = False
         self._watcher: threading.Thread | None = None
+        # NOTE: only the watcher waits for the child (reaps it): a second thread waiting too
+        # (is_alive, join) could reap it first and leave the other taking it for alive.
+        self._running = False
         self.restarts = 0
 
     # --- starting and watching ------------------------------------------------------------------
@@ -145,6 +148,7 @@ class CorrelationProcess:
         self.counters.wake_with(wake)
         with self._send:
             earlier, self._proc, self._conn = self._conn, proc, send
+        self._running = True
         if earlier is not None:
             earlier.close()  # NOTE: the pipe to a child that died
 
@@ -162,7 +166,7 @@ class CorrelationProcess:
     def draining(self) -> bool:
         """Whether the child drains now: not for a second or so after a start, while it imports and
         builds its stages (GET /readyz reports that as degraded)."""
-        return self._proc is not None and self._proc.is_alive() and self.counters.started
+        return self._running and self.counters.started
 
     @property
     def releases(self) -> int:
@@ -173,6 +177,7 @@ class CorrelationProcess:
         while True:
             proc, started = self._proc, time.monotonic()
             proc.join()
+            self._running = False
             if self._stopping.is_set():
                 return
             delay = RESTART_DELAY if time.monotonic() - started > 60 else min(MAX_RESTART_DELAY, delay * 2)
@@ -228,11 +233,14 @@ class CorrelationProcess:
                 self._conn.send(("stop", timeout))
             except (OSError, ValueError):
                 pass
-        self._proc.join(timeout + STOP_GRACE_SECONDS)
-        if self._proc.is_alive():
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.join(timeout + STOP_GRACE_SECONDS)
+        if self._running:
             log_json(log, "ERROR", "the correlating process did not stop in time: killed", pid=self._proc.pid)
             self._proc.kill()
-            self._proc.join(5)
+            if watcher is not None:
+                watcher.join(5)
         with self._send:
             self._conn.close()
 
@@ -246,18 +254,16 @@ def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: An
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # NOTE: Ctrl-C reaches the whole process group; the parent decides when this one stops.
+    # NOTE: Ctrl-C reaches the whole process group, and systemd's SIGTERM every process of the unit;
+    # the parent decides when this one stops (its "stop" message, or its pipe closing when it dies).
+    # Stopping on the signal here as well hung the stop about one time in six.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # NOTE: on a busy machine the kernel serves the accepting process first, as priority.py had the
     # drain step aside inside one process; correlation still has any core left idle.
     os.nice(NICE)
     stop = threading.Event()
     within = [settings.drain_seconds]
-
-    def terminated(_signum: int, _frame: Any) -> None:
-        stop.set()  # NOTE: SIGTERM to every process of a unit or container: stop as the parent does
-
-    signal.signal(signal.SIGTERM, terminated)
     lock = os.open(settings.home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(lock, fcntl.LOCK_SH)
     counters.woken_by(woken)
@@ -273,8 +279,7 @@ def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: An
         ).start()
     threading.Thread(target=_listen, args=(conn, rt, stop, within), name="eventmgmt-parent", daemon=True).start()
     log_json(log, "INFO", "correlating process started", pid=os.getpid(), backlog=rt.queue.backlog)
-    while not stop.wait(1.0):
-        pass
+    stop.wait()
     drain_before_exit(rt, time.monotonic() + within[0])
     rt.stop()
     for stream in (sys.stdout, sys.stderr):
