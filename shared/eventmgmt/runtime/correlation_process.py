@@ -14,7 +14,8 @@ Failure handling: a child that dies is started again (the queue is counted again
 taken and not removed is handed on again, and correlation recognises the events it already
 stored). A child whose parent dies (kill -9, the OOM killer) sees its pipe close, finishes the
 delivery in hand and exits within ORPHAN_STOP_SECONDS; the next `serve` on the home waits for it
-(a lock file), so two drains never take the same queue."""
+(a lock file), so two drains never take the same queue. The child ignores SIGINT and SIGTERM (a
+terminal's Ctrl-C and systemd reach every process of the group): only its parent stops it."""
 
 from __future__ import annotations
 
