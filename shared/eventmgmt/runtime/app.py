@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cloudevents.http import CloudEvent
-from flask import Flask, jsonify, request
+from flask import Flask
 from sqlalchemy import Engine
 
 from ..clock import StreamClock, utcnow
@@ -38,6 +38,7 @@ from . import api, guard, http_errors
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
+from .ingest_route import IngestRoute
 from .memory import release, trim
 from .priority import IngestPriority
 from .queue_counters import SharedCounters
@@ -359,31 +360,17 @@ ARCHIVE_MAX_DELAY = 5.0
 ARCHIVE_POLL = 0.05
 
 
-# NOTE: after a delivery this large, freed heap is handed back to the OS (glibc keeps it otherwise).
-BIG_DELIVERY_BYTES = 1024 * 1024
+def _backlog_full(rt: Runtime) -> Callable[[], BacklogFull | None]:
+    """Past the backlog bound, a delivery is refused before it is read (503, the sender retries)."""
 
-
-def _install_backpressure(app: Flask, rt: Runtime) -> None:
-    """Past the backlog bound, refuse a delivery before reading it (503, the sender retries); after
-    a big delivery, give freed memory back."""
-
-    @app.before_request
-    def backpressure() -> Any:
-        if request.method != "POST" or not request.path.startswith("/ingest"):
-            return None
+    def full() -> BacklogFull | None:
         backlog, bound = rt.queue.backlog, rt.settings.max_backlog
         if bound <= 0 or backlog < bound:
             return None
         rt.queue.counters.refuse()
-        resp = jsonify(BacklogFull(backlog, bound).to_json())
-        resp.status_code = 503
-        resp.headers["Retry-After"] = "5"
-        return resp
+        return BacklogFull(backlog, bound)
 
-    @app.teardown_request
-    def give_back_memory(_err: BaseException | None) -> None:
-        if request.content_length and request.content_length >= BIG_DELIVERY_BYTES:
-            trim()
+    return full
 
 
 def create_app(rt: Runtime, host: str | None = None) -> Flask:
@@ -394,9 +381,9 @@ def create_app(rt: Runtime, host: str | None = None) -> Flask:
 
     app.register_blueprint(create_ingest_blueprint(rt.ingest))
     http_errors.install(app)
-    guard.install(app, rt.settings, host)
-    _install_backpressure(app, rt)
-    app.wsgi_app = rt.priority.wrap(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    guarding = guard.install(app, rt.settings, host)
+    deliveries = IngestRoute(rt.ingest, guarding, _backlog_full(rt), app.wsgi_app)
+    app.wsgi_app = rt.priority.wrap(deliveries)  # type: ignore[method-assign,assignment]
 
     api.register(app, rt)
     from ..dashboard import register as register_dashboard

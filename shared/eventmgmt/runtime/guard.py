@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, request
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.wsgi import get_host
 
 from .. import auth
 from ..errors import InputError
@@ -58,6 +60,34 @@ def _is_ip(name: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What the guard reads of a request, whether Flask serves it or the ingest route ahead of it."""
+
+    method: str
+    path: str
+    host: str
+    mimetype: str  # NOTE: lower case, without parameters
+    headers: dict[str, str]
+
+    @classmethod
+    def of_flask(cls) -> Asked:
+        return cls(request.method, request.path, request.host, (request.mimetype or "").lower(), dict(request.headers))
+
+    @classmethod
+    def of_environ(cls, environ: dict[str, Any]) -> Asked:
+        """As Flask would read it (werkzeug's own readers, so both paths see one Host and one set of
+        headers)."""
+        ctype = str(environ.get("CONTENT_TYPE") or "")
+        return cls(
+            str(environ.get("REQUEST_METHOD", "")),
+            str(environ.get("PATH_INFO", "")),
+            get_host(environ),
+            ctype.split(";", 1)[0].strip().lower(),
+            dict(EnvironHeaders(environ)),
+        )
+
+
+@dataclass(frozen=True)
 class Guard:
     settings: Settings
     bound_host: str | None = None
@@ -81,29 +111,30 @@ class Guard:
         tokens = {auth.TOKEN: s.ingest_token, "backfill": s.backfill_token, "read": s.read_token}
         return auth.token_name(auth.bearer(headers), tokens)
 
-    def check_host(self, headers: Mapping[str, str]) -> None:
-        if self.host_allowed(request.host) or self.token_holder(headers):
+    def check_host(self, asked: Asked) -> None:
+        if self.host_allowed(asked.host) or self.token_holder(asked.headers):
             return
         raise InputError(
-            f"Host {request.host[:100]!r} is not a name this server answers to (DNS rebinding); "
+            f"Host {asked.host[:100]!r} is not a name this server answers to (DNS rebinding); "
             f"add it to {ALLOWED_HOSTS} or send the bearer token",
             "Host",
             421,
         )
 
-    def check_read(self, headers: Mapping[str, str]) -> None:
+    def check_read(self, asked: Asked) -> None:
         s = self.settings
-        if not s.read_token or request.path.startswith(OPEN_PATHS):
+        if not s.read_token or asked.path.startswith(OPEN_PATHS):
             return
-        if auth.may_read(headers, {"read": s.read_token, auth.TOKEN: s.ingest_token}) is None:
+        if auth.may_read(asked.headers, {"read": s.read_token, auth.TOKEN: s.ingest_token}) is None:
             raise InputError(
                 f"reads need a token here ({READ_TOKEN}): send `Authorization: Bearer <token>` or sign in",
                 "Authorization",
                 401,
             )
 
-    def check_origin(self, headers: Mapping[str, str]) -> None:
+    def check_origin(self, asked: Asked) -> None:
         """A write from a browser must come from a page of this server (or an allowed origin)."""
+        headers = asked.headers
         origin = auth.header(headers, "origin")
         if origin is None and auth.header(headers, "referer"):
             parts = urlsplit(auth.header(headers, "referer") or "")
@@ -115,43 +146,48 @@ class Guard:
             return
         if origin in self.settings.allowed_origins:
             return
-        if origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower():
+        if origin == "null" or urlsplit(origin).netloc.lower() != asked.host.lower():
             raise InputError(
                 f"a page of {origin[:100]!r} may not write here; add the origin to {ALLOWED_ORIGINS} if it is your own",
                 "Origin",
                 403,
             )
 
-    def check_content_type(self) -> None:
-        ctype = (request.mimetype or "").lower()
+    def check_content_type(self, asked: Asked) -> None:
+        ctype = asked.mimetype
         # NOTE: a binary-mode CloudEvent's body is its data, in any media type (text/plain too). A
         # page of another site cannot send it: a `ce-specversion` header needs a CORS preflight,
         # which is never approved here.
-        binary_cloudevent = request.path.startswith("/ingest") and request.headers.get("ce-specversion")
+        binary_cloudevent = asked.path.startswith("/ingest") and auth.header(asked.headers, "ce-specversion")
         if ctype in SIMPLE_TYPES and not binary_cloudevent:
             raise InputError(f"writes take JSON, not {ctype}; send application/json", "Content-Type", 415)
-        if request.path.startswith("/api/") and ctype != "application/json":
+        if asked.path.startswith("/api/") and ctype != "application/json":
             raise InputError("the API takes JSON: send `Content-Type: application/json`", "Content-Type", 415)
 
-    def check_csrf(self, headers: Mapping[str, str]) -> None:
+    def check_csrf(self, asked: Asked) -> None:
         """A browser writing without a token (loopback) must show the token the pages carry."""
-        if not request.path.startswith("/api/") or auth.bearer(headers) is not None:
+        headers = asked.headers
+        if not asked.path.startswith("/api/") or auth.bearer(headers) is not None:
             return
         browser = any(auth.header(headers, h) for h in ("origin", "referer", "sec-fetch-site", "cookie"))
         if browser and not auth.same(auth.header(headers, CSRF_HEADER) or "", self.csrf_token):
             raise InputError("missing or stale CSRF token: reload the page and try again", CSRF_HEADER, 403)
 
-    def before(self) -> None:
-        headers = dict(request.headers)
-        self.check_host(headers)
-        if request.method in SAFE_METHODS:
-            self.check_read(headers)
+    def check(self, asked: Asked, routed: bool = True) -> None:
+        """Every check, in order; InputError naming the first the request fails. `routed`: a route
+        takes the request (a write no route takes is answered 404 or 405, and needs no more checks)."""
+        self.check_host(asked)
+        if asked.method in SAFE_METHODS:
+            self.check_read(asked)
             return
-        self.check_origin(headers)
-        if request.routing_exception is not None:
-            return  # NOTE: no route takes it (404, 405): nothing to protect, and the answer says why
-        self.check_content_type()
-        self.check_csrf(headers)
+        self.check_origin(asked)
+        if not routed:
+            return
+        self.check_content_type(asked)
+        self.check_csrf(asked)
+
+    def before(self) -> None:
+        self.check(Asked.of_flask(), routed=request.routing_exception is None)
 
     def after(self, resp: Any) -> Any:
         for k, v in SECURITY_HEADERS.items():
