@@ -13,6 +13,7 @@ from typing import IO, Any, TextIO
 
 from cloudevents.http import CloudEvent
 
+from . import jsontext
 from .classify import admit
 from .clock import EventClock
 from .config import Config
@@ -64,7 +65,7 @@ class ReplayResult:
         self._spool.flush()
         self._spool.seek(0)
         for line in self._spool:
-            yield json.loads(line)
+            yield jsontext.loads(line)
         self._spool.seek(0, 2)
 
     @property
@@ -95,7 +96,7 @@ class ReplayResult:
 def read_captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     for n, line in enumerate(lines, 1):
         if line.strip():
-            yield n, json.loads(line)
+            yield n, jsontext.loads(line)
 
 
 def _captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | str, bool]]:
@@ -105,7 +106,7 @@ def _captures(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | str,
         if not line.strip():
             continue
         try:
-            cap = json.loads(line)
+            cap = jsontext.loads(line)
         except (ValueError, RecursionError) as err:
             yield n, f"not JSON: {err}", False
             continue

@@ -29,7 +29,8 @@ def parse_ts(value: str | float | int | datetime | None) -> datetime | None:
         dt = dt.replace(tzinfo=UTC)
     if dt.year <= _ZERO_YEAR:
         return None
-    return dt.astimezone(UTC)
+    # NOTE: RFC 3339 with Z or +00:00 is read as UTC already (every alert's startsAt, twice an alert)
+    return dt if dt.tzinfo is UTC else dt.astimezone(UTC)
 
 
 def _normalised(value: str) -> datetime:

@@ -13,7 +13,6 @@ Imports nothing heavy: the functions load it at start."""
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -21,6 +20,8 @@ from typing import Any
 
 from cloudevents import exceptions as ce_errors
 from cloudevents.http import CloudEvent, from_dict, from_http
+
+from .. import jsontext
 
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 # Set by the emulator stack: a function builds its stage as its instance starts (see warm_start).
@@ -39,7 +40,7 @@ def cloudevents_of(content_type: str | None, headers: Mapping[str, str], body: b
     try:
         if mimetype != BATCH_CONTENT_TYPE:
             return [from_http(dict(headers), body)]
-        items = json.loads(body)
+        items = jsontext.loads(body)
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise BadPush("a CloudEvents batch is a JSON array of objects")
         return [from_dict(item) for item in items]

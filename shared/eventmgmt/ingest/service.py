@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .. import auth
+from .. import auth, jsontext
 from ..classify import admit
 from ..clock import EPOCH, MAX_SKEW
 from ..config import Config
@@ -139,7 +139,7 @@ class IngestService:
         try:
             if ctype in _JSON_LINES_TYPES:
                 return _json_lines(body.decode("utf-8"))
-            return json.loads(body)
+            return jsontext.loads(body)
         except UnicodeDecodeError:
             raise InputError("body is not UTF-8 JSON", "body") from None
         except RecursionError:
@@ -371,7 +371,7 @@ def _json_lines(text: str) -> list[Any]:
     for line in text.splitlines():
         if line.strip():
             try:
-                out.append(json.loads(line))
+                out.append(jsontext.loads(line))
             except (ValueError, RecursionError):
                 out.append(line)
     return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import jsontext
 from ..errors import BacklogFull
 from ..ingest.queued import DELIVERIES
 from ..transport import Outgoing
@@ -261,7 +262,7 @@ class DurableQueue:
                     if out and total + events > max_events:
                         break
                     try:
-                        messages = [Outgoing(p, a, k) for p, a, k in json.loads(body)]
+                        messages = [Outgoing(p, a, k) for p, a, k in jsontext.loads(body)]
                     except (ValueError, TypeError, RecursionError) as err:
                         if out:
                             break  # NOTE: set aside once it is the oldest, so the drained mark stays true

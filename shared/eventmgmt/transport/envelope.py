@@ -6,12 +6,12 @@ cannot tell which runtime called it."""
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from .. import jsontext
 from ..errors import InputError
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -52,14 +52,14 @@ def decode(event: CloudEvent) -> tuple[Any, dict[str, str]]:
     data = event.get_data()
     if isinstance(data, (bytes, str)):
         try:
-            data = json.loads(data)
+            data = jsontext.loads(data)
         except ValueError:
             raise InputError("CloudEvent data is not JSON", field="data") from None
     if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
         raise InputError("CloudEvent data has no `message` object", field="data.message")
     msg = data["message"]
     try:
-        payload = json.loads(base64.b64decode(msg.get("data") or b"", validate=True))
+        payload = jsontext.loads(base64.b64decode(msg.get("data") or b"", validate=True))
     except (ValueError, TypeError):
         raise InputError("message.data is not base64 of JSON", field="data.message.data") from None
     attrs = msg.get("attributes") or {}
