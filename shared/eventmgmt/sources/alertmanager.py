@@ -11,7 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ..clock import sane
 from ..model import Event, Resources, Status, stable_hash
 from ..naming import deployment_of_pod
-from .base import Checked, ParseContext, Parsed, check_records, draft, each_record, event_id, timestamp, validate
+from .base import (
+    BAD_INPUT,
+    Checked,
+    ParseContext,
+    Parsed,
+    check_records,
+    draft,
+    each_record,
+    event_id,
+    limit_records,
+    timestamp,
+    validate,
+)
 
 SOURCE = "alertmanager"
 
@@ -119,11 +131,19 @@ class _Checked:
 
     @property
     def identity(self) -> tuple[str, str, str]:
-        # NOTE: Status is a str enum: the member is the string its value is, and hashes as it
-        return (self.fingerprint, self.alert["startsAt"], self.status)
+        return _identity(self.alert, self.status, self.fingerprint)
 
     def cluster(self, ctx: ParseContext) -> str | None:
         return _first(self.alert["labels"], "cluster") or ctx.cluster
+
+
+def _identity(alert: WireAlert, status: Status, fingerprint: str) -> tuple[str, str, str]:
+    # NOTE: Status is a str enum: the member is the string its value is, and hashes as it
+    return (fingerprint, alert["startsAt"], status)
+
+
+def _fingerprint(alert: WireAlert) -> str:
+    return alert.get("fingerprint") or stable_hash(sorted(alert["labels"].items()))
 
 
 def _check(raw: Any, where: str, hook: WireWebhook, ctx: ParseContext, valid: WireAlert | None = None) -> _Checked:
@@ -133,7 +153,7 @@ def _check(raw: Any, where: str, hook: WireWebhook, ctx: ParseContext, valid: Wi
     starts = timestamp(a["startsAt"], where, "startsAt")
     ends = timestamp(a.get("endsAt"), where, "endsAt")
     status = _status(a, hook.status, ends, ctx.received_at)
-    return _Checked(a, starts, ends, status, a.get("fingerprint") or stable_hash(sorted(a["labels"].items())))
+    return _Checked(a, starts, ends, status, _fingerprint(a))
 
 
 def _alert(
@@ -191,12 +211,34 @@ def check(body: Any, ctx: ParseContext) -> Checked:
     alerts' events and the refusal of each bad one (ingest answers with these and parses behind)."""
     hook = validate(WireWebhook, body)
     valid = _all_valid(hook.alerts)
+    if valid is not None and not ctx.check_text:
+        together = _check_together(valid, hook, ctx)
+        if together is not None:
+            return together
 
     def one(raw: Any, i: int, where: str) -> list[str]:
         c = _check(raw, where, hook, ctx, _valid_at(valid, i, ctx))
         return [event_id(ctx, SOURCE, c.identity, c.cluster(ctx))]
 
     return check_records(hook.alerts, ctx, lambda i: f"body.alerts.{i}", one)
+
+
+def _check_together(valid: list[WireAlert], hook: WireWebhook, ctx: ParseContext) -> Checked | None:
+    """`check` of alerts validated together, in one loop that builds no field paths and no per-record
+    objects (a quarter of a storm webhook's check); None when one of them is refused, and each is
+    then checked on its own, so the refusal names its field."""
+    limit_records(valid, ctx)
+    ids: list[str] = []
+    received, group = ctx.received_at, hook.status
+    try:
+        for a in valid:
+            timestamp(a["startsAt"], "")
+            status = _status(a, group, timestamp(a.get("endsAt"), ""), received)
+            cluster = _first(a["labels"], "cluster") or ctx.cluster
+            ids.append(event_id(ctx, SOURCE, _identity(a, status, _fingerprint(a)), cluster))
+    except BAD_INPUT:
+        return None
+    return Checked(ids=ids, good=list(range(ctx.first_index, ctx.first_index + len(valid))))
 
 
 def _valid_at(valid: list[WireAlert] | None, index: int, ctx: ParseContext) -> WireAlert | None:

@@ -159,7 +159,7 @@ def _check_str(s: str, where: str) -> None:
             raise InputError(f"{where}: NUL character (\\u0000) is not allowed in text", field=where)
 
 
-def _limit_records(records: Sequence[Any], ctx: ParseContext) -> None:
+def limit_records(records: Sequence[Any], ctx: ParseContext) -> None:
     if len(records) > ctx.limits.max_records:
         raise InputError(
             f"the delivery holds {len(records):,} records; at most {ctx.limits.max_records:,} are taken in one "
@@ -177,7 +177,7 @@ def _refusal(err: Exception, i: int, where: str) -> Rejection:
     return Rejection(i, where, f"{where}: {err}")
 
 
-_BAD_INPUT = (InputError, ValueError, TypeError, OverflowError, OSError)
+BAD_INPUT = (InputError, ValueError, TypeError, OverflowError, OSError)
 
 
 def _good_records[R](
@@ -190,14 +190,14 @@ def _good_records[R](
     """(index, `one(record, index, field prefix)`) of each good record; a record that is bad input
     (wrong shape, text that is not Unicode or has a NUL, a timestamp or number out of range) is
     refused alone, into `rejected`."""
-    _limit_records(records, ctx)
+    limit_records(records, ctx)
     for i, raw in enumerate(records, ctx.first_index):
         where = prefix(i)
         try:
             if ctx.check_text:
                 check_text(raw, where)
             yield i, one(raw, i, where)
-        except _BAD_INPUT as err:
+        except BAD_INPUT as err:
             rejected.append(_refusal(err, i, where))
 
 
