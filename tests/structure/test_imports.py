@@ -42,3 +42,21 @@ def test_the_store_knows_no_stage_and_creates_the_tables_of_those_imported(tmp_p
     assert loaded == [], f"the store loads {loaded}"
     assert {"events", "incidents"} <= set(before) and "route_ledger" not in before
     assert {"route_ledger", "route_pending", "maintenance_windows"} <= set(added)
+
+
+def test_a_runtime_that_serves_no_http_loads_no_web_framework(tmp_path):
+    """The correlating process builds the whole pipeline but answers no request: Flask, werkzeug and
+    jinja (about 20 MiB a process) stay out of it."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from eventmgmt.settings import Settings\n"
+        "from eventmgmt.runtime.app import build_runtime\n"
+        "from eventmgmt.runtime import correlation_process, serving\n"
+        f"rt = build_runtime(Settings(home=Path({str(tmp_path)!r}), correlate_process=False), role='all')\n"
+        "rt.stop()\n"
+        "web = sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'werkzeug', 'jinja2', 'waitress'})\n"
+        "print(','.join(web))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"loads {out.stdout.strip()}"

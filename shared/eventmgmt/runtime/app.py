@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cloudevents.http import CloudEvent
-from flask import Flask
 from sqlalchemy import Engine
 
 from ..clock import StreamClock, utcnow
@@ -34,11 +33,9 @@ from ..store import ensure_schema, make_engine
 from ..transport import InProcessPublisher
 from ..transport.messages import decode, publish_events
 from ..transport.pipeline import CORRELATED, ENRICHED, RAW
-from . import api, guard, http_errors
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
-from .ingest_route import IngestRoute
 from .memory import release, trim
 from .priority import IngestPriority
 from .queue_counters import SharedCounters
@@ -46,6 +43,8 @@ from .schedules import Every, retention_job
 from .worker import BackgroundSubscriber
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from ..archive import Archiver
     from ..route import Router
     from .correlation_process import CorrelationProcess
@@ -375,6 +374,13 @@ def _backlog_full(rt: Runtime) -> Callable[[], BacklogFull | None]:
 
 def create_app(rt: Runtime, host: str | None = None) -> Flask:
     """The embedded runtime's routes; `host` is the address served (its name is a Host answered)."""
+    # NOTE: imported here: the correlating process builds a runtime but serves no HTTP, and Flask,
+    # werkzeug and jinja cost it about 20 MiB (runtime/correlation_process.py).
+    from flask import Flask
+
+    from . import api, guard, http_errors
+    from .ingest_route import IngestRoute
+
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # NOTE: ingest enforces its own limit with a JSON 413.
     from ..ingest import create_ingest_blueprint
