@@ -3,12 +3,15 @@ of a process read from /proc (Linux)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import platform
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from tests.support.procmem import tree_kb
@@ -16,6 +19,24 @@ from tests.support.procmem import tree_kb
 
 def machine() -> str:
     return f"{platform.machine()} Python {platform.python_version()}"
+
+
+def calibration_ms(repeat: int = 3) -> float:
+    """Milliseconds this machine takes, now, for a fixed piece of the work we do (JSON both ways,
+    SHA-256, ISO times, dicts): the best of `repeat`. These machines are shared and their speed
+    drifts by 2x over hours; a figure read against the calibration taken beside it compares across
+    runs and sessions, where the figure alone does not."""
+    doc = {"labels": {"alertname": "KubePodCrashLooping", "pod": "triton-0", "node": "gpu-0"}, "startsAt": ""}
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for i in range(20_000):
+            doc["startsAt"] = f"2026-11-28T08:{i % 60:02d}:00Z"
+            text = json.dumps(doc, sort_keys=True)
+            hashlib.sha256(json.loads(text)["labels"]["pod"].encode() + text.encode()).hexdigest()
+            datetime.fromisoformat(doc["startsAt"])
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
 
 
 def webhook(alerts: list[dict[str, Any]], receiver: str = "bench") -> dict[str, Any]:

@@ -60,7 +60,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import machine, percentile, rss_samples, tree_kb, webhook
+from benchmarks.common import calibration_ms, machine, percentile, rss_samples, tree_kb, webhook
 from tests.support.httpsink import Sink, http_sink
 from tests.support.incidents import wait_drained
 from tests.support.procs import alertmanager
@@ -451,6 +451,7 @@ def rounds_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 "correlated_alerts_per_s": r["eventmgmt"]["correlated_alerts_per_s"],
                 "incidents": r["eventmgmt"]["incidents"],
                 "pages": r["eventmgmt"]["pages"],
+                "calibration_ms": r.get("calibration_ms"),
             }
             for r in rounds
         ],
@@ -658,6 +659,7 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     result: dict[str, Any] = {
         "machine": machine(),
+        "calibration_ms_at_start": calibration_ms(),
         "date": datetime.now(UTC).date().isoformat(),
         "quick": args.quick,
         "command": " ".join(["python -m benchmarks.storm_bench", *argv]),
@@ -668,8 +670,9 @@ def main(argv: list[str]) -> int:
             rounds = []
             for r in range(args.rounds):
                 (tmp / f"round-{r}").mkdir()
+                calibration = calibration_ms()
                 with http_sink() as sink:
-                    rounds.append(storm_phase(args, tmp / f"round-{r}", sink))
+                    rounds.append({**storm_phase(args, tmp / f"round-{r}", sink), "calibration_ms": calibration})
             result["storm"] = rounds_summary(rounds)
             interleaved = []
             for r in range(args.interleaved):
@@ -690,6 +693,7 @@ def main(argv: list[str]) -> int:
         if args.growth:
             with http_sink() as sink:
                 result["growth"] = growth_phase(args, tmp, sink)
+    result["calibration_ms_at_end"] = calibration_ms()
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out} ({result['total_seconds']} s)")
