@@ -3,8 +3,9 @@
   removals are what the appending process sees as the backlog; it may not append itself;
 - against a real `eventmgmt serve`: the child is the server's; an acknowledgement made through the
   server reaches the receiver through the child's route at once (not at route's 15 s catch-up);
-  a child killed with SIGKILL is started again and correlates what comes next; a child whose parent
-  is killed stops within seconds."""
+  a child killed with SIGKILL is started again and correlates what comes next, and an operator's
+  change made while it was down reaches its route and its archive; a child whose parent is killed
+  stops within seconds."""
 
 from __future__ import annotations
 
@@ -20,9 +21,19 @@ from typing import Any
 
 import httpx
 
+from eventmgmt.archive.writer import read_partition
+from eventmgmt.config import default_config
+from eventmgmt.correlate.engine import Correlator
+from eventmgmt.correlate.repo import MemoryRepo
+from eventmgmt.runtime.correlation_process import CorrelationProcess
+from eventmgmt.runtime.drain import hand_on
 from eventmgmt.runtime.durable_queue import DurableQueue
 from eventmgmt.runtime.queue_counters import SharedCounters
-from eventmgmt.transport import Outgoing
+from eventmgmt.settings import Settings
+from eventmgmt.transport import InProcessPublisher, Outgoing
+from eventmgmt.transport.messages import decode_correlated
+from eventmgmt.transport.pipeline import CORRELATED
+from tests.correlate.helpers import ev
 from tests.support.httpsink import http_sink
 from tests.support.incidents import wait
 from tests.support.serve import serve_process
@@ -95,6 +106,13 @@ def _actions(sink: Any) -> list[tuple[str, str]]:
     return [(b["event_action"], b["dedup_key"]) for b in sink.bodies("/v2/enqueue")]
 
 
+def _archived(home: Path, incident: str, lifecycle: str) -> bool:
+    return any(
+        r.get("record") == "incident" and r.get("id") == incident and r.get("lifecycle") == lifecycle
+        for r in read_partition(str(home / "archive"))
+    )
+
+
 def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tmp_path: Path) -> None:
     t0 = datetime.now(UTC)
     with http_sink() as sink:
@@ -120,11 +138,17 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
 
             # the child killed: another one is started, and correlates what comes next
             os.kill(child, signal.SIGKILL)
+            assert wait(lambda: _gone(child), 5)
             # NOTE: deliveries are still taken while it is started again: ready, at most degraded
             ready = http.get("/readyz")
             assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
+            # an operator's change while no child runs waits in the queue for the next one
+            assert http.post(f"/api/incidents/{incident}/resolve", json={"by": "alice"}).status_code == 200
             assert wait(lambda: _pid_of_child(log) != child, 30), log.read_text()[-2000:]
             assert "the correlating process exited; starting another" in log.read_text()
+            # NOTE: queued while no child ran (below, as a unit), or sent to the next one if it was already up
+            assert wait(lambda: ("resolve", incident) in _actions(sink), 10), _actions(sink)
+            assert wait(lambda: _archived(tmp_path, incident, "resolved"), 20)
             second = _pid_of_child(log)
             assert http.post("/ingest/alertmanager", json=webhook([storm_alert(501, t0)])).status_code == 202
             assert http.get("/api/queue", params={"wait": 20}).json()["backlog_events"] == 0
@@ -136,3 +160,24 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             assert wait(lambda: _gone(second), 10), "the correlating process outlived its parent"
+
+
+def test_an_operators_change_waits_in_the_queue_while_no_child_runs(tmp_path: Path) -> None:
+    """Forwarded while the child is down (never started here): the change is appended to the durable
+    queue, and draining it hands the same messages to route and archive (their CORRELATED topic)."""
+    corr = Correlator(default_config(), MemoryRepo())
+    e = ev("high_error_rate", 0, pod="triton-bert-0", model="bert")
+    sent = corr.process(e, e.received_at).messages
+    assert sent and sent[0].incident_id
+    queue = DurableQueue(tmp_path / "queue.db")
+    process = CorrelationProcess(Settings(home=tmp_path), queue)
+    process.forward(sent)
+    rows = queue.take(100)
+    assert [r.topic for r in rows] == [CORRELATED] and queue.backlog > 0
+
+    got: list[Any] = []
+    publisher = InProcessPublisher()
+    publisher.subscribe(CORRELATED, "archive", lambda ce: got.extend(decode_correlated(ce, "archive")))
+    hand_on(publisher, rows[0].topic, rows[0].messages)
+    assert [(m.event.id, m.incident_id, m.action) for m in got] == [(m.event.id, m.incident_id, m.action) for m in sent]
+    queue.close()

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import MAX_SKEW, StreamClock, utcnow
 from ..logjson import log_json
 from ..settings import Settings
+from ..transport.pipeline import CORRELATED
 from .queue_counters import SharedCounters
 
 if TYPE_CHECKING:
@@ -199,29 +200,42 @@ class CorrelationProcess:
     # --- talking to it --------------------------------------------------------------------------
     def forward(self, messages: list[CorrelatedMessage]) -> None:
         """What this process's correlate stage announced (an acknowledgement, a resolution) or the
-        dashboard recorded (a maintenance window's change), to the child's route and archive."""
-        self._post(("correlated", list(messages)))
+        dashboard recorded (a maintenance window's change), to the child's route and archive: over
+        the pipe at once; while the child is down (being started again), through the durable queue,
+        which the next child drains in order with the deliveries."""
+        if not self._post(("correlated", list(messages))):
+            self._queue_for_next(messages)
 
     def forward_encoded(self, ce: CloudEvent) -> None:
         from ..transport.messages import decode_correlated
 
-        self._post(("correlated", decode_correlated(ce, "correlating-process")))
+        self.forward(decode_correlated(ce, "correlating-process"))
 
-    def _post(self, item: tuple[str, Any]) -> None:
+    def _post(self, item: tuple[str, Any]) -> bool:
         with self._send:
             try:
                 if self._conn is None:
                     raise BrokenPipeError("not started")
                 self._conn.send(item)
-            except (OSError, ValueError) as err:
-                # NOTE: route pages it from the state store at its next catch-up (every 15 s, and at start)
-                log_json(
-                    log,
-                    "WARNING",
-                    "the correlating process did not get an operator's change: route sends it at its next "
-                    "catch-up, the archive does not keep it",
-                    error=f"{type(err).__name__}: {err}",
-                )
+            except (OSError, ValueError):
+                return False
+        return True
+
+    def _queue_for_next(self, messages: list[CorrelatedMessage]) -> None:
+        from ..transport.messages import correlated_messages
+
+        try:
+            self.queue.append(CORRELATED, correlated_messages(messages))
+        except Exception as err:  # NOTE: the queue's disk failing; route still pages it at its catch-up
+            log_json(
+                log,
+                "ERROR",
+                "an operator's change could not be queued for the correlating process: route sends it at "
+                "its next catch-up, the archive does not keep it",
+                error=f"{type(err).__name__}: {str(err)[:300]}",
+            )
+            return
+        log_json(log, "INFO", "an operator's change queued for the correlating process", messages=len(messages))
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the child within `timeout`: the delivery in hand, then route's drain (serving.py)."""

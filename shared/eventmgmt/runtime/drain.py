@@ -25,6 +25,7 @@ from ..ingest.queued import DELIVERIES
 from ..logjson import Severity, log_json
 from ..model import Event
 from ..transport import InProcessPublisher, Outgoing
+from ..transport.pipeline import CORRELATED
 from ..transport.publisher import batch_items
 from .durable_queue import Delivery, DurableQueue
 from .memory import trim
@@ -190,6 +191,10 @@ def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoi
     A delivery queued as received goes to its builder (see build_runtime) as the payloads it holds."""
     if topic == DELIVERIES:
         publisher.publish_objects(topic, [m.payload for m in messages], lambda: messages)
+        return
+    if topic == CORRELATED:
+        # NOTE: an operator's change queued while the correlating process was down (correlation_process.py)
+        publisher.publish_many(topic, messages)
         return
     try:
         events = [Event.from_json(item) for m in messages for item in batch_items(m.payload)]
