@@ -51,8 +51,8 @@ run: $(STAMP)
 	$(VENV)/bin/eventmgmt serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared functions tests infra
-	$(VENV)/bin/ruff format --check shared functions tests infra
+	$(VENV)/bin/ruff check shared functions tests infra benchmarks
+	$(VENV)/bin/ruff format --check shared functions tests infra benchmarks
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy shared/eventmgmt

@@ -137,3 +137,10 @@ def test_an_unexpected_failure_is_a_json_500_with_a_logged_reference(
     assert r.json["ref"] in r.json["error"]
     assert any(r.json["ref"] in rec.getMessage() for rec in caplog.records)
     assert "KeyError" not in r.text and "Traceback" not in r.text
+
+
+def test_the_status_line_names_the_status(rt: Runtime) -> None:
+    client = create_app(rt).test_client()
+    unknown = client.post("/ingest/nosuchsource", json=hook("p1"))
+    assert unknown.status == "404 Not Found" and unknown.json["error"]
+    assert client.post("/ingest/alertmanager", json=hook("p1")).status == "202 Accepted"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from werkzeug.wsgi import get_input_stream
@@ -27,19 +28,6 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PREFIX = "/ingest"
 # NOTE: after a delivery this large, freed heap is handed back to the OS (glibc keeps it otherwise).
 BIG_DELIVERY_BYTES = 1024 * 1024
-_REASONS = {
-    202: "Accepted",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    421: "Misdirected Request",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 def source_of(method: str, path: str) -> str | None:
@@ -76,7 +64,7 @@ class IngestRoute:
         except Exception as err:  # NOTE: every failure is answered in JSON, as Flask's handlers do
             status, body, headers = http_errors.failure_answer(err, str(environ.get("PATH_INFO", "")))
         out = json.dumps(body, separators=(",", ":"), default=str).encode()
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", _headers(headers, len(out)))
+        start_response(_status_line(status), _headers(headers, len(out)))
         if length is not None and length >= BIG_DELIVERY_BYTES:
             trim()
         return [out]
@@ -109,6 +97,13 @@ def _read(environ: dict[str, Any], length: int | None, max_bytes: int) -> bytes:
     # NOTE: werkzeug's stream stops at Content-Length, or at the end of a chunked body
     stream = get_input_stream(environ, max_content_length=None)
     return bytes(stream.read(max_bytes + 1))
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Error"
 
 
 def _headers(extra: dict[str, str], length: int) -> list[tuple[str, str]]:
