@@ -4,8 +4,8 @@
 - against a real `eventmgmt serve`: the child is the server's; an acknowledgement made through the
   server reaches the receiver through the child's route at once (not at route's 15 s catch-up);
   a child killed with SIGKILL is started again and correlates what comes next, and an operator's
-  change made while it was down reaches its route and its archive; a child whose parent is killed
-  stops within seconds."""
+  change made while it was down reaches its route and its archive (queued, and handled once);
+  a child whose parent is killed stops within seconds."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from eventmgmt.archive.writer import read_partition
 from eventmgmt.config import default_config
@@ -28,6 +29,7 @@ from eventmgmt.correlate.repo import MemoryRepo
 from eventmgmt.runtime.correlation_process import CorrelationProcess
 from eventmgmt.runtime.drain import hand_on
 from eventmgmt.runtime.durable_queue import DurableQueue
+from eventmgmt.runtime.operator_changes import OPERATOR_CHANGES, OperatorChanges
 from eventmgmt.runtime.queue_counters import SharedCounters
 from eventmgmt.settings import Settings
 from eventmgmt.transport import InProcessPublisher, Outgoing
@@ -146,7 +148,6 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             assert http.post(f"/api/incidents/{incident}/resolve", json={"by": "alice"}).status_code == 200
             assert wait(lambda: _pid_of_child(log) != child, 30), log.read_text()[-2000:]
             assert "the correlating process exited; starting another" in log.read_text()
-            # NOTE: queued while no child ran (below, as a unit), or sent to the next one if it was already up
             assert wait(lambda: ("resolve", incident) in _actions(sink), 10), _actions(sink)
             assert wait(lambda: _archived(tmp_path, incident, "resolved"), 20)
             second = _pid_of_child(log)
@@ -162,22 +163,27 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             assert wait(lambda: _gone(second), 10), "the correlating process outlived its parent"
 
 
-def test_an_operators_change_waits_in_the_queue_while_no_child_runs(tmp_path: Path) -> None:
-    """Forwarded while the child is down (never started here): the change is appended to the durable
-    queue, and draining it hands the same messages to route and archive (their CORRELATED topic)."""
+@pytest.mark.parametrize("pipe_first", [True, False])
+def test_an_operators_change_is_queued_and_handled_once(tmp_path: Path, pipe_first: bool) -> None:
+    """Forwarded, a change is queued durably (whether or not a child runs, here none was started),
+    and the child hands it to route and archive once, whether the pipe's copy or the queue's comes
+    first."""
     corr = Correlator(default_config(), MemoryRepo())
     e = ev("high_error_rate", 0, pod="triton-bert-0", model="bert")
     sent = corr.process(e, e.received_at).messages
     assert sent and sent[0].incident_id
     queue = DurableQueue(tmp_path / "queue.db")
-    process = CorrelationProcess(Settings(home=tmp_path), queue)
-    process.forward(sent)
+    CorrelationProcess(Settings(home=tmp_path), queue).forward(sent)
     rows = queue.take(100)
-    assert [r.topic for r in rows] == [CORRELATED] and queue.backlog > 0
+    assert [r.topic for r in rows] == [OPERATOR_CHANGES] and queue.backlog > 0
 
     got: list[Any] = []
     publisher = InProcessPublisher()
     publisher.subscribe(CORRELATED, "archive", lambda ce: got.extend(decode_correlated(ce, "archive")))
-    hand_on(publisher, rows[0].topic, rows[0].messages)
+    changes = OperatorChanges(publisher)
+    publisher.subscribe(OPERATOR_CHANGES, "operator-changes", changes.handle_encoded)
+    copies = [lambda: changes.handle(sent), lambda: hand_on(publisher, rows[0].topic, rows[0].messages)]
+    for copy in copies if pipe_first else reversed(copies):
+        copy()
     assert [(m.event.id, m.incident_id, m.action) for m in got] == [(m.event.id, m.incident_id, m.action) for m in sent]
     queue.close()

@@ -37,6 +37,7 @@ from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
 from .memory import release, trim
+from .operator_changes import OPERATOR_CHANGES, OperatorChanges
 from .priority import IngestPriority
 from .queue_counters import SharedCounters
 from .schedules import Every, retention_job
@@ -93,6 +94,8 @@ class Runtime:
     # off (the collector without Prometheus, retention with EVENTMGMT_RETENTION_EVERY=0).
     archive: Archiver | None = None
     router: Router | None = None
+    # NOTE: the correlating process's: what an operator changed in the accepting process
+    operator_changes: OperatorChanges | None = None
     route_worker: BackgroundSubscriber | None = None
     archive_job: Every | None = None
     collector: Every | None = None
@@ -219,10 +222,13 @@ def _attach_stages(rt: Runtime) -> None:
         _attach_collector(rt)
     if rt.role == "accept":
         _attach_route_reader(rt)
-    else:
-        _attach_archive(rt)
-        _attach_route(rt)
-        _attach_retention(rt)
+        return
+    _attach_archive(rt)
+    _attach_route(rt)
+    _attach_retention(rt)
+    # NOTE: in one process too: changes an earlier `serve` queued for its correlating process
+    rt.operator_changes = OperatorChanges(rt.publisher, before=rt.windows.invalidate)
+    rt.publisher.subscribe(OPERATOR_CHANGES, "operator-changes", rt.operator_changes.handle_encoded)
 
 
 def _drainer(

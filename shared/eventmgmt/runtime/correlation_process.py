@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import MAX_SKEW, StreamClock, utcnow
 from ..logjson import log_json
 from ..settings import Settings
-from ..transport.pipeline import CORRELATED
+from .operator_changes import OPERATOR_CHANGES
 from .queue_counters import SharedCounters
 
 if TYPE_CHECKING:
@@ -200,42 +200,35 @@ class CorrelationProcess:
     # --- talking to it --------------------------------------------------------------------------
     def forward(self, messages: list[CorrelatedMessage]) -> None:
         """What this process's correlate stage announced (an acknowledgement, a resolution) or the
-        dashboard recorded (a maintenance window's change), to the child's route and archive: over
-        the pipe at once; while the child is down (being started again), through the durable queue,
-        which the next child drains in order with the deliveries."""
-        if not self._post(("correlated", list(messages))):
-            self._queue_for_next(messages)
+        dashboard recorded (a maintenance window's change), to the child's route and archive: queued
+        durably, then sent over the pipe at once; the child handles whichever copy it gets first
+        (runtime/operator_changes.py), and a child started after this one died gets the queued one."""
+        self._queue(messages)
+        with self._send:
+            try:
+                if self._conn is not None:
+                    self._conn.send(("correlated", list(messages)))
+            except (OSError, ValueError):
+                pass  # NOTE: the child is down; the queued copy waits for the next one
 
     def forward_encoded(self, ce: CloudEvent) -> None:
         from ..transport.messages import decode_correlated
 
         self.forward(decode_correlated(ce, "correlating-process"))
 
-    def _post(self, item: tuple[str, Any]) -> bool:
-        with self._send:
-            try:
-                if self._conn is None:
-                    raise BrokenPipeError("not started")
-                self._conn.send(item)
-            except (OSError, ValueError):
-                return False
-        return True
-
-    def _queue_for_next(self, messages: list[CorrelatedMessage]) -> None:
+    def _queue(self, messages: list[CorrelatedMessage]) -> None:
         from ..transport.messages import correlated_messages
 
         try:
-            self.queue.append(CORRELATED, correlated_messages(messages))
+            self.queue.append(OPERATOR_CHANGES, correlated_messages(messages))
         except Exception as err:  # NOTE: the queue's disk failing; route still pages it at its catch-up
             log_json(
                 log,
                 "ERROR",
-                "an operator's change could not be queued for the correlating process: route sends it at "
-                "its next catch-up, the archive does not keep it",
+                "an operator's change could not be queued for the correlating process: only the pipe carries "
+                "it (route sends it at its next catch-up if the child misses it; the archive would not keep it)",
                 error=f"{type(err).__name__}: {str(err)[:300]}",
             )
-            return
-        log_json(log, "INFO", "an operator's change queued for the correlating process", messages=len(messages))
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the child within `timeout`: the delivery in hand, then route's drain (serving.py)."""
@@ -302,8 +295,6 @@ def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: An
 
 
 def _listen(conn: Any, rt: Runtime, stop: threading.Event, within: list[float]) -> None:
-    from ..transport.messages import publish_messages
-
     while True:
         try:
             kind, body = conn.recv()
@@ -316,9 +307,8 @@ def _listen(conn: Any, rt: Runtime, stop: threading.Event, within: list[float]) 
             within[0] = float(body)
             stop.set()
             return
-        if kind == "correlated":
-            rt.windows.invalidate()  # NOTE: a maintenance window may have been added or ended
-            publish_messages(rt.publisher, body)
+        if kind == "correlated" and rt.operator_changes is not None:
+            rt.operator_changes.handle(body)
 
 
 def _publish_clock(clock: StreamClock, state: Any, stop: threading.Event) -> None:

@@ -25,10 +25,10 @@ from ..ingest.queued import DELIVERIES
 from ..logjson import Severity, log_json
 from ..model import Event
 from ..transport import InProcessPublisher, Outgoing
-from ..transport.pipeline import CORRELATED
 from ..transport.publisher import batch_items
 from .durable_queue import Delivery, DurableQueue
 from .memory import trim
+from .operator_changes import OPERATOR_CHANGES
 
 log = logging.getLogger("eventmgmt")
 
@@ -192,9 +192,8 @@ def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoi
     if topic == DELIVERIES:
         publisher.publish_objects(topic, [m.payload for m in messages], lambda: messages)
         return
-    if topic == CORRELATED:
-        # NOTE: an operator's change queued while the correlating process was down (correlation_process.py)
-        publisher.publish_many(topic, messages)
+    if topic == OPERATOR_CHANGES:
+        publisher.publish_many(topic, messages)  # NOTE: correlated messages, not events (operator_changes.py)
         return
     try:
         events = [Event.from_json(item) for m in messages for item in batch_items(m.payload)]
