@@ -134,12 +134,16 @@ class _Checked:
         return _identity(self.alert, self.status, self.fingerprint)
 
     def cluster(self, ctx: ParseContext) -> str | None:
-        return _first(self.alert["labels"], "cluster") or ctx.cluster
+        return _cluster(self.alert, ctx)
 
 
 def _identity(alert: WireAlert, status: Status, fingerprint: str) -> tuple[str, str, str]:
     # NOTE: Status is a str enum: the member is the string its value is, and hashes as it
     return (fingerprint, alert["startsAt"], status)
+
+
+def _cluster(alert: WireAlert, ctx: ParseContext) -> str | None:
+    return _first(alert["labels"], "cluster") or ctx.cluster
 
 
 def _fingerprint(alert: WireAlert) -> str:
@@ -234,8 +238,7 @@ def _check_together(valid: list[WireAlert], hook: WireWebhook, ctx: ParseContext
         for a in valid:
             timestamp(a["startsAt"], "")
             status = _status(a, group, timestamp(a.get("endsAt"), ""), received)
-            cluster = _first(a["labels"], "cluster") or ctx.cluster
-            ids.append(event_id(ctx, SOURCE, _identity(a, status, _fingerprint(a)), cluster))
+            ids.append(event_id(ctx, SOURCE, _identity(a, status, _fingerprint(a)), _cluster(a, ctx)))
     except BAD_INPUT:
         return None
     return Checked(ids=ids, good=list(range(ctx.first_index, ctx.first_index + len(valid))))
