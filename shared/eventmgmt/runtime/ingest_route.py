@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
-from werkzeug.wsgi import get_input_stream
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from ..errors import BacklogFull, InputError
 from ..ingest.service import IngestService
@@ -58,9 +58,9 @@ class IngestRoute:
         source = source_of(str(environ.get("REQUEST_METHOD", "")), str(environ.get("PATH_INFO", "")))
         if source is None:
             return self.app(environ, start_response)
-        length = _content_length(environ)
+        length = get_content_length(environ)
         try:
-            status, body, headers = self._answer(environ, source, length)
+            status, body, headers = self._answer(environ, source)
         except Exception as err:  # NOTE: every failure is answered in JSON, as Flask's handlers do
             status, body, headers = http_errors.failure_answer(err, str(environ.get("PATH_INFO", "")))
         out = json.dumps(body, separators=(",", ":"), default=str).encode()
@@ -69,7 +69,7 @@ class IngestRoute:
             trim()
         return [out]
 
-    def _answer(self, environ: dict[str, Any], source: str, length: int | None) -> http_errors.Answer:
+    def _answer(self, environ: dict[str, Any], source: str) -> http_errors.Answer:
         asked = Asked.of_environ(environ)
         try:
             self.guard.check(asked)
@@ -78,25 +78,19 @@ class IngestRoute:
         full = self.backlog()
         if full is not None:
             return 503, full.to_json(), {"Retry-After": "5"}
-        body = _read(environ, length, self.service.max_body_bytes)
+        body = _read(environ, self.service.max_body_bytes)
         resp = self.service.handle(source or None, asked.headers, body)
         return resp.status, resp.body, resp.headers
 
 
-def _content_length(environ: dict[str, Any]) -> int | None:
-    try:
-        return max(0, int(environ["CONTENT_LENGTH"]))
-    except (KeyError, ValueError, TypeError):
-        return None
-
-
-def _read(environ: dict[str, Any], length: int | None, max_bytes: int) -> bytes:
-    """At most max_bytes + 1 bytes: enough to tell an oversized body without reading all of it."""
+def _read(environ: dict[str, Any], max_bytes: int) -> bytes:
+    """At most max_bytes + 1 bytes, as ingest/http.py's `read_body` reads them through Flask (which
+    may hold the body already: functions-framework reads it first), here from the WSGI stream, which
+    ends at Content-Length or at the end of a chunked body."""
+    length = get_content_length(environ)
     if length is not None and length > max_bytes:
         return b"\0" * (max_bytes + 1)
-    # NOTE: werkzeug's stream stops at Content-Length, or at the end of a chunked body
-    stream = get_input_stream(environ, max_content_length=None)
-    return bytes(stream.read(max_bytes + 1))
+    return bytes(get_input_stream(environ, max_content_length=None).read(max_bytes + 1))
 
 
 def _status_line(status: int) -> str:
