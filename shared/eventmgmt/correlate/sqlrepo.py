@@ -8,13 +8,14 @@ transaction is a few indexed reads and writes, so the lock is held for milliseco
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, event, func, inspect, select, text, update
+from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, delete, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session, defer
 
 from ..config import Chain, Response
@@ -33,8 +34,8 @@ from .repo import incident_id_for
 from .state import RECURRENCE_KEEP, Incident, PastIncident, fingerprint_key
 
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
-# Bound parameters per IN list: well under SQLite's and PostgreSQL's limits for any webhook size.
-_IN_CHUNK = 500
+# Values per lookup (one bound parameter, below): bounds a statement's size for any webhook.
+_IN_CHUNK = 5000
 # Correlation reads an incident's state; the stored snapshot (for the board and API) is only written,
 # so loading a row does not decode it.
 # NOTE: the state column is read only when the process's cached copy is not at the row's version.
@@ -590,17 +591,39 @@ class SqlRepo:
 
 def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
     """`what` (rows, a column, or a tuple of columns: tuples of values) where `column` is in `values`,
-    a bounded number of parameters at a time."""
+    a bounded number of values at a time."""
     values = sorted(values)
-    query: Any
-    run: Callable[[Any], Iterable[Any]]
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    # NOTE: by identity: a column's == builds SQL, and the classes and columns live as long as we do
+    key = (tuple(map(id, what)) if isinstance(what, tuple) else id(what), id(column), dialect)
+    query = _LOOKUPS.get(key)
+    if query is None:
+        query = _LOOKUPS[key] = _lookup(what, column, dialect)
+    run: Callable[..., Iterable[Any]] = session.execute if isinstance(what, tuple) else session.scalars
+    for i in range(0, len(values), _IN_CHUNK):
+        part = values[i : i + _IN_CHUNK]
+        yield from run(query, {"values": part if dialect == "postgresql" else json.dumps(part)})
+
+
+_LOOKUPS: dict[tuple[Any, int, str], Any] = {}
+
+
+def _lookup(what: Any, column: Any, dialect: str) -> Any:
+    """The statement of `_in`: `column` among the values of one bound parameter, "values". An IN
+    list of one parameter per value is rendered and bound value by value on every execution: for a
+    storm's batch, a tenth of correlating it (docs/benchmarks.md, tenth pass). One parameter keeps
+    the statement the same, compiled once (and built once, here: building it costs more than
+    running it): a JSON array read by json_each on SQLite, an array on PostgreSQL."""
     if isinstance(what, tuple):
-        query, run = select(*what), session.execute
+        query = select(*what)
     else:
         query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
-        run = session.scalars
-    for i in range(0, len(values), _IN_CHUNK):
-        yield from run(query.where(column.in_(values[i : i + _IN_CHUNK])))
+    if dialect == "postgresql":
+        return query.where(column == any_(bindparam("values", type_=ARRAY(String))))
+    values = func.json_each(bindparam("values", type_=String)).table_valued("value")
+    return query.where(column.in_(select(values.c.value)))
 
 
 @dataclass(slots=True)
