@@ -616,6 +616,7 @@ def _lookup(what: Any, column: Any, dialect: str) -> Any:
     storm's batch, a tenth of correlating it (docs/benchmarks.md, tenth pass). One parameter keeps
     the statement the same, compiled once (and built once, here: building it costs more than
     running it): a JSON array read by json_each on SQLite, an array on PostgreSQL."""
+    query: Any
     if isinstance(what, tuple):
         query = select(*what)
     else:
