@@ -15,11 +15,11 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-py$(PYTHON_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8080
-# NOTE: bytecode is cached under .venv, not beside the sources (the tree stays clean) and not
-# switched off: without it every process compiled our ~120 modules again, 0.07 s of each start
-# (each `serve`, its correlating process, each replay) on this machine.
+# NOTE: bytecode is written (beside the sources, in git-ignored __pycache__ folders that infra/build.py
+# leaves out of the functions), not switched off: without it every process compiled our ~120 modules
+# again, 0.07 s of each start (each `serve`, its correlating process, each replay). A process started
+# outside make with PYTHONDONTWRITEBYTECODE set still reads what make's runs wrote.
 unexport PYTHONDONTWRITEBYTECODE
-export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
 
 .PHONY: run test lint typecheck outdated unit bench deps debs pg clean build run-emulator reliability
 
