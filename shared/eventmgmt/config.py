@@ -307,8 +307,8 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def read_yaml(text: str) -> Any:
-    """YAML read by libyaml where PyYAML was built with it (the same safe loader, in C): the
-    defaults alone took 0.13 s of every start in pure Python, a tenth of a replay of a day."""
+    """YAML read by libyaml where PyYAML was built with it (the same safe loader, in C): in pure
+    Python the defaults took about ten times as long, at every start."""
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 

@@ -612,8 +612,8 @@ _LOOKUPS: dict[tuple[Any, int, str], Any] = {}
 
 def _lookup(what: Any, column: Any, dialect: str) -> Any:
     """The statement of `_in`: `column` among the values of one bound parameter, "values". An IN
-    list of one parameter per value is rendered and bound value by value on every execution: for a
-    storm's batch, a tenth of correlating it (docs/benchmarks.md, tenth pass). One parameter keeps
+    list of one parameter per value is rendered and bound value by value on every execution (about
+    7% of a storm's drain in py-spy's samples: docs/benchmarks.md, tenth pass). One parameter keeps
     the statement the same, compiled once (and built once, here: building it costs more than
     running it): a JSON array read by json_each on SQLite, an array on PostgreSQL."""
     query: Any

@@ -104,11 +104,10 @@ class Router:
         self.group_wait = group_wait
         # Incidents whose first page waits for `group_wait`, and when it is due.
         self._due: dict[str, float] = {}  # NOTE: time.monotonic(), from when route first saw it
-        self._waiting: set[str] = set()
-        # NOTE: the receivers each waiting incident's first page waits for: until it is due, a later
-        # version of the incident changes nothing they are owed (release_waiting reads the incident
-        # as it stands then), so it is passed over without a look at the ledger or the outbox.
-        self._held: dict[str, set[str]] = {}
+        # NOTE: with the receivers its first page waits for: until it is due, a later version of the
+        # incident changes nothing they are owed (release_waiting reads the incident as it stands
+        # then), so it is passed over without a look at the ledger or the outbox.
+        self._waiting: dict[str, set[str]] = {}
         self._waiting_lock = threading.Lock()  # NOTE: the ticker's outbox flush meets the worker here
         self._stopping = False  # set by `release_all`: from then on no first page waits
         self._next_catch_up = 0.0
@@ -215,9 +214,8 @@ class Router:
         now = time.monotonic()
         with self._waiting_lock:
             due = [i for i in self._waiting if self._due[i] <= now]
-            self._waiting.difference_update(due)
             for i in due:
-                self._held.pop(i, None)
+                del self._waiting[i]
         if due and self.incidents is not None:
             for snap in self.incidents.snapshots(due):
                 self._tell_all(snap)
@@ -236,7 +234,6 @@ class Router:
             self._stopping = True
             held = sorted(self._waiting, key=lambda i: self._due.get(i, 0.0))
             self._waiting.clear()
-            self._held.clear()
         if held and self.incidents is not None:
             order = {i: n for n, i in enumerate(held)}
             for snap in sorted(self.incidents.snapshots(held), key=lambda s: order.get(s.id, 0)):
@@ -319,12 +316,13 @@ class Router:
     def _first_page_waits(self, receiver: Receiver, state: str, incident_id: str) -> bool:
         """`receiver`'s first page of this incident is held (`_must_wait`) and not due yet: a
         trigger of a newer version needs nothing now. In a storm, every correlation transaction
-        announces every incident again: this spared a ledger read and an outbox query each, a sixth
-        of the correlating process's time while it drained (docs/benchmarks.md, tenth pass)."""
+        announces every incident again: this spares a ledger read and an outbox query each (route's
+        thread was busy for about a sixth of a storm's drain beside it: docs/benchmarks.md, tenth
+        pass)."""
         if state != TRIGGERED:
             return False
         with self._waiting_lock:
-            if receiver.name not in self._held.get(incident_id, ()):
+            if receiver.name not in self._waiting.get(incident_id, ()):
                 return False
             return time.monotonic() < self._due[incident_id]
 
@@ -344,8 +342,7 @@ class Router:
             due = self._due.setdefault(snap.id, now + self.group_wait.total_seconds())
             if now >= due:
                 return False
-            self._waiting.add(snap.id)
-            self._held.setdefault(snap.id, set()).add(receiver.name)
+            self._waiting.setdefault(snap.id, set()).add(receiver.name)
         return True
 
     # --- the outbox -----------------------------------------------------------------------------
