@@ -82,7 +82,7 @@ def dumps(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _alert(labels: dict[str, str], summary: str, starts: datetime, lean: bool = False) -> dict[str, Any]:
+def am_alert(labels: dict[str, str], summary: str, starts: datetime, lean: bool = False) -> dict[str, Any]:
     """One alert as Alertmanager's webhook carries it; `lean` leaves out the fields our parser does
     not need (annotations, endsAt, generatorURL)."""
     fp = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
@@ -113,7 +113,7 @@ def storm(
         at = start + timedelta(seconds=spread * p / pods)
         base = {"namespace": "triton", "pod": f"triton-{model}-7c9f-{p:05d}", "node": f"gpu-{p % nodes:04d}"}
         out.append(
-            _alert(
+            am_alert(
                 {"alertname": "KubePodCrashLooping", "severity": "warning", **base, "container": "triton"},
                 "container restarting",
                 at,
@@ -121,7 +121,7 @@ def storm(
             )
         )
         out.append(
-            _alert(
+            am_alert(
                 {"alertname": "TritonHighErrorRate", "severity": "critical", **base, "model": model},
                 "error rate above 5%",
                 at + timedelta(seconds=5),
@@ -134,7 +134,7 @@ def storm(
 def one_model(n: int, nodes: int, start: datetime) -> list[dict[str, Any]]:
     """`n` error-rate alerts of one model, one per pod, on `nodes` node(s), within a minute."""
     return [
-        _alert(
+        am_alert(
             {
                 "alertname": "TritonHighErrorRate",
                 "severity": "critical",
@@ -152,7 +152,7 @@ def one_model(n: int, nodes: int, start: datetime) -> list[dict[str, Any]]:
 
 def warmup_alert() -> dict[str, Any]:
     """A Watchdog (routine, logged, never an incident): the first request pays the lazy imports."""
-    return _alert(
+    return am_alert(
         {"alertname": "Watchdog", "severity": "none", "namespace": "monitoring"}, "watchdog", datetime.now(UTC)
     )
 
