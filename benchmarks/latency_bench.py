@@ -49,10 +49,10 @@ from benchmarks.storm_bench import (
     warm_up,
 )
 from tests.support.httpsink import Sink, http_sink
+from tests.support.incidents import wait_drained
 from tests.support.serve import serve_process
 
 ROOT = Path(__file__).resolve().parents[1]
-JSON = {"Content-Type": "application/json"}
 
 
 def lone_alert(i: int) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def at_rest(args: argparse.Namespace, home: Path, sink: Sink, env: dict[str, str
         for chunk in chunks:
             time.sleep(args.idle)
             (s,) = post_all(url + "/ingest/alertmanager", [(dumps(webhook(chunk)), 1)], float("inf"), 60)
-            http.get("/api/queue", params={"wait": 60})
+            wait_drained(http)
             to_incident.append(time.perf_counter() - s.end)
             sent.append(s)
         settle_pages(sink, len(chunks), float(env.get("EVENTMGMT_GROUP_WAIT_SECONDS", 10)))
@@ -120,7 +120,7 @@ def under_storm(args: argparse.Namespace, home: Path, sink: Sink, env: dict[str,
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         sent = post_all(url + "/ingest/alertmanager", bodies, float("inf"), 60)
-        http.get("/api/queue", params={"wait": 60})
+        wait_drained(http)
         time.sleep(2 * args.poll)
         done.set()
         poller.join()
