@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from benchmarks.common import calibration_ms, machine
 from benchmarks.storm_bench import pd_env, storm_requests
 from eventmgmt.runtime.app import build_runtime
+from eventmgmt.runtime.build_ahead import BuildAhead
 from eventmgmt.runtime.drain import Drainer
 from eventmgmt.settings import Settings
 from eventmgmt.store.tables import IncidentRow
@@ -44,7 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 JSON = {"content-type": "application/json"}
 
 
-def drain_round(bodies: list[tuple[bytes, int]], alerts: int, home: Path, env: dict[str, str]) -> dict[str, Any]:
+def drain_round(
+    bodies: list[tuple[bytes, int]], alerts: int, home: Path, env: dict[str, str], build_process: bool = False
+) -> dict[str, Any]:
     os.environ.update(env)
     rt = build_runtime(Settings(home=home))
     try:
@@ -52,6 +55,11 @@ def drain_round(bodies: list[tuple[bytes, int]], alerts: int, home: Path, env: d
         if not isinstance(drainer, Drainer):
             raise SystemExit("the embedded runtime has no drain of its own here")
         drainer.close()  # NOTE: the thread stops; its `step` is ours to call
+        if build_process:
+            # NOTE: as the correlating process of `serve` has it (EVENTMGMT_BUILD_PROCESS)
+            drainer.ahead = BuildAhead(rt.settings.queue_path, rt.config, rt.ingest.limits).start()
+            if not drainer.ahead.wait_ready(30):
+                raise SystemExit("the build process did not start")
         for body, _ in bodies:
             answer = rt.ingest.handle("alertmanager", JSON, body)
             if answer.status != 202:
@@ -65,6 +73,8 @@ def drain_round(bodies: list[tuple[bytes, int]], alerts: int, home: Path, env: d
         while drainer.step():
             steps += 1
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        ahead = drainer.ahead
+        built_ahead = ahead.ahead_rows if isinstance(ahead, BuildAhead) else 0
         with Session(rt.engine) as s:
             incidents = s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.status == "open"))
     finally:
@@ -77,6 +87,7 @@ def drain_round(bodies: list[tuple[bytes, int]], alerts: int, home: Path, env: d
         "alerts_per_cpu_s": round(alerts / cpu, 1),
         "transactions": steps,
         "open_incidents": incidents,
+        "rows_built_ahead": built_ahead,
     }
 
 
@@ -87,6 +98,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--pods-per-node", type=int, default=8)
     ap.add_argument("--batch", type=int, default=100, help="alerts per webhook")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--build-process",
+        choices=("on", "off", "both"),
+        default="both",
+        help="build queued webhooks in a process of their own (as `serve` does), in the drain, or both in turns",
+    )
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench-drain.json"))
     args = ap.parse_args(argv)
     alerts, _, _, bodies = storm_requests(args)
@@ -101,21 +118,26 @@ def main(argv: list[str]) -> int:
     # storm_bench's warm-up alert does for a fresh `serve`
     with tempfile.TemporaryDirectory(prefix="drain-bench-") as home, http_sink() as sink:
         drain_round(bodies[:2], sum(n for _, n in bodies[:2]), Path(home), pd_env(sink))
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.build_process]
     for _ in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="drain-bench-") as home, http_sink() as sink:
-            calibration = calibration_ms()
-            rounds.append({**drain_round(bodies, len(alerts), Path(home), pd_env(sink)), "calibration_ms": calibration})
-        print(json.dumps(rounds[-1]), flush=True)
-    rates = [r["alerts_per_s"] for r in rounds]
-    result |= {
-        "rounds": rounds,
-        "alerts_per_s_median": statistics.median(rates),
-        "alerts_per_s_range": [min(rates), max(rates)],
-        "alerts_per_cpu_s_median": statistics.median(r["alerts_per_cpu_s"] for r in rounds),
-        "calibration_ms_at_end": calibration_ms(),
-    }
+        for build_process in modes:
+            with tempfile.TemporaryDirectory(prefix="drain-bench-") as home, http_sink() as sink:
+                calibration = calibration_ms()
+                found = drain_round(bodies, len(alerts), Path(home), pd_env(sink), build_process)
+                rounds.append({**found, "build_process": build_process, "calibration_ms": calibration})
+            print(json.dumps(rounds[-1]), flush=True)
+    result |= {"rounds": rounds, "calibration_ms_at_end": calibration_ms()}
+    for build_process in modes:
+        mine = [r for r in rounds if r["build_process"] == build_process]
+        rates = [r["alerts_per_s"] for r in mine]
+        result["build_process" if build_process else "drain_builds"] = {
+            "alerts_per_s_median": statistics.median(rates),
+            "alerts_per_s_range": [min(rates), max(rates)],
+            "alerts_per_cpu_s_median": statistics.median(r["alerts_per_cpu_s"] for r in mine),
+        }
+        print(f"{'build process' if build_process else 'drain builds'}: median {statistics.median(rates)} alerts/s")
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"median {result['alerts_per_s_median']} alerts/s; wrote {args.out}")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -38,6 +38,7 @@ DRAIN_SECONDS = "EVENTMGMT_DRAIN_SECONDS"
 RETENTION_EVERY = "EVENTMGMT_RETENTION_EVERY"
 GROUP_WAIT_SECONDS = "EVENTMGMT_GROUP_WAIT_SECONDS"
 CORRELATE_PROCESS = "EVENTMGMT_CORRELATE_PROCESS"
+BUILD_PROCESS = "EVENTMGMT_BUILD_PROCESS"
 
 # The default receivers' URLs and keys; a routing configuration may name further variables.
 SINK_VARIABLES = (PAGERDUTY_URL, PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, WEBHOOK_URL, CHANGE_WEBHOOK_URL)
@@ -50,6 +51,11 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 def _float_or_none(value: str | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _flag(name: str) -> bool:
+    """On unless set to 0, false, no or off."""
+    return (_env(name, "1") or "1").lower() not in ("0", "false", "no", "off")
 
 
 def _list(name: str) -> tuple[str, ...]:
@@ -104,9 +110,10 @@ class Settings:
     retention_every: float = field(default_factory=lambda: float(_env(RETENTION_EVERY, "3600") or 0))
     # NOTE: `serve` correlates in a second process, so that a storm being correlated does not slow
     # taking the next webhook (runtime/correlation_process.py); 0 keeps both in one process.
-    correlate_process: bool = field(
-        default_factory=lambda: (_env(CORRELATE_PROCESS, "1") or "1").lower() not in ("0", "false", "no", "off")
-    )
+    correlate_process: bool = field(default_factory=lambda: _flag(CORRELATE_PROCESS))
+    # NOTE: the correlating process builds queued webhooks' events in a third process, ahead of its
+    # drain, on a machine of more than one core (runtime/build_ahead.py); 0 builds them in the drain.
+    build_process: bool = field(default_factory=lambda: _flag(BUILD_PROCESS))
 
     def sink_variables(self, names: Iterable[str] = ()) -> dict[str, str]:
         """The receivers' URLs and keys: the default sinks' variables and `names` (those a routing

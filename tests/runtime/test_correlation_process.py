@@ -38,6 +38,7 @@ from eventmgmt.transport.pipeline import CORRELATED
 from tests.correlate.helpers import ev
 from tests.support.httpsink import http_sink
 from tests.support.incidents import wait
+from tests.support.procmem import children
 from tests.support.serve import serve_process
 from tests.support.storm import storm_alert, webhook
 
@@ -104,6 +105,18 @@ def _gone(pid: int) -> bool:
     return bool(re.search(r"^State:\s+Z", status, re.M))  # NOTE: exited, not yet reaped
 
 
+def _builders(pid: int) -> list[int]:
+    """The processes `pid` started with multiprocessing's spawn (its build process)."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def _actions(sink: Any) -> list[tuple[str, str]]:
     return [(b["event_action"], b["dedup_key"]) for b in sink.bodies("/v2/enqueue")]
 
@@ -128,6 +141,9 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             assert wait(lambda: '"correlating process started"' in log.read_text(), 30)
             child = _pid_of_child(log)
             assert child != proc.pid and _ppid(child) == proc.pid
+            # NOTE: the child builds webhooks' events in a process of its own (runtime/build_ahead.py)
+            assert wait(lambda: _builders(child), 30), "the correlating process started no build process"
+            builders = _builders(child)
 
             assert http.post("/ingest/alertmanager", json=webhook([storm_alert(0, t0)])).status_code == 202
             assert wait(lambda: any(a == "trigger" for a, _ in _actions(sink)), 20), _actions(sink)
@@ -141,6 +157,7 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             # the child killed: another one is started, and correlates what comes next
             os.kill(child, signal.SIGKILL)
             assert wait(lambda: _gone(child), 5)
+            assert wait(lambda: all(_gone(b) for b in builders), 10), "the build process outlived its drain"
             # NOTE: deliveries are still taken while it is started again: ready, at most degraded
             ready = http.get("/readyz")
             assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
@@ -151,6 +168,8 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             assert wait(lambda: ("resolve", incident) in _actions(sink), 10), _actions(sink)
             assert wait(lambda: _archived(tmp_path, incident, "resolved"), 20)
             second = _pid_of_child(log)
+            assert wait(lambda: _builders(second), 30)
+            builders = _builders(second)
             assert http.post("/ingest/alertmanager", json=webhook([storm_alert(501, t0)])).status_code == 202
             assert http.get("/api/queue", params={"wait": 20}).json()["backlog_events"] == 0
             assert len(http.get("/api/incidents").json()["incidents"]) == 2
@@ -161,6 +180,7 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             assert wait(lambda: _gone(second), 10), "the correlating process outlived its parent"
+            assert wait(lambda: all(_gone(b) for b in builders), 10), "the build process outlived its drain"
 
 
 @pytest.mark.parametrize("pipe_first", [True, False])

@@ -30,10 +30,19 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and those they started, and so on."""
+    out = children(pid)
+    for child in list(out):
+        out.extend(descendants(child))
+    return out
+
+
 def tree_kb(pid: int, field: str) -> int | None:
-    """`status_kb` summed over `pid` and the processes it started (`eventmgmt serve` correlates in a
-    child): for VmHWM, the sum of each one's own peak, an upper bound on their peak together."""
+    """`status_kb` summed over `pid` and every process under it (`eventmgmt serve` correlates in a
+    child, which builds events in one of its own): for VmHWM, the sum of each one's own peak, an
+    upper bound on their peak together."""
     own = status_kb(pid, field)
     if own is None:
         return None
-    return own + sum(status_kb(c, field) or 0 for c in children(pid))
+    return own + sum(status_kb(c, field) or 0 for c in descendants(pid))

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..classify import admit
+from ..config import Config
 from ..errors import InputError
-from ..sources import CHECKERS, Checked, ParseContext
+from ..model import Event
+from ..sources import CHECKERS, Checked, ParseContext, Rejection, parse_delivery
 from ..sources.limits import Limits
 from ..transport.publisher import EncodedMessage
 
@@ -110,3 +114,28 @@ def read_delivery(payload: Any, limits: Limits) -> QueuedDelivery:
         return QueuedDelivery(str(payload["source"]), payload["body"], ctx, frozenset(payload["refused"]))
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"queued delivery is malformed: {type(err).__name__}: {err}", field="body") from None
+
+
+@dataclass(frozen=True)
+class BuiltPart:
+    """A queued part's events, built, classified and filtered, with what the drain still counts and
+    reports of it (ingest/service.py `take_built`). `payload` is the queued message it came from."""
+
+    payload: Any
+    source: str
+    capture: str
+    received_at: datetime
+    kept: list[Event]
+    dropped: Counter[str]
+    # NOTE: records the check let through and parsing refused: the sender was told they were accepted
+    late: list[Rejection]
+
+
+def build_part(payload: Any, limits: Limits, config: Config) -> BuiltPart:
+    """The events of a queued part as `IngestService.handle` would have built them: a pure function
+    of the payload, so the drain or a process of its own (runtime/build_ahead.py) may build it."""
+    part = read_delivery(payload, limits)
+    parsed = parse_delivery(part.source, part.body, part.ctx)
+    late = [r for r in parsed.rejected if r.index not in part.refused]
+    kept, dropped = admit(parsed.events, config)
+    return BuiltPart(payload, part.source, part.ctx.capture_id, part.ctx.received_at, kept, dropped, late)

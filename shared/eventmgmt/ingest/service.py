@@ -30,7 +30,7 @@ from ..transport import Publisher
 from ..transport.messages import publish_events
 from ..transport.pipeline import RAW
 from ..transport.publisher import EncodedMessage
-from .queued import delivery_messages, read_delivery
+from .queued import BuiltPart, build_part, delivery_messages
 from .recorder import Recorder
 
 log = logging.getLogger("eventmgmt.ingest")
@@ -243,26 +243,27 @@ class IngestService:
     def expand(self, payload: Any) -> list[Event]:
         """The events of a queued delivery part (ingest/queued.py), built, classified and filtered
         as `handle` would have: the drain hands them on to enrichment."""
-        part = read_delivery(payload, self.limits)
-        parsed = parse_delivery(part.source, part.body, part.ctx)
-        late = [r for r in parsed.rejected if r.index not in part.refused]
-        if late:
+        return self.take_built(build_part(payload, self.limits, self.config))
+
+    def take_built(self, built: BuiltPart) -> list[Event]:
+        """A built part's events, counted as accepted (and as filtered) here, where it is handed on,
+        whichever process built it."""
+        if built.late:
             # NOTE: a check that let through what its parser refuses is our bug; the sender was told
             # the record was accepted, so say so loudly.
             with self._lock:
-                self.rejected_records[part.source] += len(late)
+                self.rejected_records[built.source] += len(built.late)
             log_json(
                 log,
                 "ERROR",
                 "records accepted by ingest could not be parsed",
-                source=part.source,
-                capture=part.ctx.capture_id,
-                refused=len(late),
-                first=late[0].to_json(),
+                source=built.source,
+                capture=built.capture,
+                refused=len(built.late),
+                first=built.late[0].to_json(),
             )
-        kept, dropped = admit(parsed.events, self.config)
-        self._accepted(part.source, kept, dropped, part.ctx.received_at)
-        return kept
+        self._accepted(built.source, built.kept, built.dropped, built.received_at)
+        return built.kept
 
     def _accepted(self, src: str, kept: list[Event], dropped: Counter[str], received: datetime) -> None:
         if self.on_accepted is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,13 +27,14 @@ from ..correlate.stage import CorrelateStage
 from ..dashboard.windows import WindowProvider
 from ..enrich.stage import EnrichStage
 from ..errors import BacklogFull
-from ..ingest.queued import DELIVERIES
+from ..ingest.queued import DELIVERIES, BuiltPart
 from ..ingest.service import IngestService
 from ..settings import Settings
 from ..store import ensure_schema, make_engine
 from ..transport import InProcessPublisher
 from ..transport.messages import decode, publish_events
 from ..transport.pipeline import CORRELATED, ENRICHED, RAW
+from .build_ahead import BuildAhead
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
@@ -184,7 +186,8 @@ def build_runtime(
         publisher.subscribe(CORRELATED, "correlating-process", process.forward_encoded, objects=process.forward)
         drainer = process
     else:
-        drainer = _drainer(engine, publisher, enrich, correlate, queue, ingest, priority, counters)
+        ahead = _build_ahead(settings, config, ingest) if role == "correlate" else None
+        drainer = _drainer(engine, publisher, enrich, correlate, queue, ingest, priority, counters, ahead)
     rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
     rt.role, rt.priority = role, priority
     _attach_stages(rt)
@@ -240,6 +243,7 @@ def _drainer(
     ingest: IngestService,
     priority: IngestPriority,
     counters: SharedCounters | None,
+    ahead: BuildAhead | None = None,
 ) -> Drainer:
     """The stages the drain feeds, subscribed, and the drain (not started)."""
     publisher.subscribe(RAW, "enrich", enrich.handle, batch=enrich.handle_batch, objects=enrich.handle_events)
@@ -262,7 +266,15 @@ def _drainer(
         merge_deliveries=True,
         checkpoint=priority.step_aside,
         release=release_and_count,
+        ahead=ahead,
     )
+
+
+def _build_ahead(settings: Settings, config: Config, ingest: IngestService) -> BuildAhead | None:
+    """The build process of the correlating process, started, where it has a core to run on."""
+    if not settings.build_process or (os.cpu_count() or 1) < 2:
+        return None
+    return BuildAhead(settings.queue_path, config, ingest.limits).start()
 
 
 class _DeliveryBuilder:
@@ -285,7 +297,8 @@ class _DeliveryBuilder:
     def build(self, payloads: list[Any]) -> None:
         events = []
         for p in payloads:
-            events.extend(self.ingest.expand(p))
+            # NOTE: a part the drain had built already (build_ahead.py) is only counted here
+            events.extend(self.ingest.take_built(p) if isinstance(p, BuiltPart) else self.ingest.expand(p))
             self.checkpoint()
         publish_events(self.publisher, RAW, events)
 

@@ -270,6 +270,10 @@ def run(settings: Settings, counters: SharedCounters, clock_state: Any, conn: An
     # NOTE: on a busy machine the kernel serves the accepting process first, as priority.py had the
     # drain step aside inside one process; correlation still has any core left idle.
     os.nice(NICE)
+    # NOTE: started daemonic (see _spawn), and multiprocessing refuses children to a daemonic process
+    # lest they be orphaned when it is killed; this one's child, the build process, stops when its
+    # pipe from here closes (runtime/build_ahead.py), so it is never left behind.
+    multiprocessing.current_process().daemon = False
     stop = threading.Event()
     within = [settings.drain_seconds]
     lock = os.open(settings.home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)

@@ -15,29 +15,34 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..ingest.queued import DELIVERIES
+from ..ingest.queued import DELIVERIES, BuiltPart
 from ..logjson import Severity, log_json
 from ..model import Event
 from ..transport import InProcessPublisher, Outgoing
 from ..transport.publisher import batch_items
 from .durable_queue import Delivery, DurableQueue
-from .memory import trim
+from .memory import TRIM_AFTER_EVENTS, trim
 from .operator_changes import OPERATOR_CHANGES
 
 log = logging.getLogger("eventmgmt")
 
 TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
-# NOTE: once the queue is empty after this many events, memory is handed back (`release`).
-TRIM_AFTER_EVENTS = 5000
-
 Handler = Callable[[str, Sequence[Outgoing]], object]
+
+
+class Ahead(Protocol):
+    """What builds a batch's queued deliveries before the drain hands it on (build_ahead.py)."""
+
+    def prepare(self, batch: list[Delivery]) -> list[Delivery]: ...
+    def forget(self, through: int) -> None: ...
+    def close(self) -> None: ...
 
 
 class Drainer:
@@ -53,6 +58,7 @@ class Drainer:
         merge_deliveries: bool = False,
         checkpoint: Callable[[], None] | None = None,
         release: Callable[[], None] = trim,
+        ahead: Ahead | None = None,
     ) -> None:
         self.queue = queue
         self.handler = handler
@@ -72,6 +78,8 @@ class Drainer:
         # page caches and freed heap a burst left (runtime/memory.py).
         self.release = release
         self.releases = 0  # NOTE: read by /metrics
+        # NOTE: builds queued deliveries in another process while the batch before is correlated
+        self.ahead = ahead
         self._stop = threading.Event()
         # NOTE: after a batch fails for a reason other than a transient fault, the rows up to this
         # sequence number are taken one at a time, so only the poison one is set aside.
@@ -102,6 +110,8 @@ class Drainer:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self.ahead is not None:
+            self.ahead.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -121,11 +131,13 @@ class Drainer:
             batch = batch[:1]
         self._handled = 0
         try:
+            if self.ahead is not None:
+                batch = self.ahead.prepare(batch)
             self._handle(batch)
         except Exception as err:
             # NOTE: the rows handed on before the failure are done: removed, never handed on again.
             if self._handled:
-                self.queue.remove(self._handled)
+                self._remove(self._handled)
                 self._attempts = 0
             rest = [d for d in batch if d.seq > self._handled]
             if isinstance(err, TRANSIENT):
@@ -138,13 +150,18 @@ class Drainer:
             return True
         self._attempts = 0
         if self._handled:
-            self.queue.remove(self._handled)
+            self._remove(self._handled)
         self._since_trim += sum(d.events for d in batch if d.seq <= self._handled)
         if self._since_trim >= TRIM_AFTER_EVENTS and self.queue.backlog == 0:
             self.release()
             self.releases += 1
             self._since_trim = 0
         return True
+
+    def _remove(self, through: int) -> None:
+        self.queue.remove(through)
+        if self.ahead is not None:
+            self.ahead.forget(through)
 
     def _handle(self, batch: list[Delivery]) -> None:
         """Each row goes on as one batch (one correlation transaction), as the delivery would have
@@ -181,6 +198,8 @@ class Drainer:
             return
         _log("ERROR", "delivery moved to the dead-letter table", batch, err, attempts=self._attempts)
         self.queue.dead_letter(batch[0], self._attempts, f"{type(err).__name__}: {err}")
+        if self.ahead is not None:
+            self.ahead.forget(batch[0].seq)
         self._attempts = 0
 
 
@@ -190,7 +209,7 @@ def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoi
     goes on as messages, so the stage that takes it logs it as poison, as Pub/Sub would deliver it.
     A delivery queued as received goes to its builder (see build_runtime) as the payloads it holds."""
     if topic == DELIVERIES:
-        publisher.publish_objects(topic, [m.payload for m in messages], lambda: messages)
+        publisher.publish_objects(topic, [m.payload for m in messages], lambda: [_as_queued(m) for m in messages])
         return
     if topic == OPERATOR_CHANGES:
         publisher.publish_many(topic, messages)  # NOTE: correlated messages, not events (operator_changes.py)
@@ -201,6 +220,12 @@ def hand_on(publisher: InProcessPublisher, topic: str, messages: Sequence[Outgoi
         publisher.publish_many(topic, messages)
         return
     publisher.publish_objects(topic, events, lambda: messages)
+
+
+def _as_queued(m: Outgoing) -> Outgoing:
+    """A message as queued, where the drain had built it already (build_ahead.py)."""
+    built: Any = m.payload
+    return Outgoing(built.payload, m.attributes, m.ordering_key) if isinstance(built, BuiltPart) else m
 
 
 def _log(severity: Severity, message: str, batch: list[Delivery], err: BaseException, **extra: Any) -> None:

@@ -8,10 +8,15 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+if TYPE_CHECKING:
+    # NOTE: not at run time: the build process trims its heap too, and imports nothing of the store
+    from sqlalchemy import Engine
 
-from ..store.db import in_memory
+# NOTE: a drain (or the build process) that handled this many events since it last gave memory back
+# gives it back once it is idle.
+TRIM_AFTER_EVENTS = 5000
 
 
 @functools.cache
@@ -33,6 +38,8 @@ def release_page_caches(engine: Engine) -> None:
     connection in use is closed when it is given back, and the next one opened costs about a
     millisecond. Only for a database file: an in-memory database (`:memory:`, or a URI with
     `mode=memory`) lives only as long as a connection to it."""
+    from ..store.db import in_memory
+
     if engine.dialect.name != "sqlite" or in_memory(engine.url):
         return
     engine.dispose()
