@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -186,6 +187,11 @@ def test_rows_of_a_stalled_builder_are_built_by_the_drain(queued: Any) -> None:
     os.kill(pid, signal.SIGSTOP)
     try:
         assert ahead.claims.claim(2)  # NOTE: claimed, then stopped before it built them
+        # NOTE: more wake-ups than its pipe holds: none may block the drain
+        waking = threading.Thread(target=lambda: [ahead._wake() for _ in range(20_000)], daemon=True)
+        waking.start()
+        waking.join(20)
+        assert not waking.is_alive(), "a wake-up blocked on the stopped builder's full pipe"
         started = time.monotonic()
         drain(rt)
         assert time.monotonic() - started < 30

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -97,6 +98,9 @@ class BuildAhead:
         proc.start()
         send.close()
         receive.close()
+        # NOTE: a wake-up never blocks the drain, even with the builder stopped and its pipe full: a
+        # message this small is written whole or not at all (EAGAIN), and one in the pipe is enough.
+        os.set_blocking(control.fileno(), False)
         self._ready.clear()
         with self._changed:
             self._proc, self._control, self._alive = proc, control, True
