@@ -128,6 +128,10 @@ def test_the_drain_correlates_what_it_would_have_built_itself(queued: Any) -> No
     assert found == expected
     assert ahead.ahead_rows >= 3, (ahead.ahead_rows, ahead.drain_rows)
     assert ahead.ahead_rows + ahead.drain_rows == len(bodies())
+    # NOTE: closed twice, as serve's exit does (drain_before_exit, then Runtime.stop)
+    drainer(helped).close()
+    drainer(helped).close()
+    assert not ahead._proc.is_alive()
 
 
 def test_each_row_is_claimed_by_one_process_only(tmp_path: Path) -> None:

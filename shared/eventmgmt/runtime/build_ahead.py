@@ -142,6 +142,9 @@ class BuildAhead:
             self.start()
 
     def close(self) -> None:
+        """Stop the builder (the drain is stopped first); a second call does nothing."""
+        if self._closed:
+            return
         self._closed = True
         if self._control is not None:
             try:

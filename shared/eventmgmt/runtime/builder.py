@@ -95,7 +95,9 @@ class Claims:
         self.state[1] = max(int(self.state[1]), seq)  # NOTE: one writer, the drain
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def run_builder(
