@@ -115,6 +115,11 @@ def run_builder(
     # NOTE: the drain's process decides when this one stops (see correlation_process.run)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # NOTE: the lowest priority: it takes a core only when nothing else wants it. Starved, it costs
+    # the drain little: it claims a row only as it starts building it, and the drain, waiting for
+    # that one row, leaves it the core. Storm rounds, same run: correlated median 3,288 alerts/s at
+    # the drain's own niceness, 3,369 at the lowest.
+    os.nice(19 - os.nice(0))
     builder = _Builder(queue_path, Claims(state, lock_path), config, limits, lookahead, results)
     active_until = 0.0
     try:
