@@ -37,6 +37,9 @@ $(STAMP): requirements.txt shared/pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps -e shared
+	@# NOTE: our modules compiled once here, so a process started outside make (a replay, a benchmark)
+	@# with PYTHONDONTWRITEBYTECODE set finds their bytecode too
+	$(PY) -m compileall -q -j0 shared/eventmgmt
 	touch $(STAMP)
 
 deps: $(STAMP)

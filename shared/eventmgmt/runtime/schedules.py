@@ -44,8 +44,12 @@ class Every:
             except Exception:
                 log.exception("%s run failed", self.name)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop, and wait up to `timeout` for a run in hand: a stopped runtime's archive job had
+        still written a file after its archive was closed (its home then removed under it)."""
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
 def retention_job(archive: str, engine: Engine, config: Config, clock: Callable[[], datetime]) -> Callable[[], None]:
