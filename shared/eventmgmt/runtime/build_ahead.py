@@ -14,9 +14,10 @@ storm the two share the work and the builder runs ahead, by at most `lookahead` 
 the drain has handled.
 
 Failure handling: a row the builder could not build comes back empty and the drain builds it, so
-its error reaches the drain's own handling (retries, the dead-letter table). A builder that dies or
-stops answering for `wait` seconds leaves its rows to the drain, and is started again after
-RESTART_DELAY. The builder stops when the drain's process closes its pipe, dies included."""
+its error reaches the drain's own handling (retries, the dead-letter table). A builder that dies
+leaves its rows to the drain; one that keeps the drain waiting `wait` seconds is killed and does
+the same. Either is started again after RESTART_DELAY (longer while it keeps dying). The builder
+stops when the drain's process closes its pipe, dies included."""
 
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ log = logging.getLogger("eventmgmt")
 
 LOOKAHEAD_EVENTS = 3000
 WAIT_SECONDS = 10.0
+# NOTE: a builder that dies is started again after this, doubling while it keeps dying within a
+# minute of its start, up to MAX_RESTART_DELAY.
 RESTART_DELAY = 5.0
+MAX_RESTART_DELAY = 60.0
 
 
 class BuildAhead:
@@ -75,6 +79,8 @@ class BuildAhead:
         self._control: Any = None
         self._alive = False
         self._died_at: float | None = None
+        self._started_at = 0.0
+        self._delay = RESTART_DELAY
         self._closed = False
         self._ready = threading.Event()
         # NOTE: read by tests and benchmarks: rows built ahead, rows built in the drain, rows the
@@ -102,6 +108,7 @@ class BuildAhead:
         # message this small is written whole or not at all (EAGAIN), and one in the pipe is enough.
         os.set_blocking(control.fileno(), False)
         self._ready.clear()
+        self._started_at = time.monotonic()
         with self._changed:
             self._proc, self._control, self._alive = proc, control, True
         threading.Thread(target=self._receive, args=(results,), name="eventmgmt-build-results", daemon=True).start()
@@ -127,7 +134,15 @@ class BuildAhead:
             self._changed.notify_all()
         if not self._closed:
             self._died_at = time.monotonic()
-            log_json(log, "ERROR", "the build process exited; the drain builds alone until it is started again")
+            quick = self._died_at - self._started_at < 60
+            self._delay = min(MAX_RESTART_DELAY, self._delay * 2) if quick and self.restarts else RESTART_DELAY
+            log_json(
+                log,
+                "ERROR",
+                "the build process exited; the drain builds alone until it is started again",
+                exitcode=self._proc.exitcode if self._proc is not None else None,
+                retry_in=self._delay,
+            )
 
     def wait_ready(self, timeout: float) -> bool:
         """Whether the builder has started (imported what it needs), within `timeout` seconds."""
@@ -136,7 +151,7 @@ class BuildAhead:
     def _restart_if_due(self) -> None:
         if self._alive or self._closed or self._died_at is None:
             return
-        if time.monotonic() - self._died_at >= RESTART_DELAY:
+        if time.monotonic() - self._died_at >= self._delay:
             self._died_at = None
             self.restarts += 1
             self.start()
@@ -185,8 +200,10 @@ class BuildAhead:
                 out[i] = _with_parts(d, self._build_here(d))
             else:
                 theirs.append(i)
+        # NOTE: one deadline for the batch: a stalled builder costs the drain `wait` once
+        deadline = time.monotonic() + self.wait
         for i in theirs:
-            out[i] = _with_parts(batch[i], self._take(batch[i]))
+            out[i] = _with_parts(batch[i], self._take(batch[i], deadline))
         return out
 
     def _build_here(self, d: Delivery) -> list[BuiltPart] | None:
@@ -196,9 +213,9 @@ class BuildAhead:
         except Exception:
             return None  # NOTE: handed on as queued: the drain's handling meets the error
 
-    def _take(self, d: Delivery) -> list[BuiltPart] | None:
-        """The builder's parts for row `d`, waited for; built here if it is gone or too slow."""
-        deadline = time.monotonic() + self.wait
+    def _take(self, d: Delivery, deadline: float) -> list[BuiltPart] | None:
+        """The builder's parts for row `d`, waited for until `deadline`; built here if it is gone or
+        too slow (then it is killed, and started again like one that died)."""
         with self._changed:
             while d.seq not in self._results and self._alive:
                 left = deadline - time.monotonic()
@@ -209,7 +226,10 @@ class BuildAhead:
         if not found:
             if self._alive:
                 self.late_rows += 1
-                log_json(log, "WARNING", "the build process is late; the drain builds the row", row=d.seq)
+                log_json(log, "ERROR", "the build process is stalled: killed; the drain builds its rows", row=d.seq)
+                self._proc.kill()
+                with self._changed:
+                    self._alive = False  # NOTE: the rest of its rows are built here, without waiting
             self._mine.add(d.seq)
             return self._build_here(d)
         if wire is None or len(wire) != len(d.messages):
