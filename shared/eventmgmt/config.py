@@ -240,6 +240,12 @@ class Config(_Strict):
         cost classification paid twice per event."""
         return {}
 
+    @functools.cached_property
+    def chain_kinds(self) -> list[frozenset[str]]:
+        """Each chain's kinds, for correlation's compatibility test: built once per configuration,
+        not by each correlation transaction (about 1% of a replay)."""
+        return [frozenset(k for step in c.steps for k in step) for c in self.chains]
+
     def section(self, name: str) -> Any:
         """A section another stage validates itself (routes, retention, ...)."""
         return (self.model_extra or {}).get(name)

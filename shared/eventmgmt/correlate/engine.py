@@ -35,7 +35,7 @@ class Correlator:
         self.lazy = lazy
         self.touched: dict[str, Incident] = {}
         self.chains = config.chains
-        self._chain_kinds = [{k for step in c.steps for k in step} for c in config.chains]
+        self._chain_kinds = config.chain_kinds
 
     # --- compatibility --------------------------------------------------------------------------
     def compatible(self, kind: str, inc: Incident) -> bool:
