@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from eventmgmt.ingest.queued import DELIVERIES
 from eventmgmt.runtime import build_ahead
 from eventmgmt.runtime.app import Runtime, build_runtime
-from eventmgmt.runtime.build_ahead import BuildAhead
+from eventmgmt.runtime.build_ahead import BuildAhead, usable_cores
 from eventmgmt.runtime.builder import Claims
 from eventmgmt.runtime.drain import Drainer
 from eventmgmt.settings import Settings
@@ -259,3 +259,16 @@ def _gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return "\nState:\tZ" in status
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cap"),
+    [("max 100000\n", None), ("100000 100000\n", 1), ("150000 100000\n", 2), ("50000 100000\n", 1), (None, None)],
+)
+def test_the_cores_counted_are_capped_by_a_cgroup_quota(tmp_path: Path, cpu_max: str | None, cap: int | None) -> None:
+    """A Kubernetes CPU limit of 1 leaves no second core for the build process to run on."""
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(path) == (affinity if cap is None else min(affinity, cap))

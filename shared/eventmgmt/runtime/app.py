@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from ..store import ensure_schema, make_engine
 from ..transport import InProcessPublisher
 from ..transport.messages import decode, publish_events
 from ..transport.pipeline import CORRELATED, ENRICHED, RAW
-from .build_ahead import BuildAhead
+from .build_ahead import BuildAhead, usable_cores
 from .drain import Drainer, hand_on
 from .durable_queue import DurableQueue, QueuedPublisher
 from .heartbeats import HeartbeatWatch, timeout_of
@@ -272,7 +271,7 @@ def _drainer(
 
 def _build_ahead(settings: Settings, config: Config, ingest: IngestService) -> BuildAhead | None:
     """The build process of the correlating process, started, where it has a core to run on."""
-    if not settings.build_process or (os.cpu_count() or 1) < 2:
+    if not settings.build_process or usable_cores() < 2:
         return None
     return BuildAhead(settings.queue_path, config, ingest.limits).start()
 

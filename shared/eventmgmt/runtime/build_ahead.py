@@ -254,6 +254,22 @@ class BuildAhead:
             pass
 
 
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 quota (a Kubernetes CPU
+    limit of 1 leaves one core's time however many the node has)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass  # NOTE: no cgroup v2 quota to read: the affinity stands
+    return cores
+
+
 def _with_parts(d: Delivery, parts: list[BuiltPart] | None) -> Delivery:
     if parts is None:
         return d
