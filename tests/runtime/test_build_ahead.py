@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,7 +119,8 @@ def builder_pid(ahead: BuildAhead) -> int:
 def test_the_drain_correlates_what_it_would_have_built_itself(queued: Any) -> None:
     alone, helped = queued("alone"), queued("helped")
     drain(alone)
-    ahead = attach(helped)
+    reported: Counter[str] = Counter()
+    ahead = attach(helped, report=lambda **n: reported.update(n))
     # NOTE: the builder is given a head start, as in a storm the drain is busy with the rows before
     ahead._wake()
     assert wait(lambda: ahead.claims.claimed >= 3, 30), "the builder claimed nothing"
@@ -128,6 +130,8 @@ def test_the_drain_correlates_what_it_would_have_built_itself(queued: Any) -> No
     assert found == expected
     assert ahead.ahead_rows >= 3, (ahead.ahead_rows, ahead.drain_rows)
     assert ahead.ahead_rows + ahead.drain_rows == len(bodies())
+    assert drainer(helped).build_counts == (reported["ahead"], reported["in_drain"], 0) == ahead.counts
+    assert drainer(alone).build_counts == (0, len(bodies()), 0)
     # NOTE: closed twice, as serve's exit does (drain_before_exit, then Runtime.stop)
     drainer(helped).close()
     drainer(helped).close()

@@ -174,7 +174,13 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             assert http.get("/api/queue", params={"wait": 20}).json()["backlog_events"] == 0
             assert len(http.get("/api/incidents").json()["incidents"]) == 2
             assert http.get("/readyz").status_code == 200
-            assert "eventmgmt_correlation_restarts_total 1.0" in http.get("/metrics").text
+            metrics = http.get("/metrics").text
+            assert "eventmgmt_correlation_restarts_total 1.0" in metrics
+            # NOTE: the two webhooks' rows, built by either child's drain or build process, counted
+            # across the restart (the counts live in memory the parent shares)
+            built = re.findall(r'^eventmgmt_queued_rows_built_total\{by="(\w+)"\} (\S+)$', metrics, re.M)
+            assert {by for by, _ in built} == {"build_process", "drain"}, metrics
+            assert sum(float(n) for _, n in built) >= 2, built
 
             # the parent killed: the child stops on its own, soon
             proc.send_signal(signal.SIGKILL)

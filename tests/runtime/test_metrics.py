@@ -66,6 +66,10 @@ def test_metrics_follow_what_happened(tmp_path, monkeypatch) -> None:
     assert got[("eventmgmt_receiver_down", (("receiver", "pagerduty"),))] == 0
     assert ("eventmgmt_build_info", (("version", "0.1.0"),)) in got
     assert got[("eventmgmt_memory_releases_total", ())] == 0  # NOTE: 3 events: no burst to give back
+    # NOTE: in one process there is no build process: the drain built the webhook's one row
+    assert got[("eventmgmt_queued_rows_built_total", (("by", "drain"),))] == 1
+    assert got[("eventmgmt_queued_rows_built_total", (("by", "build_process"),))] == 0
+    assert got[("eventmgmt_build_process_restarts_total", ())] == 0
     # NOTE: the process's own figures, as any Prometheus client exports them
     assert got[("process_resident_memory_bytes", ())] > 10 * 1024 * 1024
     assert got[("process_open_fds", ())] > 0

@@ -68,6 +68,8 @@ class DrainHandle(Protocol):
     def draining(self) -> bool: ...
     @property
     def restarts(self) -> int: ...
+    @property
+    def build_counts(self) -> tuple[int, int, int]: ...
     def close(self, timeout: float = 30.0) -> None: ...
 
 
@@ -185,7 +187,7 @@ def build_runtime(
         publisher.subscribe(CORRELATED, "correlating-process", process.forward_encoded, objects=process.forward)
         drainer = process
     else:
-        ahead = _build_ahead(settings, config, ingest) if role == "correlate" else None
+        ahead = _build_ahead(settings, config, ingest, counters) if role == "correlate" else None
         drainer = _drainer(engine, publisher, enrich, correlate, queue, ingest, priority, counters, ahead)
     rt = Runtime(settings, config, engine, publisher, correlate, enrich, clock, windows, queue, accept, ingest, drainer)
     rt.role, rt.priority = role, priority
@@ -269,11 +271,14 @@ def _drainer(
     )
 
 
-def _build_ahead(settings: Settings, config: Config, ingest: IngestService) -> BuildAhead | None:
+def _build_ahead(
+    settings: Settings, config: Config, ingest: IngestService, counters: SharedCounters | None
+) -> BuildAhead | None:
     """The build process of the correlating process, started, where it has a core to run on."""
     if not settings.build_process or usable_cores() < 2:
         return None
-    return BuildAhead(settings.queue_path, config, ingest.limits).start()
+    report = counters.built if counters is not None else None
+    return BuildAhead(settings.queue_path, config, ingest.limits, report=report).start()
 
 
 class _DeliveryBuilder:

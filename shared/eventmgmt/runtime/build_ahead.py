@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -60,12 +61,15 @@ class BuildAhead:
         lookahead: int = LOOKAHEAD_EVENTS,
         wait: float = WAIT_SECONDS,
         ctx: Any = None,
+        report: Callable[..., None] | None = None,
     ) -> None:
         self.queue_path = queue_path
         self.config = config
         self.limits = limits
         self.lookahead = lookahead
         self.wait = wait
+        # NOTE: told of each row built and each restart (SharedCounters.built: /metrics of `serve`)
+        self.report = report or (lambda **_: None)
         self._ctx = ctx or multiprocessing.get_context("spawn")
         self._lock_path = queue_path.with_name(queue_path.name + ".build-lock")
         self._state = self._ctx.RawArray("q", 2)
@@ -154,6 +158,7 @@ class BuildAhead:
         if time.monotonic() - self._died_at >= self._delay:
             self._died_at = None
             self.restarts += 1
+            self.report(restarts=1)
             self.start()
 
     def close(self) -> None:
@@ -206,8 +211,14 @@ class BuildAhead:
             out[i] = _with_parts(batch[i], self._take(batch[i], deadline))
         return out
 
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """Rows built ahead, rows built in the drain, restarts."""
+        return self.ahead_rows, self.drain_rows, self.restarts
+
     def _build_here(self, d: Delivery) -> list[BuiltPart] | None:
         self.drain_rows += 1
+        self.report(in_drain=1)
         try:
             return [build_part(m.payload, self.limits, self.config) for m in d.messages]
         except Exception:
@@ -235,6 +246,7 @@ class BuildAhead:
         if wire is None or len(wire) != len(d.messages):
             return self._build_here(d)
         self.ahead_rows += 1
+        self.report(ahead=1)
         return [from_wire(m.payload, w) for m, w in zip(d.messages, wire, strict=True)]
 
     def forget(self, through: int) -> None:

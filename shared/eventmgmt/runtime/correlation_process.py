@@ -174,6 +174,10 @@ class CorrelationProcess:
     def releases(self) -> int:
         return self.counters.releases
 
+    @property
+    def build_counts(self) -> tuple[int, int, int]:
+        return self.counters.build_counts
+
     def _watch(self) -> None:
         delay = RESTART_DELAY
         while True:

@@ -43,6 +43,8 @@ class Ahead(Protocol):
     def prepare(self, batch: list[Delivery]) -> list[Delivery]: ...
     def forget(self, through: int) -> None: ...
     def close(self) -> None: ...
+    @property
+    def counts(self) -> tuple[int, int, int]: ...
 
 
 class Drainer:
@@ -87,6 +89,7 @@ class Drainer:
         self._attempts = 0
         self._since_trim = 0
         self._handled = 0  # the last row of the batch in hand that went through
+        self._built_here = 0  # NOTE: without a build process, the queued webhook rows built here
         self._thread = threading.Thread(target=self._run, name="eventmgmt-drain", daemon=True)
 
     def start(self) -> Drainer:
@@ -104,6 +107,11 @@ class Drainer:
     @property
     def restarts(self) -> int:
         return 0  # NOTE: a thread is not started again; the correlating process is
+
+    @property
+    def build_counts(self) -> tuple[int, int, int]:
+        """Rows built by the build process, rows built here, its restarts (all 0 without one)."""
+        return self.ahead.counts if self.ahead is not None else (0, self._built_here, 0)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop after the batch in hand; what is left stays queued for the next start."""
@@ -151,6 +159,8 @@ class Drainer:
         self._attempts = 0
         if self._handled:
             self._remove(self._handled)
+        if self.ahead is None:
+            self._built_here += sum(1 for d in batch if d.topic == DELIVERIES and d.seq <= self._handled)
         self._since_trim += sum(d.events for d in batch if d.seq <= self._handled)
         if self._since_trim >= TRIM_AFTER_EVENTS and self.queue.backlog == 0:
             self.release()

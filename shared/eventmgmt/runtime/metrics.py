@@ -104,6 +104,21 @@ class RuntimeCollector:
             "Times serve's correlating process died and was started again (its log says why).",
             value=self.rt.drainer.restarts,
         )
+        ahead, in_drain, restarts = self.rt.drainer.build_counts
+        built = CounterMetricFamily(
+            "eventmgmt_queued_rows_built",
+            "Queued webhook rows whose events were built, by who built them: the build process ahead of "
+            "the drain, or the drain itself (at rest, or with the build process down or off).",
+            labels=["by"],
+        )
+        built.add_metric(["build_process"], ahead)
+        built.add_metric(["drain"], in_drain)
+        yield built
+        yield CounterMetricFamily(
+            "eventmgmt_build_process_restarts",
+            "Times the correlating process's build process died or stalled and was started again.",
+            value=restarts,
+        )
         yield CounterMetricFamily(
             "eventmgmt_memory_releases",
             "Times the drain gave memory back after a burst (page caches closed, freed heap trimmed).",

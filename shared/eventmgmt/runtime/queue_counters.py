@@ -88,6 +88,9 @@ class LocalCounters:
 # (STARTED: the accepting process clears it before it starts a correlating process).
 _APPENDED_ROWS, _APPENDED_EVENTS, _LAST, _REFUSED, _REMOVED_ROWS, _REMOVED_EVENTS, _DRAINED, _DEAD, _RELEASES = range(9)
 _STARTED = 9
+# NOTE: the correlating process's build process (build_ahead.py): rows it built, rows the drain
+# built itself, times it was started again.
+_BUILT_AHEAD, _BUILT_IN_DRAIN, _BUILD_RESTARTS = 10, 11, 12
 
 
 class SharedCounters:
@@ -96,7 +99,7 @@ class SharedCounters:
 
     def __init__(self, start: Counters, ctx: Any = None) -> None:
         ctx = ctx or multiprocessing.get_context("spawn")
-        self._a = ctx.RawArray("q", 10)
+        self._a = ctx.RawArray("q", 13)
         self._a[_APPENDED_ROWS], self._a[_APPENDED_EVENTS] = start.rows, start.events
         self._a[_LAST], self._a[_DRAINED], self._a[_DEAD] = start.last, start.drained, start.dead
         self._a[_REFUSED] = start.refused
@@ -193,6 +196,18 @@ class SharedCounters:
     def released(self) -> None:
         with self._lock:
             self._a[_RELEASES] += 1
+
+    def built(self, ahead: int = 0, in_drain: int = 0, restarts: int = 0) -> None:
+        """What the correlating process's build process did (runtime/build_ahead.py)."""
+        with self._lock:
+            self._a[_BUILT_AHEAD] += ahead
+            self._a[_BUILT_IN_DRAIN] += in_drain
+            self._a[_BUILD_RESTARTS] += restarts
+
+    @property
+    def build_counts(self) -> tuple[int, int, int]:
+        """Rows built ahead, rows built in the drain, build process restarts."""
+        return int(self._a[_BUILT_AHEAD]), int(self._a[_BUILT_IN_DRAIN]), int(self._a[_BUILD_RESTARTS])
 
     def resync(self, rows: int, events: int, drained: int) -> None:
         """After the correlating process died: what the queue holds, as counted in it (the caller
