@@ -39,6 +39,7 @@ class RuntimeCollector:
         yield build_info()
         yield from self._ingest()
         yield from self._queue()
+        yield from self._built()
         yield from incidents_gauge(self.rt.engine)
         yield from self._route()
 
@@ -104,6 +105,13 @@ class RuntimeCollector:
             "Times serve's correlating process died and was started again (its log says why).",
             value=self.rt.drainer.restarts,
         )
+        yield CounterMetricFamily(
+            "eventmgmt_memory_releases",
+            "Times the drain gave memory back after a burst (page caches closed, freed heap trimmed).",
+            value=self.rt.drainer.releases,
+        )
+
+    def _built(self) -> Iterator[Metric]:
         ahead, in_drain, restarts = self.rt.drainer.build_counts
         built = CounterMetricFamily(
             "eventmgmt_queued_rows_built",
@@ -118,11 +126,6 @@ class RuntimeCollector:
             "eventmgmt_build_process_restarts",
             "Times the correlating process's build process died or stalled and was started again.",
             value=restarts,
-        )
-        yield CounterMetricFamily(
-            "eventmgmt_memory_releases",
-            "Times the drain gave memory back after a burst (page caches closed, freed heap trimmed).",
-            value=self.rt.drainer.releases,
         )
 
     def _route(self) -> Iterator[Metric]:
