@@ -38,9 +38,10 @@ from benchmarks.storm_bench import (
     Sent,
     am_alert,
     dumps,
+    first_pages,
     incident_of_alert,
-    key,
     ms,
+    page_latencies,
     pd_env,
     post_all,
     settle,
@@ -70,16 +71,8 @@ def lone_alert(i: int) -> dict[str, Any]:
 
 def to_page(sink: Sink, http: httpx.Client, sent: list[Sent], chunks: list[list[dict[str, Any]]]) -> list[float]:
     """Per webhook, its 202 to the first trigger of an incident one of its alerts belongs to."""
-    first_page: dict[str, float] = {}
-    for t, dedup in triggers(sink):
-        first_page.setdefault(dedup, t)
-    of_alert = incident_of_alert(http)
-    out = []
-    for s, chunk in zip(sent, chunks, strict=False):
-        paged = [first_page[i] for i in {of_alert.get(key(a["labels"])) for a in chunk} if i in first_page]
-        if paged:
-            out.append(max(0.0, min(paged) - s.end))
-    return out
+    to_first, _, _ = page_latencies(first_pages(triggers(sink)), incident_of_alert(http), sent, chunks)
+    return to_first
 
 
 def settle_pages(sink: Sink, wanted: int, wait: float) -> None:

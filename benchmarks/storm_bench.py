@@ -322,6 +322,37 @@ def triggers(sink: Sink) -> list[tuple[float, str]]:
     ]
 
 
+def first_pages(trig: list[tuple[float, str]]) -> dict[str, float]:
+    """When each incident (its dedup key) was first triggered."""
+    first: dict[str, float] = {}
+    for t, dk in trig:
+        first.setdefault(dk, t)
+    return first
+
+
+def page_latencies(
+    first_page: dict[str, float],
+    of_alert: dict[tuple[str, str], str | None],
+    sent: list[Sent],
+    chunks: list[list[dict[str, Any]]],
+) -> tuple[list[float], list[float], int]:
+    """Per accepted webhook, its answer to the first trigger of an incident its alerts joined
+    (accept-to-page), and to the last of them (accept-to-all-paged); and how many were never paged."""
+    to_first, to_all, unpaged = [], [], 0
+    for s, chunk in zip(sent, chunks, strict=False):
+        if not 200 <= s.status < 300:
+            continue
+        joined = {of_alert.get(key(a["labels"])) for a in chunk} - {None}
+        paged = [first_page[i] for i in joined if i in first_page]
+        if not paged:
+            unpaged += 1
+            continue
+        to_first.append(max(0.0, min(paged) - s.end))
+        if len(paged) == len(joined):
+            to_all.append(max(0.0, max(paged) - s.end))
+    return to_first, to_all, unpaged
+
+
 def rss_mb(kb: int | None) -> float | None:
     return round(kb / 1024, 1) if kb is not None else None
 
@@ -383,21 +414,8 @@ def storm_phase(args: argparse.Namespace, tmp: Path, sink: Sink) -> dict[str, An
         of_alert = incident_of_alert(http)
         hwm = tree_kb(proc.pid, "VmHWM")
     trig = triggers(sink)
-    first_page: dict[str, float] = {}
-    for t, dk in trig:
-        first_page.setdefault(dk, t)
-    to_first, to_all, unpaged = [], [], 0
-    for s, chunk in zip(sent, chunks, strict=False):
-        if not 200 <= s.status < 300:
-            continue
-        joined = {of_alert.get(key(a["labels"])) for a in chunk} - {None}
-        paged = [first_page[i] for i in joined if i in first_page]
-        if not paged:
-            unpaged += 1
-            continue
-        to_first.append(max(0.0, min(paged) - s.end))
-        if len(paged) == len(joined):
-            to_all.append(max(0.0, max(paged) - s.end))
+    first_page = first_pages(trig)
+    to_first, to_all, unpaged = page_latencies(first_page, of_alert, sent, chunks)
     drain_s = drained_at - t_first
     ours = {
         **acc,
