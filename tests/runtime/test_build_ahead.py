@@ -31,6 +31,7 @@ from eventmgmt.settings import Settings
 from eventmgmt.store.tables import EventRow
 from eventmgmt.transport.publisher import EncodedMessage
 from tests.support.incidents import wait
+from tests.support.procmem import gone
 from tests.support.storm import storm_alert, webhook
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -210,7 +211,7 @@ def test_rows_of_a_stalled_builder_are_built_by_the_drain(queued: Any) -> None:
             pass
     assert outcome(rt) == expected
     assert ahead.late_rows == 1 and ahead.drain_rows >= 2, "the drain waited for each stalled row"
-    assert wait(lambda: _gone(pid), 10), "a stalled builder is killed, to be started again"
+    assert wait(lambda: gone(pid), 10), "a stalled builder is killed, to be started again"
 
 
 def test_a_part_nobody_can_build_is_dead_lettered_and_the_rest_correlated(queued: Any) -> None:
@@ -243,7 +244,7 @@ def test_the_builder_stops_when_the_process_that_started_it_dies(tmp_path: Path)
         pid = ours.recv()
         os.kill(int(parent.pid or 0), signal.SIGKILL)
         parent.join(10)
-        assert wait(lambda: _gone(pid), 10), "the build process outlived the process that started it"
+        assert wait(lambda: gone(pid), 10), "the build process outlived the process that started it"
     finally:
         if parent.is_alive():
             parent.kill()
@@ -255,14 +256,6 @@ def _start_builder(home: Path, conn: Any) -> None:
     ahead.wait_ready(60)
     conn.send(builder_pid(ahead))
     time.sleep(600)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from eventmgmt.transport.pipeline import CORRELATED
 from tests.correlate.helpers import ev
 from tests.support.httpsink import http_sink
 from tests.support.incidents import wait
-from tests.support.procmem import children
+from tests.support.procmem import children, gone
 from tests.support.serve import serve_process
 from tests.support.storm import storm_alert, webhook
 
@@ -97,14 +97,6 @@ def _ppid(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _gone(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return bool(re.search(r"^State:\s+Z", status, re.M))  # NOTE: exited, not yet reaped
-
-
 def _builders(pid: int) -> list[int]:
     """The processes `pid` started with multiprocessing's spawn (its build process)."""
     found = []
@@ -156,8 +148,8 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
 
             # the child killed: another one is started, and correlates what comes next
             os.kill(child, signal.SIGKILL)
-            assert wait(lambda: _gone(child), 5)
-            assert wait(lambda: all(_gone(b) for b in builders), 10), "the build process outlived its drain"
+            assert wait(lambda: gone(child), 5)
+            assert wait(lambda: all(gone(b) for b in builders), 10), "the build process outlived its drain"
             # NOTE: deliveries are still taken while it is started again: ready, at most degraded
             ready = http.get("/readyz")
             assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
@@ -185,8 +177,8 @@ def test_serve_correlates_in_a_child_that_is_restarted_and_follows_its_parent(tm
             # the parent killed: the child stops on its own, soon
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-            assert wait(lambda: _gone(second), 10), "the correlating process outlived its parent"
-            assert wait(lambda: all(_gone(b) for b in builders), 10), "the build process outlived its drain"
+            assert wait(lambda: gone(second), 10), "the correlating process outlived its parent"
+            assert wait(lambda: all(gone(b) for b in builders), 10), "the build process outlived its drain"
 
 
 @pytest.mark.parametrize("pipe_first", [True, False])

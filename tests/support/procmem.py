@@ -30,6 +30,15 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def gone(pid: int) -> bool:
+    """Whether process `pid` has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.startswith("State:") and line.split()[1] == "Z" for line in f)
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def descendants(pid: int) -> list[int]:
     """The processes `pid` started, and those they started, and so on."""
     out = children(pid)
