@@ -12,14 +12,22 @@ _DEPLOYMENT_POD = re.compile(
 # StatefulSet pods are named <statefulset>-<ordinal> (Triton deployed as a StatefulSet, KServe's
 # multi-node workers, LeaderWorkerSets' pods): the set plays the deployment's part.
 _STATEFULSET_POD = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(0|[1-9][0-9]{0,5})$")
+# Pods named by `generateName`: <owner>-<5 chars> (a DaemonSet's, a Job's, a bare ReplicaSet's, a
+# CronJob's <cronjob>-<scheduled minute>-<5 chars>). The alphabet has no vowels and no 0, 1 or 3, so
+# a name a person chose ("api-front", "triton-01") does not read as one.
+_GENERATED_POD = re.compile(
+    r"^(?P<deploy>[a-z0-9](?:[-a-z0-9]*?[a-z0-9])?)(?:-[0-9]{8,10})?-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+)
 _REPLICASET = re.compile(r"^(?P<deploy>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}$")
 
 
 def deployment_of_pod(pod: str | None) -> str | None:
-    """The Deployment (or StatefulSet) a pod's name says it belongs to."""
+    """The workload a pod's name says it belongs to: its Deployment, StatefulSet, or the owner that
+    generated its name (DaemonSet, Job, CronJob). It plays the deployment's part in correlation: the
+    pods of one workload that fail together are one problem."""
     if not pod:
         return None
-    m = _DEPLOYMENT_POD.match(pod) or _STATEFULSET_POD.match(pod)
+    m = _DEPLOYMENT_POD.match(pod) or _STATEFULSET_POD.match(pod) or _GENERATED_POD.match(pod)
     return m.group("deploy") if m else None
 
 

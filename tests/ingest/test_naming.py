@@ -1,11 +1,13 @@
 """The workload a pod's name says it belongs to: a Deployment's pods carry its ReplicaSet's hash and
-a random suffix, a StatefulSet's an ordinal; a DaemonSet's or Job's pods, and hashes, name none."""
+a random suffix, a StatefulSet's an ordinal, a DaemonSet's, Job's or CronJob's the random suffix of
+`generateName`; names a person chose, and hashes, name none."""
 
 from __future__ import annotations
 
 import pytest
 
 from eventmgmt.naming import deployment_of_pod
+from eventmgmt.sources.alertmanager import resources_of
 
 
 @pytest.mark.parametrize(
@@ -15,7 +17,14 @@ from eventmgmt.naming import deployment_of_pod
         ("triton-llama-3-8b-0", "triton-llama-3-8b"),  # StatefulSet ordinal 0
         ("phi3-mini-37", "phi3-mini"),
         ("vllm-worker-120", "vllm-worker"),
-        ("node-exporter-x2kq9", None),  # DaemonSet: no hash, a random suffix
+        ("node-exporter-x2kq9", "node-exporter"),  # DaemonSet: no hash, generateName's suffix
+        ("batch-embed-4k7zq", "batch-embed"),  # Job
+        ("nightly-eval-28312345-x2kq9", "nightly-eval"),  # CronJob: <cronjob>-<minute>-<suffix>
+        ("llama-raycluster-worker-gpu-x2kq9", "llama-raycluster-worker-gpu"),  # KubeRay worker
+        ("gpu-agent-24567", "gpu-agent"),
+        ("api-front", None),  # a person's name: vowels are not in the suffix's alphabet
+        ("triton-a1b2c", None),
+        ("triton-bert-0042", None),
         ("triton-0a3f9c", None),
         ("triton-01", None),  # not an ordinal: ordinals have no leading zero
         ("inference", None),
@@ -24,3 +33,14 @@ from eventmgmt.naming import deployment_of_pod
 )
 def test_the_workload_of_a_pod(pod: str | None, workload: str | None) -> None:
     assert deployment_of_pod(pod) == workload
+
+
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [("deployment", "triton"), ("statefulset", "vllm"), ("daemonset", "dcgm-exporter"), ("job_name", "embed")],
+)
+def test_an_alert_naming_its_workload_names_the_deployment_resource(label: str, value: str) -> None:
+    labels = {"alertname": "X", "namespace": "ml", "pod": "a-person-chose-this", label: value}
+    assert resources_of(labels).deployment == value
+    # NOTE: `job` is Prometheus' scrape job, not the pod's owner
+    assert resources_of({"alertname": "X", "job": "kube-state-metrics"}).deployment is None

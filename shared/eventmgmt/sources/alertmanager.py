@@ -75,6 +75,13 @@ NODEPOOL_LABELS = (
 )
 
 
+# The workload an alert names, plays the deployment's part: kube-state-metrics' own labels on
+# workload alerts (KubeStatefulSetReplicasMismatch, KubeDaemonSetRolloutStuck, KubeJobFailed) and
+# kube-prometheus' `workload` (namespace_workload_pod:kube_pod_owner:relabel). NOTE: not `job`, the
+# scrape job.
+WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "workload", "job_name")
+
+
 def _first(labels: dict[str, str], *names: str) -> str | None:
     # NOTE: when a scraped series carries a label the scrape target also sets (pod, namespace,
     # container), Prometheus keeps the series' own value as `exported_<name>` (honor_labels: false,
@@ -98,7 +105,7 @@ def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resource
         nodepool=_first(labels, *NODEPOOL_LABELS),
         pod=pod,
         container=_first(labels, "container", "container_name"),
-        deployment=_first(labels, "deployment") or deployment_of_pod(pod),
+        deployment=_first(labels, *WORKLOAD_LABELS) or deployment_of_pod(pod),
         model=_first(labels, "model", "model_name"),
         version=_first(labels, "version", "model_version"),
         gpu=_first(labels, "UUID", "gpu_uuid", "gpu"),
