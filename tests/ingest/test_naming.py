@@ -4,10 +4,19 @@ a random suffix, a StatefulSet's an ordinal, a DaemonSet's, Job's or CronJob's t
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
+from eventmgmt.config import default_config
+from eventmgmt.ingest import IngestService
 from eventmgmt.naming import deployment_of_pod
 from eventmgmt.sources.alertmanager import resources_of
+from eventmgmt.transport import RecordingPublisher
+
+PAYLOADS = Path(__file__).parent / "payloads"
 
 
 @pytest.mark.parametrize(
@@ -44,3 +53,24 @@ def test_an_alert_naming_its_workload_names_the_deployment_resource(label: str, 
     assert resources_of(labels).deployment == value
     # NOTE: `job` is Prometheus' scrape job, not the pod's owner
     assert resources_of({"alertname": "X", "job": "kube-state-metrics"}).deployment is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "workload"),
+    [
+        ("DaemonSet", "dcgm-exporter", "dcgm-exporter"),
+        ("StatefulSet", "vllm", "vllm"),
+        ("Job", "embed-backfill", "embed-backfill"),
+        ("Pod", "dcgm-exporter-x2kq9", "dcgm-exporter"),
+        ("Node", "gpu-node-7", None),
+    ],
+)
+def test_a_kubernetes_event_about_a_workload_names_it(kind: str, name: str, workload: str | None) -> None:
+    event = json.loads((PAYLOADS / "k8s_core_event.json").read_text())
+    event["involvedObject"] = {"kind": kind, "namespace": "serving", "name": name, "uid": "aa", "apiVersion": "v1"}
+    event.update(reason="FailedCreate", message="Error creating: pods is forbidden")
+    pub = RecordingPublisher()
+    svc = IngestService(default_config(), pub, lambda: datetime(2026, 11, 20, 10, 1, tzinfo=UTC))
+    assert svc.handle("k8s-event", {"content-type": "application/json"}, json.dumps(event).encode()).status == 202
+    (ev,) = pub.events("events-raw")
+    assert ev["resources"].get("deployment") == workload

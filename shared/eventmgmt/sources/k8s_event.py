@@ -110,11 +110,16 @@ _CONTAINER_IN_MESSAGE = re.compile(
 )
 
 
+# Workloads whose own events (FailedCreate, BackoffLimitExceeded, ...) name the deployment their pods
+# are grouped by (naming.deployment_of_pod).
+_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
+
+
 def _resources(obj: ObjectReference, host: str | None, cluster: str | None, message: str | None) -> Resources:
     kind = obj.kind or ""
     pod = obj.name if kind == "Pod" else None
     deployment = None
-    if kind == "Deployment":
+    if kind in _WORKLOAD_KINDS:
         deployment = obj.name
     elif kind == "ReplicaSet":
         deployment = deployment_of_replicaset(obj.name)
