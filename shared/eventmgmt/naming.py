@@ -25,9 +25,20 @@ def deployment_of_pod(pod: str | None) -> str | None:
     """The workload a pod's name says it belongs to: its Deployment, StatefulSet, or the owner that
     generated its name (DaemonSet, Job, CronJob). It plays the deployment's part in correlation: the
     pods of one workload that fail together are one problem."""
+    return controller_of_pod(pod) or generated_owner_of_pod(pod)
+
+
+def controller_of_pod(pod: str | None) -> str | None:
+    """The Deployment or StatefulSet a pod's name says it belongs to."""
     if not pod:
         return None
-    m = _DEPLOYMENT_POD.match(pod) or _STATEFULSET_POD.match(pod) or _GENERATED_POD.match(pod)
+    m = _DEPLOYMENT_POD.match(pod) or _STATEFULSET_POD.match(pod)
+    return m.group("deploy") if m else None
+
+
+def generated_owner_of_pod(pod: str | None) -> str | None:
+    """The owner whose `generateName` named the pod (a DaemonSet, Job, CronJob)."""
+    m = _GENERATED_POD.match(pod) if pod else None
     return m.group("deploy") if m else None
 
 

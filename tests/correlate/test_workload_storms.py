@@ -123,3 +123,16 @@ def test_two_workloads_failing_together_in_one_namespace_are_two_incidents() -> 
     groups = _pods_by_incident(_replay(captures), captures)
     assert sorted(len(g) for g in groups) == [40, 40]
     assert {p for g in groups for p in g if p.startswith("gpu-agent")} in groups
+
+
+def test_an_exporters_alerts_about_nodes_beginning_together_stay_apart() -> None:
+    """Alerts about nodes carry the node-exporter pod that was scraped: its DaemonSet is no workload
+    of theirs, so three nodes' disks filling at once are three incidents, as before."""
+    rng = random.Random(8)
+    alerts = []
+    for i in range(3):
+        a = _alert(f"node-exporter-{''.join(rng.choice(ALPHABET) for _ in range(5))}", f"gpu-node-{i}", T0, rng, "X")
+        a["labels"].update(alertname="NodeFilesystemAlmostOutOfSpace", namespace="monitoring", job="node-exporter")
+        alerts.append(a)
+    captures = _captures(alerts, T0 + timedelta(minutes=1))
+    assert sorted(len(g) for g in _pods_by_incident(_replay(captures), captures)) == [1, 1, 1]

@@ -74,3 +74,20 @@ def test_a_kubernetes_event_about_a_workload_names_it(kind: str, name: str, work
     assert svc.handle("k8s-event", {"content-type": "application/json"}, json.dumps(event).encode()).status == 202
     (ev,) = pub.events("events-raw")
     assert ev["resources"].get("deployment") == workload
+
+
+@pytest.mark.parametrize(
+    "scraped",
+    [
+        {"job": "node-exporter", "pod": "node-exporter-x2kq9"},
+        {"job": "node-exporter", "service": "prom-node-exporter", "pod": "prom-node-exporter-x2kq9"},
+        {"job": "nvidia-dcgm-exporter", "pod": "nvidia-dcgm-exporter-b7wzq"},
+    ],
+)
+def test_an_exporters_own_pod_names_no_workload(scraped: dict[str, str]) -> None:
+    """The pod Prometheus scraped (an exporter's, on an alert about its node or GPU) is not the
+    alert's subject: its DaemonSet would join every node's alerts."""
+    assert resources_of({"alertname": "NodeFilesystemAlmostOutOfSpace", **scraped}).deployment is None
+    # the workload the GPU serves (DCGM's exported_pod) still names its own
+    workload = {**scraped, "exported_pod": "batch-embed-4k7zq"}
+    assert resources_of({"alertname": "DCGM_FI_DEV_XID_ERRORS", **workload}).deployment == "batch-embed"

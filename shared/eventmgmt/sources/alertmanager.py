@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..clock import sane
 from ..model import Event, Resources, Status, stable_hash
-from ..naming import deployment_of_pod
+from ..naming import controller_of_pod, generated_owner_of_pod
 from .base import (
     BAD_INPUT,
     Checked,
@@ -105,11 +105,22 @@ def resources_of(labels: dict[str, str], cluster: str | None = None) -> Resource
         nodepool=_first(labels, *NODEPOOL_LABELS),
         pod=pod,
         container=_first(labels, "container", "container_name"),
-        deployment=_first(labels, *WORKLOAD_LABELS) or deployment_of_pod(pod),
+        deployment=_first(labels, *WORKLOAD_LABELS) or controller_of_pod(pod) or _generated_owner(pod, labels),
         model=_first(labels, "model", "model_name"),
         version=_first(labels, "version", "model_version"),
         gpu=_first(labels, "UUID", "gpu_uuid", "gpu"),
     )
+
+
+def _generated_owner(pod: str | None, labels: dict[str, str]) -> str | None:
+    """The DaemonSet or Job a pod's name gives, unless that pod is only what Prometheus scraped: an
+    exporter's (node-exporter's, DCGM exporter's) on alerts about its node or GPUs, where the scrape
+    job or service is named for it. Its DaemonSet spans every node; as a workload it would join
+    every node's alerts that began together."""
+    owner = generated_owner_of_pod(pod)
+    if owner is not None and owner in (labels.get("job"), labels.get("service")):
+        return None
+    return owner
 
 
 _STATUSES = {s.value: s for s in Status}
