@@ -47,3 +47,21 @@ def deployment_of_replicaset(rs: str | None) -> str | None:
         return None
     m = _REPLICASET.match(rs)
     return m.group("deploy") if m else None
+
+
+# A CronJob names each Job it creates <cronjob>-<scheduled minute>.
+_CRONJOB_RUN = re.compile(r"^(?P<cronjob>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[0-9]{8,10}$")
+
+
+def workload_of_owner(kind: str | None, name: str | None) -> str | None:
+    """The workload a pod's controlling owner (its ownerReference, from the Kubernetes API) names: a
+    ReplicaSet's Deployment, a CronJob's Job's CronJob, else the owner itself (StatefulSet,
+    DaemonSet, Job, an operator's resource). Whatever the pod is called."""
+    if not name:
+        return None
+    if kind == "ReplicaSet":
+        return deployment_of_replicaset(name) or name
+    if kind == "Job":
+        m = _CRONJOB_RUN.match(name)
+        return m.group("cronjob") if m else name
+    return name

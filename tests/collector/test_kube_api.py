@@ -18,7 +18,20 @@ PODS = {
     "metadata": {"resourceVersion": "1"},
     "items": [
         {
-            "metadata": {"name": "triton-llama-7c9d8f6b5d-x2x4z", "namespace": "serving"},
+            "metadata": {
+                "name": "triton-llama-7c9d8f6b5d-x2x4z",
+                "namespace": "serving",
+                # NOTE: an owner its name does not give, so the workload read is the API's
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "ReplicaSet",
+                        "name": "llama-predictor-5d8b7c9f6",
+                        "uid": "u1",
+                        "controller": True,
+                    }
+                ],
+            },
             "spec": {
                 "nodeName": "ip-10-0-1-17",
                 "containers": [{"name": "triton", "image": "nvcr.io/nvidia/tritonserver"}],
@@ -88,5 +101,6 @@ def test_real_client_reads_pods_and_nodes():
         ("KubeNodeNotReady", None, node),
         ("NodeUnschedulable", None, node),
     }
+    assert {e.resources.deployment for e in events if e.resources.pod} == {"llama-predictor"}
     oom = next(e for e in events if e.signal == "ContainerOOMKilled")
     assert oom.occurred_at.isoformat().startswith("2026-11-07T08:00:00")

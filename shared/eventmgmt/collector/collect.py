@@ -13,7 +13,7 @@ from ..logjson import log_json
 from ..model import Event, Origin, Status, stable_hash
 from ..sources.alertmanager import resources_of
 from .config import CollectorConfig, Rule
-from .kube import Observation, observe_nodes, observe_pods
+from .kube import WORKLOAD_LABEL, Observation, observe_nodes, observe_pods
 from .state import CollectorState, Condition
 
 log = logging.getLogger("eventmgmt.collector")
@@ -33,6 +33,14 @@ class RunResult:
 
 def _key(signal: str, labels: dict[str, str], at: datetime | None = None) -> str:
     return stable_hash(signal, sorted(labels.items()), at.isoformat() if at else None, length=20)
+
+
+def _identity(o: Observation, rule: Rule | None) -> dict[str, str]:
+    """The labels that tell one condition from another. NOTE: a pod's workload (read from the cluster)
+    never changes for the pod, and conditions tracked before it was read keep their keys."""
+    if rule is not None or WORKLOAD_LABEL not in o.labels:
+        return o.labels
+    return {k: v for k, v in o.labels.items() if k != WORKLOAD_LABEL}
 
 
 def _event(cond: Condition, key: str, status: Status, now: datetime, summary: str, severity: str) -> Event:
@@ -106,7 +114,7 @@ def _observe(
             continue
         evaluated.add(target)
         for o, rule in obs:
-            seen[_key(o.signal, o.labels, o.at if o.point else None)] = (o, rule)
+            seen[_key(o.signal, _identity(o, rule), o.at if o.point else None)] = (o, rule)
     evaluated.add("errors")
     return seen, evaluated
 

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..naming import workload_of_owner
+
+# The label a pod's observations carry its workload in (the alert label `resources_of` reads).
+WORKLOAD_LABEL = "deployment"
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -26,6 +31,15 @@ def _ready(conditions: list[Any] | None) -> bool | None:
     return None
 
 
+def _workload(pod: Any) -> str | None:
+    """The workload the pod's controlling owner names (its name alone may name none: a pod an operator
+    or a person named); what its name says when the API gives no owner."""
+    for ref in getattr(pod.metadata, "owner_references", None) or []:
+        if ref.controller:
+            return workload_of_owner(ref.kind, ref.name)
+    return None
+
+
 def observe_pods(core_v1: Any, namespaces: list[str]) -> list[Observation]:
     pods = []
     if namespaces:
@@ -37,6 +51,9 @@ def observe_pods(core_v1: Any, namespaces: list[str]) -> list[Observation]:
     for p in pods:
         ns, name, node = p.metadata.namespace, p.metadata.name, p.spec.node_name if p.spec else None
         base = {"namespace": ns, "pod": name, **({"node": node} if node else {})}
+        workload = _workload(p)
+        if workload:
+            base[WORKLOAD_LABEL] = workload
         status = p.status
         for cs in (status.container_statuses or []) if status else []:
             labels = {**base, "container": cs.name}
