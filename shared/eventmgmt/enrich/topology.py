@@ -1,4 +1,5 @@
-"""The node <-> pod <-> deployment <-> model <-> GPU graph, learned from events and the Kubernetes API.
+"""The node <-> pod <-> deployment <-> model <-> GPU graph, learned from events (the collector's carry
+what it read from the Kubernetes API: each pod's node and owner).
 
 Only facts that name two resources at once are learned (a kubelet event's pod and host, a Fluent Bit
 record's pod and node, an alert's pod and model): each pod keeps its latest node, deployment and model,
@@ -7,7 +8,6 @@ so a rescheduled pod follows its new node; a pod seen serving two models has no 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -78,49 +78,6 @@ class TopologyGraph:
             if getattr(res, field) is None and getattr(facts, field) is not None:
                 update[field] = getattr(facts, field)
         return res.model_copy(update=update) if update else res
-
-    def learn_from_cluster(self, core_v1: Any, namespace: str | None = None) -> int:
-        """Load pods from the Kubernetes API (a `kubernetes.client.CoreV1Api`): node, owner, labels."""
-        from ..naming import deployment_of_pod
-
-        pods = core_v1.list_namespaced_pod(namespace) if namespace else core_v1.list_pod_for_all_namespaces()
-        n = 0
-        for p in pods.items:
-            labels = p.metadata.labels or {}
-            self.learn(
-                Resources(
-                    namespace=p.metadata.namespace,
-                    pod=p.metadata.name,
-                    node=p.spec.node_name,
-                    deployment=deployment_of_pod(p.metadata.name),
-                    model=labels.get("model") or labels.get("app.kubernetes.io/model"),
-                )
-            )
-            n += 1
-        return n
-
-
-class ClusterTopology:
-    """Refreshes a graph from the Kubernetes API at most every `ttl` seconds; unreachable clusters
-    leave the learned graph as it is."""
-
-    def __init__(self, graph: TopologyGraph, core_v1: Any, ttl: float = 60.0) -> None:
-        self.graph = graph
-        self.core_v1 = core_v1
-        self.ttl = ttl
-        self._next = 0.0
-        self.last_error: str | None = None
-
-    def refresh(self, monotonic: float | None = None) -> None:
-        now = time.monotonic() if monotonic is None else monotonic
-        if now < self._next:
-            return
-        self._next = now + self.ttl
-        try:
-            self.graph.learn_from_cluster(self.core_v1)
-            self.last_error = None
-        except Exception as err:
-            self.last_error = f"{type(err).__name__}: {err}"
 
 
 def learn_and_fill(graph: TopologyGraph, ev: Event) -> Event:
