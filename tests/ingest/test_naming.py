@@ -51,8 +51,9 @@ def test_the_workload_of_a_pod(pod: str | None, workload: str | None) -> None:
 def test_an_alert_naming_its_workload_names_the_deployment_resource(label: str, value: str) -> None:
     labels = {"alertname": "X", "namespace": "ml", "pod": "a-person-chose-this", label: value}
     assert resources_of(labels).deployment == value
-    # NOTE: `job` is Prometheus' scrape job, not the pod's owner
+    # NOTE: `job` is Prometheus' scrape job, not the pod's owner; `workload` is as often a category
     assert resources_of({"alertname": "X", "job": "kube-state-metrics"}).deployment is None
+    assert resources_of({"alertname": "X", "pod": "a-person-chose-this", "workload": "inference"}).deployment is None
 
 
 @pytest.mark.parametrize(

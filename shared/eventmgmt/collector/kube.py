@@ -32,8 +32,8 @@ def _ready(conditions: list[Any] | None) -> bool | None:
 
 
 def _workload(pod: Any) -> str | None:
-    """The workload the pod's controlling owner names (its name alone may name none: a pod an operator
-    or a person named); what its name says when the API gives no owner."""
+    """The workload the pod's controlling owner names, whatever the pod is called (an operator's or a
+    person's name gives none); None without one (its name may still give one: `resources_of`)."""
     for ref in getattr(pod.metadata, "owner_references", None) or []:
         if ref.controller:
             return workload_of_owner(ref.kind, ref.name)

@@ -75,11 +75,11 @@ NODEPOOL_LABELS = (
 )
 
 
-# The workload an alert names, plays the deployment's part: kube-state-metrics' own labels on
-# workload alerts (KubeStatefulSetReplicasMismatch, KubeDaemonSetRolloutStuck, KubeJobFailed) and
-# kube-prometheus' `workload` (namespace_workload_pod:kube_pod_owner:relabel). NOTE: not `job`, the
-# scrape job.
-WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "workload", "job_name")
+# The workload an alert names plays the deployment's part: kube-state-metrics' own labels on workload
+# alerts (KubeStatefulSetReplicasMismatch, KubeDaemonSetRolloutStuck, KubeJobFailed). NOTE: not `job`,
+# the scrape job, and not a label as generic as `workload`, which teams also use for a category
+# ("inference"): every pod sharing it would be one workload.
+WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "job_name")
 
 
 def _first(labels: dict[str, str], *names: str) -> str | None:
