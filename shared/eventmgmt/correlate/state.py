@@ -240,14 +240,9 @@ class Incident:
         self.last_seen = max(self.last_seen, other.last_seen)
 
     # --- root cause and summary -----------------------------------------------------------------
-    def best_chain(self, chains: list[Chain]) -> tuple[Chain | None, dict[str, int]]:
-        """The chain that explains every kind here and starts earliest; with its step of each kind."""
-        chain, rank = self._chain_order(chains)
-        return chain, {k: step for k, (step, _) in rank.items()}
-
     def _chain_order(self, chains: list[Chain]) -> tuple[Chain | None, dict[str, tuple[int, int]]]:
         """The best chain, and each kind's (step, place within the step as the chain lists it)."""
-        kinds = self.kinds
+        kinds = self.agg.kinds.keys()  # NOTE: a view, not a set built for each call
         best: tuple[int, int, Chain] | None = None
         for order, chain in enumerate(chains):
             rank = chain.positions
@@ -264,7 +259,9 @@ class Incident:
         """The earliest event of the earliest chain step present (firing before resolved). A tie in
         time goes to the kind the chain lists first within the step (an OOM kill before the crash
         loop it causes), then to the event id: never to arrival order."""
-        _, rank = self._chain_order(chains)
+        return self._root(self._chain_order(chains)[1])
+
+    def _root(self, rank: Mapping[str, tuple[int, int]]) -> Member:
         # NOTE: outside any chain, changes precede the alerts they cause, and alerts precede info.
         cls_rank = {"change": 0, "alert": 1, "info": 2}
         return min(
@@ -286,7 +283,9 @@ class Incident:
         """The chain of kinds present, in chain order, and where. An incident spanning several pods
         (a storm, a fleet outage) says what they share and how wide it is instead."""
         chain, rank = self._chain_order(chains)
-        root = self.root(chains)
+        return self._title(chain, rank, self._root(rank))
+
+    def _title(self, chain: Chain | None, rank: Mapping[str, tuple[int, int]], root: Member) -> str:
         present = sorted((k for k in self.agg.kinds if k in rank), key=lambda k: rank[k])
         path = " → ".join(present) if chain and len(present) > 1 else root.kind
         res = root.resources
@@ -310,14 +309,16 @@ class Incident:
         return None
 
     def snapshot(self, chains: list[Chain], response: Mapping[str, Response]) -> IncidentSnapshot:
-        chain, _ = self.best_chain(chains)
-        root = self.root(chains)
+        # NOTE: the chain, root and title from one look at the chains, not four: a storm's delivery
+        # announces a hundred fragments, and building their snapshots was a sixth of its replay.
+        chain, rank = self._chain_order(chains)
+        root = self._root(rank)
         row = response.get(root.kind)
         return IncidentSnapshot(
             id=self.id,
             version=self.version,
             kind="incident" if self.has_alerts else "change",
-            title=self.title(chains),
+            title=self._title(chain, rank, root),
             chain=chain.name if chain else None,
             root_kind=root.kind,
             severity=self.severity(),
