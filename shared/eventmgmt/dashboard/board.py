@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import InputError
 from ..store import queries
+from ..store.db import reader
 from ..store.tables import EventRow, IncidentRow
 
 ACTIVE = ("open", "acknowledged")
@@ -94,7 +95,7 @@ def incidents(engine: Engine, f: Filters, limit: int, offset: int) -> dict[str, 
         if value:
             where.append(IncidentRow.id.in_(select(EventRow.incident_id).where(column == value)))
     order = (IncidentRow.board_rank, IncidentRow.severity_rank.desc(), IncidentRow.opened_at, IncidentRow.id)
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         rows = list(s.scalars(select(IncidentRow).where(*where).order_by(*order).offset(offset).limit(limit + 1)))
         total = s.scalar(select(func.count()).select_from(IncidentRow).where(*where))
     return {
@@ -107,7 +108,7 @@ def incidents(engine: Engine, f: Filters, limit: int, offset: int) -> dict[str, 
 def suggestions(engine: Engine, shown: Iterable[Mapping[str, Any]], most: int = 200) -> dict[str, list[str]]:
     """Models and nodes to offer in the filter boxes: those of the open and acknowledged incidents
     (at most `most` of them) and of the incidents shown."""
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         active = s.scalars(select(IncidentRow.snapshot).where(IncidentRow.board_rank == 0).limit(most)).all()
     found: dict[str, set[str]] = {"models": set(), "nodes": set()}
     for snap in [*active, *shown]:

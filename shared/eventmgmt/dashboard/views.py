@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..runtime import params
 from ..sources import limits
 from ..store import queries
+from ..store.db import reader
 from ..store.tables import EventRow, IncidentRow
 from ..timeutil import iso
 from . import api, display, svg
@@ -63,7 +64,7 @@ def page(template: str, partial: str | None = None, **ctx: Any) -> Any:
 
 
 def _board_counts(engine: Any) -> dict[str, int]:
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         by_status = s.execute(
             select(IncidentRow.status, func.count()).where(IncidentRow.status != "merged").group_by(IncidentRow.status)
         ).all()
@@ -141,7 +142,7 @@ def incident(incident_id: str) -> Any:
 
 def _noise_rows(engine: Any, since: datetime) -> tuple[list[Any], list[Any], list[Any]]:
     """(event times and classes, incident openings, noisiest source and kind) since `since`."""
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         ev_rows = s.execute(select(EventRow.occurred_at, EventRow.cls).where(EventRow.occurred_at >= since)).all()
         inc_rows = s.scalars(
             select(IncidentRow.opened_at).where(IncidentRow.opened_at >= since, IncidentRow.status != "merged")
@@ -191,7 +192,7 @@ def _timeline(ev_rows: list[Any], inc_rows: list[Any], bucket: int) -> str:
 def noise() -> Any:
     rt = runtime()
     hours = params.hours(request.args)
-    with Session(rt.engine) as s:
+    with Session(reader(rt.engine)) as s:
         latest = s.scalar(select(func.max(EventRow.occurred_at))) or rt.clock()
     if latest.tzinfo is None:
         latest = latest.replace(tzinfo=rt.clock().tzinfo)

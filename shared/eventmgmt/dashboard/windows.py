@@ -16,7 +16,7 @@ from ..config import MaintenanceWindow
 from ..errors import InputError
 from ..logjson import log_json
 from ..matcher import Match
-from ..store.db import Base
+from ..store.db import Base, reader
 from ..timeutil import iso
 
 log = logging.getLogger("eventmgmt")
@@ -84,7 +84,7 @@ def list_windows(engine: Engine) -> list[MaintenanceWindow]:
     """The stored windows enrich applies; one whose patterns are unsafe (stored before they were
     checked) is left out and logged, never run."""
     out = []
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         for row in s.scalars(select(WindowRow).order_by(WindowRow.start)):
             try:
                 w = to_window(row)
@@ -99,7 +99,7 @@ def list_windows(engine: Engine) -> list[MaintenanceWindow]:
 
 
 def list_rows(engine: Engine) -> list[dict[str, Any]]:
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         return [row_json(r) for r in s.scalars(select(WindowRow).order_by(WindowRow.start))]
 
 

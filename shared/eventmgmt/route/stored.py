@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ..incident import IncidentSnapshot
+from ..store.db import reader
 from ..store.tables import IncidentRow
 
 CHUNK = 200
@@ -21,7 +22,7 @@ class StoredIncidents:
     def versions(self, also: Iterable[str] = ()) -> dict[str, int]:
         """The version of every live incident (open, or resolved within its reopen window) and of the
         incidents `also` names; incidents no longer stored are left out."""
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             query = select(IncidentRow.id, IncidentRow.version)
             found: dict[str, int] = {i: v for i, v in s.execute(query.where(IncidentRow.live.is_(True)))}
             rest = sorted(set(also) - found.keys())
@@ -34,7 +35,7 @@ class StoredIncidents:
         """The stored snapshots of `ids`, oldest incident first within each chunk read."""
         wanted = sorted(ids)
         for start in range(0, len(wanted), CHUNK):
-            with Session(self.engine) as s:
+            with Session(reader(self.engine)) as s:
                 query = select(IncidentRow.snapshot).where(IncidentRow.id.in_(wanted[start : start + CHUNK]))
                 rows = list(s.scalars(query.order_by(IncidentRow.opened_at, IncidentRow.id)))
             for snapshot in rows:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from .. import __version__
+from ..store.db import reader
 from ..store.tables import IncidentRow
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def incidents_gauge(engine: Engine) -> Iterator[Metric]:
         .where(IncidentRow.status.in_(("open", "acknowledged")))
         .group_by(IncidentRow.status, IncidentRow.severity)
     )
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         for status, severity, count in s.execute(query):
             fam.add_metric([status, severity], count)
     yield fam

@@ -1,5 +1,5 @@
 """State in SQLAlchemy: SQLite by default, PostgreSQL in production."""
 
-from .db import Base, ensure_schema, make_engine
+from .db import Base, ensure_schema, make_engine, reader
 
-__all__ = ["Base", "ensure_schema", "make_engine"]
+__all__ = ["Base", "ensure_schema", "make_engine", "reader"]

@@ -34,6 +34,20 @@ def in_memory(url: URL) -> bool:
     )
 
 
+_READ_ONLY = "eventmgmt_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """`engine` for sessions that only read.
+
+    NOTE: on SQLite every other transaction begins IMMEDIATE, taking the write lock up front (a
+    transaction that reads, then writes, could otherwise fail to upgrade). A reader that did so
+    waited for correlation's whole transaction, a second or more in a storm, and the next one waited
+    for it: the route worker's reads, the dashboard's. Begun deferred, in WAL mode, a reader reads
+    the last commit and waits for nobody. Nothing may write through it."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs under concurrent writers."""
     if url.startswith("sqlite"):
@@ -63,7 +77,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     # NOTE: `postgres://` is the spelling of Heroku, Render and many operators' secrets; SQLAlchemy

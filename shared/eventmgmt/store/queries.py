@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import InputError
+from .db import reader
 from .tables import EventRow, IncidentRow
 
 MAX_LIMIT = 500
@@ -50,7 +51,7 @@ def list_incidents(
     counts what the filters select."""
     statuses = _choices(status, INCIDENT_STATUSES, "status")
     severities = _choices(severity, SEVERITIES, "severity")
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         where = [IncidentRow.status != "merged"]
         if statuses:
             where.append(IncidentRow.status.in_(statuses))
@@ -71,7 +72,7 @@ def list_incidents(
 
 
 def get_incident(engine: Engine, incident_id: str) -> dict[str, Any] | None:
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         row = s.get(IncidentRow, incident_id)
         if row is None:
             return None
@@ -101,7 +102,7 @@ def list_events(
     before: str | None = None,
 ) -> dict[str, Any]:
     """Newest first; `before` is the cursor `<occurred_at iso>|<id>` from the previous page."""
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         stmt = select(EventRow)
         for col, val in (
             (EventRow.kind, kind),
