@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..incident import IncidentSnapshot
-from ..store.db import Base
+from ..store.db import Base, reader
 from .decide import FINAL, NOTHING, first_owed
 
 
@@ -96,32 +96,40 @@ class Ledger:
             row = s.scalars(query.with_for_update()).one()
         return row
 
+    def told(self, receiver: str, incident_id: str) -> str:
+        """What `receiver` was told of the incident (NOTHING without a row): a read, no write."""
+        with Session(reader(self.engine)) as s:
+            state = s.scalar(
+                select(LedgerRow.state).where(LedgerRow.receiver == receiver, LedgerRow.incident_id == incident_id)
+            )
+            return state if state is not None else NOTHING
+
     def _row_lock(self, receiver: str, incident_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault((receiver, incident_id), threading.Lock())
 
     def unfinished(self) -> set[str]:
         """Incidents some receiver was told of (or claimed) and not yet told are over."""
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             query = select(LedgerRow.incident_id).where(LedgerRow.state.not_in(FINAL)).distinct()
             return set(s.scalars(query))
 
     def rows(self) -> list[LedgerRow]:
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             rows = list(s.scalars(select(LedgerRow).order_by(LedgerRow.incident_id, LedgerRow.receiver)))
             s.expunge_all()
             return rows
 
     def sent_by_receiver(self) -> dict[str, int]:
         """States ever sent, per receiver (for /metrics)."""
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             rows = s.execute(select(LedgerRow.receiver, func.sum(LedgerRow.sent)).group_by(LedgerRow.receiver))
             return {receiver: int(total or 0) for receiver, total in rows}
 
     # --- the outbox -----------------------------------------------------------------------------
     def down(self) -> set[str]:
         """Receivers with anything in the outbox (one query, whatever the receivers)."""
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             return set(s.scalars(select(PendingRow.receiver).distinct()))
 
     def enqueue(
@@ -150,7 +158,7 @@ class Ledger:
 
     def due(self, at: datetime, limit: int) -> list[PendingRow]:
         """The outbox states due at `at`, oldest first."""
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             query = select(PendingRow).where(PendingRow.next_attempt_at <= at)
             due = list(s.scalars(query.order_by(PendingRow.first_failed_at, PendingRow.incident_id).limit(limit)))
             s.expunge_all()
@@ -183,7 +191,7 @@ class Ledger:
                     live.next_attempt_at = now
 
     def pending(self) -> list[PendingRow]:
-        with Session(self.engine) as s:
+        with Session(reader(self.engine)) as s:
             rows = list(s.scalars(select(PendingRow).order_by(PendingRow.first_failed_at)))
             s.expunge_all()
             return rows
@@ -253,7 +261,7 @@ def notifications(engine: Engine, incident_id: str) -> list[dict[str, Any]]:
     """Who was told of an incident, what, how often and when, and what is still owed to whom (a
     receiver that was down), from the ledger and outbox in `engine` (embedded on SQLite, route's own
     file): for the incident page and `GET /api/incidents/{id}`."""
-    with Session(engine) as s:
+    with Session(reader(engine)) as s:
         told = {r.receiver: r for r in s.scalars(select(LedgerRow).where(LedgerRow.incident_id == incident_id))}
         owed = {r.receiver: r for r in s.scalars(select(PendingRow).where(PendingRow.incident_id == incident_id))}
     out = []

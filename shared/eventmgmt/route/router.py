@@ -214,11 +214,10 @@ class Router:
         now = time.monotonic()
         with self._waiting_lock:
             due = [i for i in self._waiting if self._due[i] <= now]
-            for i in due:
-                del self._waiting[i]
+            released = {i: self._waiting.pop(i) for i in due}
         if due and self.incidents is not None:
             for snap in self.incidents.snapshots(due):
-                self._tell_all(snap)
+                self._tell_all(snap, never_told=released.get(snap.id))
         with self._waiting_lock:
             for i in due:
                 if i not in self._waiting:
@@ -251,9 +250,18 @@ class Router:
                 owed.append((self.receivers[name], state))
         return owed
 
-    def _tell_all(self, snap: IncidentSnapshot, catching_up: bool = False) -> list[tuple[str, str]]:
+    def _tell_all(
+        self, snap: IncidentSnapshot, catching_up: bool = False, never_told: set[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """`never_told`: receivers whose first page of the incident waited until now (released)."""
         sent = []
-        owed = [(r, state) for r, state in self._owed(snap) if not self._first_page_waits(r, state, snap.id)]
+        owed = [
+            (r, state)
+            for r, state in self._owed(snap)
+            if not self._first_page_waits(r, state, snap.id) and not self._first_sighting_waits(r, state, snap)
+        ]
+        if snap.merged_into is not None:
+            owed = self._unless_folded_unseen(snap.id, owed, never_told or set())
         down = self.ledger.down() if owed else set()
         for receiver, state in owed:
             steps: list[tuple[str, Decide]] = [(state, needs_send)]
@@ -267,6 +275,26 @@ class Router:
             # NOTE: a first page still waiting is not settled: a catch-up looks at it again.
             self._settled[snap.id] = max(snap.version, self._settled.get(snap.id, -1))
         return sent
+
+    def _unless_folded_unseen(
+        self, incident_id: str, owed: list[tuple[Receiver, str]], never_told: set[str]
+    ) -> list[tuple[Receiver, str]]:
+        """An incident folded into another while its first page waited: the receivers it waited for
+        were told nothing, so they are owed nothing, and their wait ends here.
+
+        NOTE: recording its resolution for them was a write transaction a fragment. A storm whose
+        alerts come grouped by alertname (every pod's crash loop, then every error rate) folds away
+        a fragment a pod; those writes were two thirds of such a drain, route beside correlation. A
+        merged incident is not live, so no catch-up owes anyone its trigger later; an incident that
+        resolved unseen is still recorded, so that a catch-up after a restart does not page it."""
+        with self._waiting_lock:
+            waiting = self._waiting.get(incident_id, set())
+            unseen = never_told | waiting
+            waiting -= {r.name for r, _ in owed}
+            if incident_id in self._waiting and not waiting:
+                del self._waiting[incident_id]
+                self._due.pop(incident_id, None)
+        return [(r, state) for r, state in owed if r.name not in unseen]
 
     def _tell(self, receiver: Receiver, snap: IncidentSnapshot, steps: list[tuple[str, Decide]], down: bool) -> bool:
         """Tell `receiver` each state in turn, as its decision says; what it cannot take now waits in
@@ -325,6 +353,23 @@ class Router:
             if receiver.name not in self._waiting.get(incident_id, ()):
                 return False
             return time.monotonic() < self._due[incident_id]
+
+    def _first_sighting_waits(self, receiver: Receiver, state: str, snap: IncidentSnapshot) -> bool:
+        """A trigger of an incident route sees for the first time, which `receiver` was told nothing
+        of: its first page waits (`_must_wait`) after one read of the ledger, with nothing written.
+        NOTE: holding the ledger row wrote it, a write transaction for each new incident: a storm
+        whose alerts come grouped by alertname (every pod's crash loop, then every error rate)
+        announces a fragment a pod, and those writes held the store's one write lock against
+        correlation itself. What `release_waiting` sends later goes the whole way, under the row's
+        lock, so a page another thread sent meanwhile is not sent twice."""
+        if not self.group_wait or state != TRIGGERED:
+            return False
+        with self._waiting_lock:
+            if snap.id in self._due or self._stopping:
+                return False
+        if self.ledger.told(receiver.name, snap.id) != NOTHING:
+            return False
+        return self._must_wait(NOTHING, state, snap, receiver)
 
     def _must_wait(self, told: str, state: str, snap: IncidentSnapshot, receiver: Receiver) -> bool:
         """A first page (a trigger to a receiver told nothing) waits until `group_wait` after route
