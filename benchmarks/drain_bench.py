@@ -96,6 +96,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--pods", type=int, default=2000, help="storm pods (two alerts each)")
     ap.add_argument("--models", type=int, default=20)
     ap.add_argument("--pods-per-node", type=int, default=8)
+    ap.add_argument("--order", choices=["pod", "alertname"], default="pod", help="as storm_bench's --order")
     ap.add_argument("--batch", type=int, default=100, help="alerts per webhook")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument(

@@ -77,7 +77,9 @@ def locked_session(engine: Engine, clusters: frozenset[str] | None = None) -> It
     parallel on several instances, while one cluster's stay serialised and a delivery with an event
     naming no cluster (it may join any cluster's incident), the lifecycle tick and dashboard actions
     still exclude everything. SQLite has one writer anyway."""
-    with Session(engine) as session, session.begin():
+    # NOTE: the session ends with its transaction, so nothing reads its objects after the commit:
+    # expiring each of them there (thousands in a storm's transaction) was a twentieth of its drain.
+    with Session(engine, expire_on_commit=False) as session, session.begin():
         if engine.dialect.name == "postgresql":
             if clusters is None:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
@@ -160,6 +162,8 @@ class SqlRepo:
         # touched, so looking one up again is a dict hit instead of a SELECT.
         self._rows: dict[str, IncidentRow] = {}
         self._fprows: dict[str, _FingerprintRow] = {}
+        # Incidents whose fingerprint rows are all in `_fprows` (`_read_fingerprints_of_small`).
+        self._fps_read: set[str] = set()
         # Which live incidents hold each resource key, for the keys looked up so far (kept current
         # by save and retire), so the events of a batch that share a pod or model ask once.
         self._by_key: dict[str, set[str]] = {}
@@ -480,8 +484,11 @@ class SqlRepo:
                 ids.discard(inc.id)
         held = inc.fingerprints.keys()
         unknown = [fp for fp in held if fp not in self._fprows and fp not in self._absent_fps]
-        for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.fingerprint, unknown):
-            self._fprows[r.fingerprint] = r
+        if unknown and inc.id not in self._fps_read:
+            self._read_fingerprints_of_small()
+        if inc.id not in self._fps_read:
+            for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.fingerprint, unknown):
+                self._fprows[r.fingerprint] = r
         for fp in held:
             r = self._fprows.get(fp)
             if r is not None and r.incident_id == inc.id:
@@ -490,6 +497,21 @@ class SqlRepo:
                 del self._fprows[fp]
                 self._orphans[fp] = r
                 self._absent_fps.add(fp)
+
+    def _read_fingerprints_of_small(self) -> None:
+        """The fingerprint rows of every small incident this transaction loaded, in one query.
+
+        NOTE: a storm's alerts grouped by alertname (every crash loop, then every error rate) fold a
+        pod's fragment, opened transactions before, away with each error-rate alert: asking for each
+        fragment's rows as it went was a query a fragment, a sixth of such a drain. Only incidents
+        of a few members are read so (a big one's rows are read only if it is folded away itself),
+        so what a transaction reads stays bounded however big its incidents."""
+        ids = [i for i, c in self._cache.items() if i not in self._fps_read and c.size <= _FEW_MEMBERS]
+        self._fps_read.update(ids)
+        for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.incident_id, ids):
+            fp = r.fingerprint
+            if fp not in self._fprows and fp not in self._absent_fps and fp not in self._orphans:
+                self._fprows[fp] = r
 
     def finish(self) -> None:
         """End of the transaction's work: write everything, then drop what retired incidents held
@@ -587,6 +609,10 @@ class SqlRepo:
 
     def new_id(self, ev: Event) -> str:
         return incident_id_for(ev)
+
+
+# Incidents this small have their fingerprint rows read together when one is folded away.
+_FEW_MEMBERS = 20
 
 
 def _in(session: Session, what: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
