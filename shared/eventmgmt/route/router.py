@@ -365,8 +365,10 @@ class Router:
         if not self.group_wait or state != TRIGGERED:
             return False
         with self._waiting_lock:
-            if snap.id in self._due or self._stopping:
+            if self._stopping or receiver.name in self._waiting.get(snap.id, ()):
                 return False
+            if snap.id in self._due and time.monotonic() >= self._due[snap.id]:
+                return False  # NOTE: its wait is over (another receiver's): the whole way
         if self.ledger.told(receiver.name, snap.id) != NOTHING:
             return False
         return self._must_wait(NOTHING, state, snap, receiver)
