@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from eventmgmt.incident import CorrelatedMessage, IncidentStatus
+from eventmgmt.incident import CorrelatedMessage, IncidentAction, IncidentStatus
 from eventmgmt.route.decide import RESOLVED, TRIGGERED
 from tests.correlate.helpers import ev
 from tests.route.test_held_first_page import setup, triggers
@@ -71,3 +71,24 @@ def test_an_incident_that_resolved_while_its_first_page_waited_is_recorded_not_p
         router.route(first.model_copy(update={"incident": gone}))
         assert triggers(sink) == []
         assert told(router, first.incident_id) == RESOLVED  # NOTE: a catch-up finds it told, and pages nothing
+
+
+def test_an_incident_just_opened_is_not_even_read_from_the_ledger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Correlation opened it in this message: nobody was told of its new id. An incident route first
+    sees in a later version (after a restart) is read, since a receiver may know it already."""
+    with http_sink() as sink:
+        stage, router = setup(sink, tmp_path, wait=30)
+        reads: list[str] = []
+        read = router.ledger.told
+        router.ledger.told = lambda r, i: (reads.append(i), read(r, i))[1]  # type: ignore[method-assign]
+        (opened,) = announced(stage.process(ev("high_error_rate", 0, pod="triton-bert-0001", model="bert")))
+        assert opened.action is IncidentAction.opened
+        router.route(opened)
+        assert reads == []
+        (update,) = announced(stage.process(ev("high_error_rate", 0.1, pod="triton-bert-0002", model="bert")))
+        assert update.action is IncidentAction.updated and update.incident_id == opened.incident_id
+        fresh = setup(sink, tmp_path / "restarted", wait=30)[1]  # NOTE: a route that never saw it
+        fresh.ledger.told = router.ledger.told  # type: ignore[method-assign]
+        fresh.route(update)
+        assert reads and set(reads) == {opened.incident_id}  # one read a receiver
+        assert triggers(sink) == []

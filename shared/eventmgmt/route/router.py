@@ -17,7 +17,7 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import Engine
 
 from ..config import Config
-from ..incident import CorrelatedMessage, IncidentSnapshot
+from ..incident import CorrelatedMessage, IncidentAction, IncidentSnapshot
 from ..logjson import log_json
 from ..settings import Settings
 from ..transport.messages import decode_correlated
@@ -180,7 +180,7 @@ class Router:
             if msg.event.cls.value == "info":
                 log.debug("info event %s logged, no action", msg.event.id)
             return []
-        return self._tell_all(msg.incident)
+        return self._tell_all(msg.incident, opened=msg.action is IncidentAction.opened)
 
     def catch_up(self) -> dict[str, int]:
         """Tell every receiver what the state store says it is owed and the ledger says it was not
@@ -251,14 +251,19 @@ class Router:
         return owed
 
     def _tell_all(
-        self, snap: IncidentSnapshot, catching_up: bool = False, never_told: set[str] | None = None
+        self,
+        snap: IncidentSnapshot,
+        catching_up: bool = False,
+        never_told: set[str] | None = None,
+        opened: bool = False,
     ) -> list[tuple[str, str]]:
-        """`never_told`: receivers whose first page of the incident waited until now (released)."""
+        """`never_told`: receivers whose first page of the incident waited until now (released);
+        `opened`: correlation has just opened the incident, so no receiver was told of it."""
         sent = []
         owed = [
             (r, state)
             for r, state in self._owed(snap)
-            if not self._first_page_waits(r, state, snap.id) and not self._first_sighting_waits(r, state, snap)
+            if not self._first_page_waits(r, state, snap.id) and not self._first_sighting_waits(r, state, snap, opened)
         ]
         if snap.merged_into is not None:
             owed = self._unless_folded_unseen(snap.id, owed, never_told or set())
@@ -354,7 +359,7 @@ class Router:
                 return False
             return time.monotonic() < self._due[incident_id]
 
-    def _first_sighting_waits(self, receiver: Receiver, state: str, snap: IncidentSnapshot) -> bool:
+    def _first_sighting_waits(self, receiver: Receiver, state: str, snap: IncidentSnapshot, opened: bool) -> bool:
         """A trigger of an incident route sees for the first time, which `receiver` was told nothing
         of: its first page waits (`_must_wait`) after one read of the ledger, with nothing written.
         NOTE: holding the ledger row wrote it, a write transaction for each new incident: a storm
@@ -369,7 +374,9 @@ class Router:
                 return False
             if snap.id in self._due and time.monotonic() >= self._due[snap.id]:
                 return False  # NOTE: its wait is over (another receiver's): the whole way
-        if self.ledger.told(receiver.name, snap.id) != NOTHING:
+        # NOTE: an incident correlation has just opened was never told to anyone (its id is new): not
+        # even the read, which was most of route's time in such a storm.
+        if not opened and self.ledger.told(receiver.name, snap.id) != NOTHING:
             return False
         return self._must_wait(NOTHING, state, snap, receiver)
 
