@@ -364,8 +364,8 @@ class Router:
         of: its first page waits (`_must_wait`) after one read of the ledger, with nothing written.
         NOTE: holding the ledger row wrote it, a write transaction for each new incident: a storm
         whose alerts come grouped by alertname (every pod's crash loop, then every error rate)
-        announces a fragment a pod, and those writes held the store's one write lock against
-        correlation itself. What `release_waiting` sends later goes the whole way, under the row's
+        announces a fragment a pod, and route's thread spent most of such a drain on those writes,
+        beside correlation. What `release_waiting` sends later goes the whole way, under the row's
         lock, so a page another thread sent meanwhile is not sent twice."""
         if not self.group_wait or state != TRIGGERED:
             return False
