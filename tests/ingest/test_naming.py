@@ -62,6 +62,7 @@ def test_an_alert_naming_its_workload_names_the_deployment_resource(label: str, 
         ("DaemonSet", "dcgm-exporter", "dcgm-exporter"),
         ("StatefulSet", "vllm", "vllm"),
         ("Job", "embed-backfill", "embed-backfill"),
+        ("Job", "nightly-eval-28312345", "nightly-eval"),  # a CronJob's run: as its pods' names say
         ("Pod", "dcgm-exporter-x2kq9", "dcgm-exporter"),
         ("Node", "gpu-node-7", None),
     ],

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
 from ..model import Event, Resources, stable_hash
-from ..naming import deployment_of_pod, deployment_of_replicaset
+from ..naming import deployment_of_pod, deployment_of_replicaset, workload_of_owner
 from .base import ParseContext, Parsed, draft, each_record, timestamp, validate
 
 SOURCE_CORE = "k8s-event"
@@ -111,7 +111,8 @@ _CONTAINER_IN_MESSAGE = re.compile(
 
 
 # Workloads whose own events (FailedCreate, BackoffLimitExceeded, ...) name the deployment their pods
-# are grouped by (naming.deployment_of_pod).
+# are grouped by, as the collector's owner does (naming.workload_of_owner: a CronJob's Job names the
+# CronJob, as its pods' names do).
 _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
 
 
@@ -120,7 +121,7 @@ def _resources(obj: ObjectReference, host: str | None, cluster: str | None, mess
     pod = obj.name if kind == "Pod" else None
     deployment = None
     if kind in _WORKLOAD_KINDS:
-        deployment = obj.name
+        deployment = workload_of_owner(kind, obj.name)
     elif kind == "ReplicaSet":
         deployment = deployment_of_replicaset(obj.name)
     elif pod:
