@@ -77,6 +77,7 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reads = reader(engine)  # NOTE: one engine view for every read, not one built per read
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -98,7 +99,7 @@ class Ledger:
 
     def told(self, receiver: str, incident_id: str) -> str:
         """What `receiver` was told of the incident (NOTHING without a row): a read, no write."""
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             state = s.scalar(
                 select(LedgerRow.state).where(LedgerRow.receiver == receiver, LedgerRow.incident_id == incident_id)
             )
@@ -110,26 +111,26 @@ class Ledger:
 
     def unfinished(self) -> set[str]:
         """Incidents some receiver was told of (or claimed) and not yet told are over."""
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             query = select(LedgerRow.incident_id).where(LedgerRow.state.not_in(FINAL)).distinct()
             return set(s.scalars(query))
 
     def rows(self) -> list[LedgerRow]:
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             rows = list(s.scalars(select(LedgerRow).order_by(LedgerRow.incident_id, LedgerRow.receiver)))
             s.expunge_all()
             return rows
 
     def sent_by_receiver(self) -> dict[str, int]:
         """States ever sent, per receiver (for /metrics)."""
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             rows = s.execute(select(LedgerRow.receiver, func.sum(LedgerRow.sent)).group_by(LedgerRow.receiver))
             return {receiver: int(total or 0) for receiver, total in rows}
 
     # --- the outbox -----------------------------------------------------------------------------
     def down(self) -> set[str]:
         """Receivers with anything in the outbox (one query, whatever the receivers)."""
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             return set(s.scalars(select(PendingRow.receiver).distinct()))
 
     def enqueue(
@@ -158,7 +159,7 @@ class Ledger:
 
     def due(self, at: datetime, limit: int) -> list[PendingRow]:
         """The outbox states due at `at`, oldest first."""
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             query = select(PendingRow).where(PendingRow.next_attempt_at <= at)
             due = list(s.scalars(query.order_by(PendingRow.first_failed_at, PendingRow.incident_id).limit(limit)))
             s.expunge_all()
@@ -191,7 +192,7 @@ class Ledger:
                     live.next_attempt_at = now
 
     def pending(self) -> list[PendingRow]:
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             rows = list(s.scalars(select(PendingRow).order_by(PendingRow.first_failed_at)))
             s.expunge_all()
             return rows

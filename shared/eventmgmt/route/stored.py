@@ -18,11 +18,12 @@ CHUNK = 200
 class StoredIncidents:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reads = reader(engine)
 
     def versions(self, also: Iterable[str] = ()) -> dict[str, int]:
         """The version of every live incident (open, or resolved within its reopen window) and of the
         incidents `also` names; incidents no longer stored are left out."""
-        with Session(reader(self.engine)) as s:
+        with Session(self._reads) as s:
             query = select(IncidentRow.id, IncidentRow.version)
             found: dict[str, int] = {i: v for i, v in s.execute(query.where(IncidentRow.live.is_(True)))}
             rest = sorted(set(also) - found.keys())
@@ -35,7 +36,7 @@ class StoredIncidents:
         """The stored snapshots of `ids`, oldest incident first within each chunk read."""
         wanted = sorted(ids)
         for start in range(0, len(wanted), CHUNK):
-            with Session(reader(self.engine)) as s:
+            with Session(self._reads) as s:
                 query = select(IncidentRow.snapshot).where(IncidentRow.id.in_(wanted[start : start + CHUNK]))
                 rows = list(s.scalars(query.order_by(IncidentRow.opened_at, IncidentRow.id)))
             for snapshot in rows:
