@@ -235,3 +235,55 @@ def test_what_a_transaction_retires_or_takes_over_is_gone_from_its_lookups(tmp_p
         assert {r.fingerprint: r.incident_id for r in s.scalars(select(IncidentFingerprintRow))} == {"fp-a": "inc-new"}
         rows = {r.id: (r.live, r.member_count, r.version) for r in s.scalars(select(IncidentRow))}
     assert rows == {"inc-old": (False, 1, 0), "inc-new": (True, 1, 0)}
+
+
+def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last(tmp_path):
+    """A fingerprint row stored by one transaction and taken over in the next points at its new
+    incident once written; taken over by an incident that is itself retired, it is gone (rows are
+    read as plain values and only their changes written: this is what `finish` must not lose)."""
+    from eventmgmt.correlate.state import Incident
+
+    engine = engine_at(tmp_path / "r.db")
+    cfg = default_config()
+    first = ev("high_error_rate", 0, model="bert-large", pod=POD, fp="fp-a")
+    second = ev("high_error_rate", 1, model="bert-large", pod=POD, fp="fp-a", name="later")
+    third = ev("high_error_rate", 2, model="bert-large", pod=POD, fp="fp-a", name="last")
+
+    def incident(iid: str, e: Event, t: int) -> Incident:
+        inc = Incident(id=iid, opened_at=at(t), last_seen=at(t))
+        inc.add(e)
+        inc.note_keys(e.resources.keys())
+        return inc
+
+    def owners() -> dict[str, str]:
+        with Session(engine) as s:
+            return {r.fingerprint: r.incident_id for r in s.scalars(select(IncidentFingerprintRow))}
+
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([first])
+        repo.save(incident("inc-old", first, 0), at(5))
+        repo.finish()
+    assert owners() == {"fp-a": "inc-old"}
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([second])
+        old = repo.by_fingerprint("fp-a")
+        assert old is not None and old.id == "inc-old"
+        repo.retire(old)
+        repo.save(incident("inc-new", second, 1), at(6))
+        repo.finish()
+    assert owners() == {"fp-a": "inc-new"}
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([third])
+        new = repo.by_fingerprint("fp-a")
+        assert new is not None and new.id == "inc-new"
+        repo.retire(new)
+        last = incident("inc-last", third, 2)
+        repo.save(last, at(7))
+        assert repo.by_fingerprint("fp-a") is last
+        repo.retire(last)
+        assert repo.by_fingerprint("fp-a") is None
+        repo.finish()
+    assert owners() == {}

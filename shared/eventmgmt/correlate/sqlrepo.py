@@ -204,8 +204,8 @@ class SqlRepo:
         ids = {e.id for e in events}
         self._absent_events = ids - set(_in(self.s, EventRow.id, EventRow.id, ids))
         fps = {e.fingerprint for e in events}
-        for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.fingerprint, fps):
-            self._fprows[r.fingerprint] = r
+        for fp, incident_id in _in(self.s, _FP_COLUMNS, IncidentFingerprintRow.fingerprint, fps):
+            self._fprows[fp] = _Fingerprint(fp, incident_id, incident_id)
         self._absent_fps = fps - self._fprows.keys()
         keys = {k for e in events for k in e.resources.keys()}
         self._index_keys(keys)
@@ -330,11 +330,11 @@ class SqlRepo:
             return None
         row = self._fprows.get(fingerprint)
         if row is None:
-            row = self.s.get(IncidentFingerprintRow, fingerprint)
-            if row is None:
+            stored = self.s.scalar(_FP_OWNER, {"fp": fingerprint})
+            if stored is None:
                 self._absent_fps.add(fingerprint)
             else:
-                self._fprows[fingerprint] = row
+                row = self._fprows[fingerprint] = _Fingerprint(fingerprint, stored, stored)
         return row
 
     def by_fingerprint(self, fingerprint: str) -> Incident | None:
@@ -387,7 +387,7 @@ class SqlRepo:
             # NOTE: a fingerprint may still point at an older episode's incident: take it over.
             fprow = self._fprow(fp) or self._orphans.pop(fp, None)
             if fprow is None:
-                fprow = _NewFingerprint(fp, inc.id)  # inserted by `finish`, with the events
+                fprow = _Fingerprint(fp, inc.id)  # inserted by `finish`, with the events
             else:
                 fprow.incident_id = inc.id
             self._fprows[fp] = fprow
@@ -487,8 +487,8 @@ class SqlRepo:
         if unknown and inc.id not in self._fps_read:
             self._read_fingerprints_of_small()
         if inc.id not in self._fps_read:
-            for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.fingerprint, unknown):
-                self._fprows[r.fingerprint] = r
+            for fp, incident_id in _in(self.s, _FP_COLUMNS, IncidentFingerprintRow.fingerprint, unknown):
+                self._fprows[fp] = _Fingerprint(fp, incident_id, incident_id)
         for fp in held:
             r = self._fprows.get(fp)
             if r is not None and r.incident_id == inc.id:
@@ -508,10 +508,9 @@ class SqlRepo:
         so what a transaction reads stays bounded however big its incidents."""
         ids = [i for i, c in self._cache.items() if i not in self._fps_read and c.size <= _FEW_MEMBERS]
         self._fps_read.update(ids)
-        for r in _in(self.s, IncidentFingerprintRow, IncidentFingerprintRow.incident_id, ids):
-            fp = r.fingerprint
+        for fp, incident_id in _in(self.s, _FP_COLUMNS, IncidentFingerprintRow.incident_id, ids):
             if fp not in self._fprows and fp not in self._absent_fps and fp not in self._orphans:
-                self._fprows[fp] = r
+                self._fprows[fp] = _Fingerprint(fp, incident_id, incident_id)
 
     def finish(self) -> None:
         """End of the transaction's work: write everything, then drop what retired incidents held
@@ -524,12 +523,7 @@ class SqlRepo:
         keys = [k for rows in self._key_values.values() for k in rows]
         if keys:
             self.s.connection().execute(_table(IncidentKeyRow).insert(), keys)
-        fresh = [r for r in self._fprows.values() if isinstance(r, _NewFingerprint)]
-        if fresh:
-            values = [{"fingerprint": r.fingerprint, "incident_id": r.incident_id} for r in fresh]
-            self.s.connection().execute(_table(IncidentFingerprintRow).insert(), values)
-            for r in fresh:
-                del self._fprows[r.fingerprint]  # NOTE: stored now; a later lookup reads the row
+        self._write_fingerprints()
         self._event_values, self._key_values = {}, {}
         self._write_past()
         self.gone.extend(self._retired)
@@ -554,6 +548,24 @@ class SqlRepo:
                 moves = update(EventRow).where(EventRow.incident_id.in_(part)).values(incident_id=new)
                 self.s.execute(moves, execution_options=_NO_SYNC)
         self._retired, self._moved, self._orphans = [], [], {}
+
+    def _write_fingerprints(self) -> None:
+        """Insert the fingerprint rows added here and point those taken over at their incident.
+
+        NOTE: before the retired incidents' rows are deleted: a row taken over from one of them is
+        kept. Plain rows, not ORM objects: a storm's drain in Alertmanager's order reads thousands of
+        them and changes few."""
+        fresh, moved = [], []
+        for r in (*self._fprows.values(), *self._orphans.values()):
+            if r.stored is None:
+                fresh.append({"fingerprint": r.fingerprint, "incident_id": r.incident_id})
+            elif r.stored != r.incident_id:
+                moved.append({"fp": r.fingerprint, "owner": r.incident_id})
+            r.stored = r.incident_id
+        if fresh:
+            self.s.connection().execute(_table(IncidentFingerprintRow).insert(), fresh)
+        if moved:
+            self.s.connection().execute(_FP_MOVE, moved)
 
     def hold(self, ev: Event, until: datetime) -> None:
         self._held.lower(until)
@@ -653,15 +665,28 @@ def _lookup(what: Any, column: Any, dialect: str) -> Any:
     return query.where(column.in_(select(values.c.value)))
 
 
+def _table(row: type[Any]) -> Table:
+    return cast(Table, row.__table__)
+
+
 @dataclass(slots=True)
-class _NewFingerprint:
-    """A fingerprint row this transaction adds, inserted in bulk by `finish`."""
+class _Fingerprint:
+    """A fingerprint row as this transaction holds it: the incident holding it now, and the one
+    the table says (None: not in the table yet). `finish` writes the difference."""
 
     fingerprint: str
     incident_id: str
+    stored: str | None = None
 
 
-_FingerprintRow = IncidentFingerprintRow | _NewFingerprint
+_FingerprintRow = _Fingerprint
+_FP_COLUMNS = (IncidentFingerprintRow.fingerprint, IncidentFingerprintRow.incident_id)
+_FP_OWNER = select(IncidentFingerprintRow.incident_id).where(IncidentFingerprintRow.fingerprint == bindparam("fp"))
+_FP_MOVE = (
+    update(_table(IncidentFingerprintRow))
+    .where(_table(IncidentFingerprintRow).c.fingerprint == bindparam("fp"))
+    .values(incident_id=bindparam("owner"))
+)
 
 
 class _Earliest:
@@ -705,7 +730,3 @@ def remember(shared: IncidentCache | None, repo: SqlRepo) -> None:
 
 
 __all__ = ["EventClass", "IncidentCache", "SqlRepo", "locked_session", "member_events", "remember"]
-
-
-def _table(row: type[Any]) -> Table:
-    return cast(Table, row.__table__)
