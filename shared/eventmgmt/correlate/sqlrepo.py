@@ -11,11 +11,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, delete, event, func, inspect, select, text, update
+from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session, defer
 
 from ..config import Chain, Response
@@ -146,7 +146,6 @@ class SqlRepo:
         self.response = response
         self._init_lookups()
         self._init_writes()
-        event.listen(session, "before_flush", self._before_flush)
 
     def _init_lookups(self) -> None:
         """What this transaction has read, so each thing is read once."""
@@ -158,9 +157,10 @@ class SqlRepo:
         self._absent_incidents: set[str] = set()
         self._due = _Earliest()
         self._held = _Earliest()
-        # NOTE: the session's identity map holds rows weakly; these keep the rows this transaction
-        # touched, so looking one up again is a dict hit instead of a SELECT.
-        self._rows: dict[str, IncidentRow] = {}
+        # The incident rows this transaction read or added, as plain values (not ORM objects: a
+        # storm's drain in Alertmanager's order reads and writes thousands, and the unit of work cost
+        # more than the statements), so looking one up again is a dict hit instead of a SELECT.
+        self._rows: dict[str, _Row] = {}
         self._fprows: dict[str, _FingerprintRow] = {}
         # Incidents whose fingerprint rows are all in `_fprows` (`_read_fingerprints_of_small`).
         self._fps_read: set[str] = set()
@@ -189,6 +189,9 @@ class SqlRepo:
         self._pending: dict[str, tuple[bool, datetime | None]] = {}
         # Incidents whose row this transaction created: folded away before commit, they leave nothing.
         self._created: set[str] = set()
+        # Rows changed since the last flush, and rows to delete then (created here, then folded away).
+        self._unflushed: dict[str, _Row] = {}
+        self._deleted: list[str] = []
         # Index rows to drop and member events to move once the transaction's rows are flushed.
         self._retired: list[str] = []
         self._orphans: dict[str, _FingerprintRow] = {}
@@ -214,11 +217,9 @@ class SqlRepo:
         wanted = {r.incident_id for r in self._fprows.values()}
         wanted |= {i for k in keys for i in self._by_key[k]}
         new_ids = {incident_id_for(e) for e in events}
-        found = set()
-        for row in _in(self.s, IncidentRow, IncidentRow.id, (wanted | new_ids) - self._cache.keys()):
-            self._load(row)
-            found.add(row.id)
-        self._absent_incidents = new_ids - found
+        rows = list(_in(self.s, _ROW_COLUMNS, IncidentRow.id, (wanted | new_ids) - self._cache.keys()))
+        self._load(rows)
+        self._absent_incidents = new_ids - {r[0] for r in rows}
 
     def _index_keys(self, keys: Iterable[str]) -> None:
         unknown = {k for k in keys if k not in self._by_key}
@@ -271,39 +272,50 @@ class SqlRepo:
                 self._past[k].extend(new)
         self._past_new, self._past_rows = {}, []
 
-    def _load(self, row: IncidentRow | None) -> Incident | None:
-        if row is None:
-            return None
-        self._rows[row.id] = row
-        if row.id not in self._cache:
-            cached = self.shared.get(row.id, row.version) if self.shared is not None and row.live else None
-            inc = cached or self._decode(row)
-            self._cache[row.id] = inc
-        return self._cache[row.id]
+    def _load(self, found: Iterable[Any]) -> None:
+        """Rows read as `_ROW_COLUMNS`: kept, and their incidents loaded, from the process's cache when
+        it holds the row's version, else decoded from their states, read together in one query."""
+        states = []
+        for incident_id, version, live in found:
+            if incident_id not in self._rows:
+                self._rows[incident_id] = _Row(incident_id, version, live, stored=True)
+            if incident_id in self._cache:
+                continue
+            cached = self.shared.get(incident_id, version) if self.shared is not None and live else None
+            if cached is None:
+                states.append(incident_id)
+            else:
+                self._cache[incident_id] = cached
+        for incident_id, state in _in(self.s, _STATE_COLUMNS, IncidentRow.id, states):
+            self._cache[incident_id] = self._decode(incident_id, state)
 
-    def _decode(self, row: IncidentRow) -> Incident:
-        inc = Incident.from_json(row.state)
-        if "members" not in row.state:
-            inc.rebuild(Event.from_json(e.data) for e in member_events(self.s, row.id))
+    def _decode(self, incident_id: str, state: dict[str, Any]) -> Incident:
+        inc = Incident.from_json(state)
+        if "members" not in state:
+            inc.rebuild(Event.from_json(e.data) for e in member_events(self.s, incident_id))
         inc.drop_members()
         return inc
 
-    def _row(self, incident_id: str) -> IncidentRow | None:
+    def _row(self, incident_id: str) -> _Row | None:
         row = self._rows.get(incident_id)
         if row is None and incident_id in self._pending:
             return self._materialize(incident_id)
         if row is None and incident_id not in self._absent_incidents:
-            row = self.s.get(IncidentRow, incident_id, options=_STATE_ONLY)
-            if row is not None:
-                self._rows[incident_id] = row
+            self._load(self.s.execute(_ONE_ROW, {"id": incident_id}).all())
+            row = self._rows.get(incident_id)
         return row
 
-    def _materialize(self, incident_id: str) -> IncidentRow:
+    def _materialize(self, incident_id: str) -> _Row:
         live, due = self._pending.pop(incident_id)
-        row = IncidentRow(id=incident_id, live=live, due_at=due)
-        self.s.add(row)
-        self._rows[incident_id] = row
+        row = self._rows[incident_id] = _Row(incident_id, 0, live, stored=False)
+        self._set(row, live=live, due_at=due)
         return row
+
+    def _set(self, row: _Row, **columns: Any) -> None:
+        """Columns of `row` to write at the next flush."""
+        row.changed.update(columns)
+        row.live = columns.get("live", row.live)
+        self._unflushed[row.id] = row
 
     def seen(self, event_id: str) -> bool:
         if event_id in self._recorded:
@@ -356,9 +368,9 @@ class SqlRepo:
         return [i for i in out if i is not None]
 
     def get(self, incident_id: str) -> Incident | None:
-        if incident_id in self._cache:
-            return self._cache[incident_id]
-        return self._load(self._row(incident_id))
+        if incident_id not in self._cache:
+            self._row(incident_id)
+        return self._cache.get(incident_id)
 
     def save(self, inc: Incident, due: datetime | None, snap: IncidentSnapshot | None = None) -> None:
         inc.drop_members()  # NOTE: they are event rows here
@@ -372,8 +384,7 @@ class SqlRepo:
             self._absent_incidents.discard(inc.id)
             self._created.add(inc.id)
         else:
-            row.live = True
-            row.due_at = due
+            self._set(row, live=True, due_at=due)
         self._dirty[inc.id] = (inc, snap)
         new_keys, new_fps = inc.fresh_keys, inc.fresh_fps
         inc.fresh_keys, inc.fresh_fps = set(), set()
@@ -394,18 +405,33 @@ class SqlRepo:
             self._absent_fps.discard(fp)
 
     def flush(self) -> None:
-        """Everything changed so far into the session, then to the database.
-
-        NOTE: the session skips its flush, hooks included, when no ORM object changed, so the rows
-        built at flush are built here first."""
-        self._before_flush()
-        self.s.flush()
-
-    def _before_flush(self, *_args: object) -> None:
+        """Everything changed so far to the database: incident rows in Core statements (grouped by the
+        columns they change), then what the session holds (held events)."""
         for iid in list(self._pending):
             self._materialize(iid)
         for iid in list(self._dirty):
             self._write(iid)
+        self._flush_rows()
+        self.s.flush()
+
+    def _flush_rows(self) -> None:
+        conn = self.s.connection()
+        for i in range(0, len(self._deleted), 500):
+            conn.execute(delete(_table(IncidentRow)).where(_table(IncidentRow).c.id.in_(self._deleted[i : i + 500])))
+        self._deleted = []
+        fresh: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in self._unflushed.values():
+            if row.stored:
+                changed.setdefault(tuple(row.changed), []).append({"_id": row.id, **row.changed})
+            else:
+                fresh.setdefault(tuple(row.changed), []).append({"id": row.id, **row.changed})
+            row.stored, row.changed = True, {}
+        self._unflushed = {}
+        for values in fresh.values():
+            conn.execute(_table(IncidentRow).insert(), values)
+        for values in changed.values():
+            conn.execute(_ROW_UPDATE, values)
 
     def _write(self, incident_id: str) -> None:
         inc, snap = self._dirty.pop(incident_id)
@@ -414,21 +440,25 @@ class SqlRepo:
         row = self._row(incident_id)
         assert row is not None, incident_id
         row.version = inc.version
-        row.kind = snap.kind
-        row.status = snap.status.value
-        row.severity = snap.severity.value
-        row.severity_rank = snap.severity.rank
-        row.board_rank = 0 if snap.status.value in ("open", "acknowledged") else 1
-        row.title = snap.title
-        row.root_kind = snap.root_kind
-        row.opened_at = inc.opened_at
-        row.updated_at = inc.last_seen
-        row.resolved_at = inc.resolved_at
-        row.member_count = inc.size
-        row.firing = inc.firing
-        # NOTE: encoded by pydantic, as JSON text (a third of the time of a dict encoded by json.dumps)
-        row.snapshot = cast(dict[str, Any], JsonText(snap.model_dump_json()))
-        row.state = inc.to_json(flat=True)
+        self._set(
+            row,
+            version=inc.version,
+            kind=snap.kind,
+            status=snap.status.value,
+            severity=snap.severity.value,
+            severity_rank=snap.severity.rank,
+            board_rank=0 if snap.status.value in ("open", "acknowledged") else 1,
+            title=snap.title,
+            root_kind=snap.root_kind,
+            opened_at=inc.opened_at,
+            updated_at=inc.last_seen,
+            resolved_at=inc.resolved_at,
+            member_count=inc.size,
+            firing=inc.firing,
+            # NOTE: encoded by pydantic, as JSON text (a third of the time of a dict encoded by json.dumps)
+            snapshot=JsonText(snap.model_dump_json()),
+            state=inc.to_json(flat=True),
+        )
         self.built[incident_id] = snap
 
     def reschedule(self, inc: Incident, due: datetime | None) -> None:
@@ -438,25 +468,28 @@ class SqlRepo:
             return
         row = self._row(inc.id)
         if row is not None:
-            row.due_at = due
+            self._set(row, due_at=due)
 
     def due(self, now: datetime) -> list[Incident]:
-        # NOTE: both queries go by the due_at index alone (retiring clears due_at, so only live
-        # incidents have one); filtering on `live` in SQL made them scan every live incident.
-        if not self._due.reached(now, lambda: self.s.scalar(select(func.min(IncidentRow.due_at)))):
+        if not self._due.reached(now, self._earliest_due):
             return []
         self.flush()  # what this transaction rescheduled must be what the query sees
-        query = select(IncidentRow).options(*_STATE_ONLY).where(IncidentRow.due_at <= now)
-        rows = self.s.scalars(query.order_by(IncidentRow.due_at))
+        found = self.s.execute(_DUE, {"now": now}).all()
+        self._load(r for r in found if r[2])
         out = []
-        for row in rows:
-            inc = self._load(row) if row.live else None
+        for incident_id, version, live in found:
+            inc = self._cache.get(incident_id) if live else None
             if inc is not None and not self._in_scope(inc.agg.names.get("cluster", ())):
                 continue  # NOTE: left due, for a transaction holding its clusters
-            row.due_at = None
+            row = self._rows.setdefault(incident_id, _Row(incident_id, version, live, stored=True))
+            self._set(row, due_at=None)
             if inc is not None:
                 out.append(inc)
         return out
+
+    def _earliest_due(self) -> datetime | None:
+        self.flush()  # NOTE: rows rescheduled in this transaction count
+        return self.s.scalar(select(func.min(IncidentRow.due_at)))
 
     def _in_scope(self, clusters: Iterable[str]) -> bool:
         if self.scope is None:
@@ -474,8 +507,7 @@ class SqlRepo:
         if inc.id in self._pending:
             self._pending[inc.id] = (False, None)
         if row is not None:
-            row.live = False
-            row.due_at = None
+            self._set(row, live=False, due_at=None)
         # NOTE: its index rows go in `finish`, after this transaction's own rows are flushed; the
         # lookups below forget it now.
         self._retired.append(inc.id)
@@ -596,8 +628,7 @@ class SqlRepo:
         self._drop(inc)
         row = None if inc.merged_into and inc.id in self._pending else self._row(inc.id)
         if row is not None:
-            row.status = "merged"
-            row.board_rank = 1
+            self._set(row, status="merged", board_rank=1)
         if not inc.merged_into:
             return
         moved = self._members_here.pop(inc.id, [])
@@ -611,10 +642,9 @@ class SqlRepo:
             self._key_values.pop(inc.id, None)
             if self._pending.pop(inc.id, None) is None:
                 row = self._rows.pop(inc.id)
-                if inspect(row).persistent:  # flushed by a lifecycle query earlier in the transaction
-                    self.s.delete(row)
-                else:
-                    self.s.expunge(row)
+                self._unflushed.pop(inc.id, None)
+                if row.stored:  # flushed by a lifecycle query earlier in the transaction
+                    self._deleted.append(inc.id)
             self._cache.pop(inc.id, None)
             self._created.discard(inc.id)
             return
@@ -668,6 +698,28 @@ def _lookup(what: Any, column: Any, dialect: str) -> Any:
 
 def _table(row: type[Any]) -> Table:
     return cast(Table, row.__table__)
+
+
+@dataclass(slots=True)
+class _Row:
+    """An incident's row as a transaction holds it: what correlation reads of it, whether the table
+    has it yet, and the columns to write at the next flush."""
+
+    id: str
+    version: int
+    live: bool
+    stored: bool
+    changed: dict[str, Any] = field(default_factory=dict)
+
+
+_ROW_COLUMNS = (IncidentRow.id, IncidentRow.version, IncidentRow.live)
+_STATE_COLUMNS = (IncidentRow.id, IncidentRow.state)
+_ONE_ROW = select(*_ROW_COLUMNS).where(IncidentRow.id == bindparam("id"))
+# NOTE: this and the earliest due time go by the due_at index alone (retiring clears due_at, so only
+# live incidents have one); filtering on `live` in SQL made them scan every live incident.
+_DUE = select(*_ROW_COLUMNS).where(IncidentRow.due_at <= bindparam("now")).order_by(IncidentRow.due_at)
+# NOTE: the SET clause is each execution's keys but `_id` (Core's executemany form of an UPDATE)
+_ROW_UPDATE = update(_table(IncidentRow)).where(_table(IncidentRow).c.id == bindparam("_id"))
 
 
 @dataclass(slots=True)
