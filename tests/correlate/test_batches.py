@@ -287,3 +287,59 @@ def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last
         assert repo.by_fingerprint("fp-a") is None
         repo.finish()
     assert owners() == {}
+
+
+def test_an_incident_found_by_a_key_the_batch_did_not_name_is_loaded(tmp_path):
+    """`by_keys` for a key no event of the batch named (an incident's new key, asked later in the
+    transaction) reads the incidents holding it then, stored in an earlier transaction."""
+    from eventmgmt.correlate.state import Incident
+
+    engine = engine_at(tmp_path / "r.db")
+    cfg = default_config()
+    first = ev("high_error_rate", 0, model="bert-large", pod=POD, fp="fp-a")
+    other = ev("high_error_rate", 1, model="resnet", pod="triton-resnet-0", fp="fp-b")
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([first])
+        inc = Incident(id="inc-a", opened_at=at(0), last_seen=at(0))
+        inc.add(first)
+        inc.note_keys(first.resources.keys())
+        repo.save(inc, at(5))
+        repo.finish()
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([other])
+        found = repo.by_keys(first.resources.keys())
+        assert [i.id for i in found] == ["inc-a"]
+        assert found[0].opened_at == at(0)
+        assert repo.get("inc-a") is found[0]
+
+
+def test_a_fragment_written_by_a_lifecycle_query_then_folded_away_leaves_no_row(tmp_path):
+    """A lifecycle query flushes what the transaction wrote so far: a fragment opened in it, stored
+    so, then folded away before commit must still leave no incident row (nobody was told of it)."""
+    from eventmgmt.correlate.state import Incident
+
+    engine = engine_at(tmp_path / "r.db")
+    cfg = default_config()
+    crash = ev("triton_crash", 0, pod=POD, fp="fp-a")
+    error = ev("high_error_rate", 1, model="bert-large", pod=POD, fp="fp-b")
+    with Session(engine) as s, s.begin():
+        repo = SqlRepo(s, cfg.chains, cfg.response)
+        repo.prefetch([crash, error])
+        frag = Incident(id="inc-frag", opened_at=at(0), last_seen=at(0))
+        frag.add(crash)
+        frag.note_keys(crash.resources.keys())
+        repo.save(frag, at(1))
+        assert [i.id for i in repo.due(at(2))] == ["inc-frag"]  # NOTE: flushes the fragment's row
+        keep = Incident(id="inc-keep", opened_at=at(1), last_seen=at(1))
+        keep.add(error)
+        keep.note_keys(error.resources.keys())
+        repo.save(keep, at(9))
+        keep.absorb(frag)
+        frag.merged_into = keep.id
+        repo.merge_away(frag)
+        repo.finish()
+    with Session(engine) as s:
+        rows = {r.id: (r.live, r.status) for r in s.scalars(select(IncidentRow))}
+    assert rows == {"inc-keep": (True, "open")}

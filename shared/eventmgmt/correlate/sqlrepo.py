@@ -362,8 +362,7 @@ class SqlRepo:
         missing = [i for i in ids if i not in self._cache]
         if missing:
             # one query for every incident not loaded yet in this transaction, not one each
-            for row in _in(self.s, IncidentRow, IncidentRow.id, missing):
-                self._load(row)
+            self._load(_in(self.s, _ROW_COLUMNS, IncidentRow.id, missing))
         out = [self._cache.get(i) for i in ids]
         return [i for i in out if i is not None]
 
