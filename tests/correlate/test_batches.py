@@ -21,7 +21,7 @@ from eventmgmt.model import Event
 from eventmgmt.replay import read_captures, run_replay
 from eventmgmt.sources import ParseContext, parse
 from eventmgmt.store import ensure_schema, make_engine
-from eventmgmt.store.tables import EventRow, IncidentFingerprintRow, IncidentRow
+from eventmgmt.store.tables import EventRow, IncidentFingerprintRow, IncidentKeyRow, IncidentRow
 from eventmgmt.timeutil import parse_ts
 from eventmgmt.transport import InProcessPublisher, RecordingPublisher
 from eventmgmt.transport.messages import decode_batch
@@ -343,3 +343,32 @@ def test_a_fragment_written_by_a_lifecycle_query_then_folded_away_leaves_no_row(
     with Session(engine) as s:
         rows = {r.id: (r.live, r.status) for r in s.scalars(select(IncidentRow))}
     assert rows == {"inc-keep": (True, "open")}
+
+
+def test_fragments_folded_away_in_their_own_delivery_leave_no_index_rows(tmp_path):
+    """Each pod's crash loop opens a fragment that its model's error rate folds away within the same
+    delivery: the incident left holds every fingerprint and key row, and no statement is spent
+    deleting index rows the fragments never had."""
+    engine = engine_at(tmp_path / "f.db")
+    stage = CorrelateStage(default_config(), RecordingPublisher(), lambda: at(0), engine=engine)
+    batch = []
+    for p in range(10):
+        pod = f"triton-bert-large-r9w2fh26mf-{p:05d}"
+        batch.append(ev("triton_crash", p / 10, pod=pod, node=f"gpu-node-{p}", fp=f"crash-{p}", name=f"c{p}"))
+        batch.append(ev("high_error_rate", p / 10 + 0.05, pod=pod, model="bert-large", fp=f"err-{p}", name=f"e{p}"))
+    deletes = {"n": 0}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        deletes["n"] += statement.lstrip().upper().startswith("DELETE")
+
+    stage.correlate(batch)
+    with Session(engine) as s:
+        incidents = {r.id: r.status for r in s.scalars(select(IncidentRow))}
+        fps = {r.fingerprint: r.incident_id for r in s.scalars(select(IncidentFingerprintRow))}
+        key_owners = set(s.scalars(select(IncidentKeyRow.incident_id)))
+    assert list(incidents.values()) == ["open"]
+    (survivor,) = incidents
+    assert fps == {f"{k}-{p}": survivor for p in range(10) for k in ("crash", "err")}
+    assert key_owners == {survivor}
+    assert deletes["n"] == 0
