@@ -280,7 +280,7 @@ class SqlRepo:
         states = []
         for incident_id, version, live in found:
             if incident_id not in self._rows:
-                self._rows[incident_id] = _Row(incident_id, version, live, stored=True)
+                self._rows[incident_id] = _Row(incident_id, stored=True)
             if incident_id in self._cache:
                 continue
             cached = self.shared.get(incident_id, version) if self.shared is not None and live else None
@@ -309,14 +309,13 @@ class SqlRepo:
 
     def _materialize(self, incident_id: str) -> _Row:
         live, due = self._pending.pop(incident_id)
-        row = self._rows[incident_id] = _Row(incident_id, 0, live, stored=False)
+        row = self._rows[incident_id] = _Row(incident_id, stored=False)
         self._set(row, live=live, due_at=due)
         return row
 
     def _set(self, row: _Row, **columns: Any) -> None:
         """Columns of `row` to write at the next flush."""
         row.changed.update(columns)
-        row.live = columns.get("live", row.live)
         self._unflushed[row.id] = row
 
     def seen(self, event_id: str) -> bool:
@@ -440,7 +439,6 @@ class SqlRepo:
             snap = inc.snapshot(self.chains, self.response)
         row = self._row(incident_id)
         assert row is not None, incident_id
-        row.version = inc.version
         self._set(
             row,
             version=inc.version,
@@ -478,11 +476,11 @@ class SqlRepo:
         found = self.s.execute(_DUE, {"now": now}).all()
         self._load(r for r in found if r[2])
         out = []
-        for incident_id, version, live in found:
+        for incident_id, _, live in found:
             inc = self._cache.get(incident_id) if live else None
             if inc is not None and not self._in_scope(inc.agg.names.get("cluster", ())):
                 continue  # NOTE: left due, for a transaction holding its clusters
-            row = self._rows.setdefault(incident_id, _Row(incident_id, version, live, stored=True))
+            row = self._rows.setdefault(incident_id, _Row(incident_id, stored=True))
             self._set(row, due_at=None)
             if inc is not None:
                 out.append(inc)
@@ -710,12 +708,11 @@ def _table(row: type[Any]) -> Table:
 
 @dataclass(slots=True)
 class _Row:
-    """An incident's row as a transaction holds it: what correlation reads of it, whether the table
-    has it yet, and the columns to write at the next flush."""
+    """An incident's row as a transaction holds it: whether the table has it yet, and the columns to
+    write at the next flush. (Its version and live flag, read with it, only decide how its incident
+    is loaded.)"""
 
     id: str
-    version: int
-    live: bool
     stored: bool
     changed: dict[str, Any] = field(default_factory=dict)
 
