@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, delete, func, select, text, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from ..config import Chain, Response
 from ..incident import IncidentSnapshot
@@ -36,11 +36,6 @@ from .state import RECURRENCE_KEEP, Incident, PastIncident, fingerprint_key
 _LOCK_ID = 0x6576656E746D67  # "eventmg"
 # Values per lookup (one bound parameter, below): bounds a statement's size for any webhook.
 _IN_CHUNK = 5000
-# Correlation reads an incident's state; the stored snapshot (for the board and API) is only written,
-# so loading a row does not decode it.
-# NOTE: the state column is read only when the process's cached copy is not at the row's version.
-_STATE_ONLY = (defer(IncidentRow.snapshot), defer(IncidentRow.state))
-
 
 # NOTE: bulk statements of `finish` touch rows this session does not hold (or holds no longer):
 # evaluating them against every object in the session cost more than the statements.
@@ -161,7 +156,7 @@ class SqlRepo:
         # storm's drain in Alertmanager's order reads and writes thousands, and the unit of work cost
         # more than the statements), so looking one up again is a dict hit instead of a SELECT.
         self._rows: dict[str, _Row] = {}
-        self._fprows: dict[str, _FingerprintRow] = {}
+        self._fprows: dict[str, _Fingerprint] = {}
         # Incidents whose fingerprint rows are all in `_fprows` (`_read_fingerprints_of_small`).
         self._fps_read: set[str] = set()
         # Which live incidents hold each resource key, for the keys looked up so far (kept current
@@ -196,7 +191,7 @@ class SqlRepo:
         self._deleted: list[str] = []
         # Index rows to drop and member events to move once the transaction's rows are flushed.
         self._retired: list[str] = []
-        self._orphans: dict[str, _FingerprintRow] = {}
+        self._orphans: dict[str, _Fingerprint] = {}
         self._moved: list[tuple[str, str]] = []
         self.gone: list[str] = []  # every incident retired in this transaction
         self._past_new: dict[str, list[PastIncident]] = {}
@@ -210,7 +205,7 @@ class SqlRepo:
         self._absent_events = ids - set(_in(self.s, EventRow.id, EventRow.id, ids))
         fps = {e.fingerprint for e in events}
         for fp, incident_id in _in(self.s, _FP_COLUMNS, IncidentFingerprintRow.fingerprint, fps):
-            self._fprows[fp] = _Fingerprint(fp, incident_id, incident_id)
+            self._fprows[fp] = _Fingerprint.stored_as(fp, incident_id)
         self._absent_fps = fps - self._fprows.keys()
         keys = {k for e in events for k in e.resources.keys()}
         self._index_keys(keys)
@@ -338,7 +333,7 @@ class SqlRepo:
         if incident_id is not None:
             self._members_here.setdefault(incident_id, []).append(ev.id)
 
-    def _fprow(self, fingerprint: str) -> _FingerprintRow | None:
+    def _fprow(self, fingerprint: str) -> _Fingerprint | None:
         if fingerprint in self._absent_fps:
             return None
         row = self._fprows.get(fingerprint)
@@ -347,7 +342,7 @@ class SqlRepo:
             if stored is None:
                 self._absent_fps.add(fingerprint)
             else:
-                row = self._fprows[fingerprint] = _Fingerprint(fingerprint, stored, stored)
+                row = self._fprows[fingerprint] = _Fingerprint.stored_as(fingerprint, stored)
         return row
 
     def by_fingerprint(self, fingerprint: str) -> Incident | None:
@@ -520,7 +515,7 @@ class SqlRepo:
             self._read_fingerprints_of_small()
         if inc.id not in self._fps_read:
             for fp, incident_id in _in(self.s, _FP_COLUMNS, IncidentFingerprintRow.fingerprint, unknown):
-                self._fprows[fp] = _Fingerprint(fp, incident_id, incident_id)
+                self._fprows[fp] = _Fingerprint.stored_as(fp, incident_id)
         for fp in held:
             r = self._fprows.get(fp)
             if r is not None and r.incident_id == inc.id:
@@ -542,7 +537,7 @@ class SqlRepo:
         self._fps_read.update(ids)
         for fp, incident_id in _in(self.s, _FP_COLUMNS, IncidentFingerprintRow.incident_id, ids):
             if fp not in self._fprows and fp not in self._absent_fps and fp not in self._orphans:
-                self._fprows[fp] = _Fingerprint(fp, incident_id, incident_id)
+                self._fprows[fp] = _Fingerprint.stored_as(fp, incident_id)
 
     def finish(self) -> None:
         """End of the transaction's work: write everything, then drop what retired incidents held
@@ -695,7 +690,7 @@ def _lookup(what: Any, column: Any, dialect: str) -> Any:
     if isinstance(what, tuple):
         query = select(*what)
     else:
-        query = select(what).options(*_STATE_ONLY) if what is IncidentRow else select(what)
+        query = select(what)
     if dialect == "postgresql":
         return query.where(column == any_(bindparam("values", type_=ARRAY(String))))
     values = func.json_each(bindparam("values", type_=String)).table_valued("value")
@@ -717,6 +712,8 @@ class _Row:
     changed: dict[str, Any] = field(default_factory=dict)
 
 
+# NOTE: a row is read without its state (the process's cache holds most incidents at their row's
+# version) and without its snapshot (written for the board and API, never read by correlation).
 _ROW_COLUMNS = (IncidentRow.id, IncidentRow.version, IncidentRow.live)
 _STATE_COLUMNS = (IncidentRow.id, IncidentRow.state)
 _ONE_ROW = select(*_ROW_COLUMNS).where(IncidentRow.id == bindparam("id"))
@@ -736,8 +733,12 @@ class _Fingerprint:
     incident_id: str
     stored: str | None = None
 
+    @classmethod
+    def stored_as(cls, fingerprint: str, incident_id: str) -> _Fingerprint:
+        """A row as read from the table."""
+        return cls(fingerprint, incident_id, incident_id)
 
-_FingerprintRow = _Fingerprint
+
 _FP_COLUMNS = (IncidentFingerprintRow.fingerprint, IncidentFingerprintRow.incident_id)
 _FP_OWNER = select(IncidentFingerprintRow.incident_id).where(IncidentFingerprintRow.fingerprint == bindparam("fp"))
 _FP_MOVE = (
