@@ -16,6 +16,7 @@ from eventmgmt.config import default_config
 from eventmgmt.correlate import sqlrepo as stages
 from eventmgmt.correlate.sqlrepo import SqlRepo
 from eventmgmt.correlate.stage import CorrelateStage
+from eventmgmt.correlate.state import Incident
 from eventmgmt.enrich.stage import EnrichStage
 from eventmgmt.model import Event
 from eventmgmt.replay import read_captures, run_replay
@@ -49,6 +50,14 @@ def engine_at(path):
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine)
     return engine
+
+
+def incident_of(iid: str, e: Event, t: float) -> Incident:
+    """An incident of one event, holding its resource keys, opened at `t`."""
+    inc = Incident(id=iid, opened_at=at(t), last_seen=at(t))
+    inc.add(e)
+    inc.note_keys(e.resources.keys())
+    return inc
 
 
 def stored(engine) -> tuple[dict[str, str | None], dict[str, tuple[str, int]]]:
@@ -207,7 +216,6 @@ def test_what_a_transaction_retires_or_takes_over_is_gone_from_its_lookups(tmp_p
     """The repository answers lookups from what the transaction read and wrote: an incident retired
     (or merged away) earlier in the same delivery must no longer be found by its keys or fingerprints,
     and a fingerprint that changed hands points at its new incident."""
-    from eventmgmt.correlate.state import Incident
 
     engine = engine_at(tmp_path / "r.db")
     cfg = default_config()
@@ -216,18 +224,14 @@ def test_what_a_transaction_retires_or_takes_over_is_gone_from_its_lookups(tmp_p
     with Session(engine) as s, s.begin():
         repo = SqlRepo(s, cfg.chains, cfg.response)
         repo.prefetch([first, second])
-        old = Incident(id="inc-old", opened_at=at(0), last_seen=at(0))
-        old.add(first)
-        old.note_keys(first.resources.keys())
+        old = incident_of("inc-old", first, 0)
         repo.save(old, at(5))
         assert [i.id for i in repo.by_keys(first.resources.keys())] == ["inc-old"]
         assert repo.by_fingerprint("fp-a") is old
         repo.retire(old)
         assert repo.by_keys(first.resources.keys()) == []
         assert repo.by_fingerprint("fp-a") is None
-        new = Incident(id="inc-new", opened_at=at(1), last_seen=at(1))
-        new.add(second)
-        new.note_keys(second.resources.keys())
+        new = incident_of("inc-new", second, 1)
         repo.save(new, at(6))
         assert repo.by_fingerprint("fp-a") is new
         repo.finish()
@@ -241,19 +245,12 @@ def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last
     """A fingerprint row stored by one transaction and taken over in the next points at its new
     incident once written; taken over by an incident that is itself retired, it is gone (rows are
     read as plain values and only their changes written: this is what `finish` must not lose)."""
-    from eventmgmt.correlate.state import Incident
 
     engine = engine_at(tmp_path / "r.db")
     cfg = default_config()
     first = ev("high_error_rate", 0, model="bert-large", pod=POD, fp="fp-a")
     second = ev("high_error_rate", 1, model="bert-large", pod=POD, fp="fp-a", name="later")
     third = ev("high_error_rate", 2, model="bert-large", pod=POD, fp="fp-a", name="last")
-
-    def incident(iid: str, e: Event, t: int) -> Incident:
-        inc = Incident(id=iid, opened_at=at(t), last_seen=at(t))
-        inc.add(e)
-        inc.note_keys(e.resources.keys())
-        return inc
 
     def owners() -> dict[str, str]:
         with Session(engine) as s:
@@ -262,7 +259,7 @@ def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last
     with Session(engine) as s, s.begin():
         repo = SqlRepo(s, cfg.chains, cfg.response)
         repo.prefetch([first])
-        repo.save(incident("inc-old", first, 0), at(5))
+        repo.save(incident_of("inc-old", first, 0), at(5))
         repo.finish()
     assert owners() == {"fp-a": "inc-old"}
     with Session(engine) as s, s.begin():
@@ -271,7 +268,7 @@ def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last
         old = repo.by_fingerprint("fp-a")
         assert old is not None and old.id == "inc-old"
         repo.retire(old)
-        repo.save(incident("inc-new", second, 1), at(6))
+        repo.save(incident_of("inc-new", second, 1), at(6))
         repo.finish()
     assert owners() == {"fp-a": "inc-new"}
     with Session(engine) as s, s.begin():
@@ -280,7 +277,7 @@ def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last
         new = repo.by_fingerprint("fp-a")
         assert new is not None and new.id == "inc-new"
         repo.retire(new)
-        last = incident("inc-last", third, 2)
+        last = incident_of("inc-last", third, 2)
         repo.save(last, at(7))
         assert repo.by_fingerprint("fp-a") is last
         repo.retire(last)
@@ -292,7 +289,6 @@ def test_a_stored_fingerprint_row_follows_its_new_incident_or_goes_with_the_last
 def test_an_incident_found_by_a_key_the_batch_did_not_name_is_loaded(tmp_path):
     """`by_keys` for a key no event of the batch named (an incident's new key, asked later in the
     transaction) reads the incidents holding it then, stored in an earlier transaction."""
-    from eventmgmt.correlate.state import Incident
 
     engine = engine_at(tmp_path / "r.db")
     cfg = default_config()
@@ -301,10 +297,7 @@ def test_an_incident_found_by_a_key_the_batch_did_not_name_is_loaded(tmp_path):
     with Session(engine) as s, s.begin():
         repo = SqlRepo(s, cfg.chains, cfg.response)
         repo.prefetch([first])
-        inc = Incident(id="inc-a", opened_at=at(0), last_seen=at(0))
-        inc.add(first)
-        inc.note_keys(first.resources.keys())
-        repo.save(inc, at(5))
+        repo.save(incident_of("inc-a", first, 0), at(5))
         repo.finish()
     with Session(engine) as s, s.begin():
         repo = SqlRepo(s, cfg.chains, cfg.response)
@@ -318,7 +311,6 @@ def test_an_incident_found_by_a_key_the_batch_did_not_name_is_loaded(tmp_path):
 def test_a_fragment_written_by_a_lifecycle_query_then_folded_away_leaves_no_row(tmp_path):
     """A lifecycle query flushes what the transaction wrote so far: a fragment opened in it, stored
     so, then folded away before commit must still leave no incident row (nobody was told of it)."""
-    from eventmgmt.correlate.state import Incident
 
     engine = engine_at(tmp_path / "r.db")
     cfg = default_config()
@@ -327,14 +319,10 @@ def test_a_fragment_written_by_a_lifecycle_query_then_folded_away_leaves_no_row(
     with Session(engine) as s, s.begin():
         repo = SqlRepo(s, cfg.chains, cfg.response)
         repo.prefetch([crash, error])
-        frag = Incident(id="inc-frag", opened_at=at(0), last_seen=at(0))
-        frag.add(crash)
-        frag.note_keys(crash.resources.keys())
+        frag = incident_of("inc-frag", crash, 0)
         repo.save(frag, at(1))
         assert [i.id for i in repo.due(at(2))] == ["inc-frag"]  # NOTE: flushes the fragment's row
-        keep = Incident(id="inc-keep", opened_at=at(1), last_seen=at(1))
-        keep.add(error)
-        keep.note_keys(error.resources.keys())
+        keep = incident_of("inc-keep", error, 1)
         repo.save(keep, at(9))
         keep.absorb(frag)
         frag.merged_into = keep.id
