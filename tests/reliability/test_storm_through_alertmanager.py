@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from tests.support.httpsink import http_sink
-from tests.support.incidents import fetch_incidents, wait, wait_for_pages
+from tests.support.incidents import fetch_incidents, list_incidents, wait, wait_for_pages
 from tests.support.procs import alertmanager
 from tests.support.serve import serve
 
@@ -61,10 +61,14 @@ def test_a_storm_grouped_by_alertname_is_one_incident_and_one_page_per_model(tmp
             assert httpx.post(am + "/api/v2/alerts", json=crashes, timeout=30).status_code == 200
             # NOTE: the crash loops' notification is correlated (a fragment a pod) before the error
             # rates reach Alertmanager: the order its grouping gives a storm
-            assert wait(lambda: len(_statuses(http)) == MODELS * PODS, timeout=30), _statuses(http)
+            assert wait(lambda: len(list_incidents(http, 200)) == MODELS * PODS, timeout=30), (
+                f"{len(list_incidents(http, 200))} incidents listed"
+            )
             assert httpx.post(am + "/api/v2/alerts", json=errors, timeout=30).status_code == 200
             # NOTE: the list leaves merged incidents out: the fragments are gone from it once folded
-            assert wait(lambda: len(_statuses(http)) == MODELS, timeout=30), _statuses(http)
+            assert wait(lambda: len(list_incidents(http, 200)) == MODELS, timeout=30), (
+                f"{len(list_incidents(http, 200))} incidents listed"
+            )
             listed, details = fetch_incidents(http, limit=200)
             live = {i["id"] for i in listed}
             assert {i["status"] for i in listed} == {"open"}
@@ -73,15 +77,3 @@ def test_a_storm_grouped_by_alertname_is_one_incident_and_one_page_per_model(tmp
             paged = wait_for_pages(sink, live, timeout=30, quiet=3)
     assert sorted(d["member_count"] for d in details if d["id"] in live) == [2 * PODS] * MODELS
     assert Counter(paged) == Counter(live), f"pages {Counter(paged)} for the incidents {sorted(live)}"
-
-
-def _statuses(http: httpx.Client) -> list[str]:
-    """Every incident's status, through the paged list API."""
-    out: list[str] = []
-    cursor = None
-    while True:
-        page = http.get("/api/incidents", params={"limit": 200, **({"cursor": cursor} if cursor else {})}).json()
-        out += [i["status"] for i in page["incidents"]]
-        cursor = page["next"]
-        if not cursor:
-            return out

@@ -83,6 +83,12 @@ def fetch_incidents(http: httpx.Client, limit: int = 50) -> tuple[list[dict], li
     """Every incident through the paged list API (`limit` a page), and each one's detail, once
     everything accepted so far has been correlated."""
     wait_drained(http)
+    listed = list_incidents(http, limit)
+    return listed, [http.get(f"/api/incidents/{inc['id']}").json() for inc in listed]
+
+
+def list_incidents(http: httpx.Client, limit: int = 50) -> list[dict]:
+    """Every incident the list API shows (merged ones are left out), through its pages."""
     listed: list[dict] = []
     cursor = None
     while True:
@@ -90,8 +96,7 @@ def fetch_incidents(http: httpx.Client, limit: int = 50) -> tuple[list[dict], li
         listed += page["incidents"]
         cursor = page["next"]
         if not cursor:
-            break
-    return listed, [http.get(f"/api/incidents/{inc['id']}").json() for inc in listed]
+            return listed
 
 
 def wait_for_pages(sink, want: set[str], timeout: float = 20.0, quiet: float = 3.0) -> list[str]:
