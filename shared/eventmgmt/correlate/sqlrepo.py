@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..config import Chain, Response
 from ..incident import IncidentSnapshot
 from ..model import Event, EventClass
+from ..store.bulk import insert_rows
 from ..store.db import JsonText
 from ..store.tables import (
     EventRow,
@@ -53,6 +54,17 @@ class IncidentCache:
     def get(self, incident_id: str, version: int) -> Incident | None:
         hit = self._items.get(incident_id)
         return hit[1] if hit is not None and hit[0] == version else None
+
+    def elsewhere(self, incident_id: str, scope: frozenset[str]) -> bool:
+        """Whether the incident, as this process last saw it at any version, belongs to clusters
+        none of which is in `scope`. Once an incident names a cluster it names no other (nothing
+        joins across clusters), so no event of `scope` can join it, nor a transaction holding
+        `scope` resolve it."""
+        hit = self._items.get(incident_id)
+        if hit is None:
+            return False
+        clusters = hit[1].agg.names.get("cluster", ())
+        return bool(clusters) and scope.isdisjoint(clusters)
 
     def committed(self, incidents: Iterable[Incident], retired: Iterable[str]) -> None:
         for inc in incidents:
@@ -213,10 +225,20 @@ class SqlRepo:
         self._read_past(keys | {fingerprint_key(fp) for fp in fps})
         wanted = {r.incident_id for r in self._fprows.values()}
         wanted |= {i for k in keys for i in self._by_key[k]}
+        wanted = {i for i in wanted if not self._elsewhere(i)}
         new_ids = {incident_id_for(e) for e in events}
         rows = list(_in(self.s, _ROW_COLUMNS, IncidentRow.id, (wanted | new_ids) - self._cache.keys()))
         self._load(rows)
         self._absent_incidents = new_ids - {r[0] for r in rows}
+
+    def _elsewhere(self, incident_id: str) -> bool:
+        """Known to be of clusters this transaction does not hold, so none of its events can join it.
+
+        NOTE: model, namespace, node and pod names recur across clusters, and so do the resource
+        keys made of them. Two correlate instances, one a cluster, each read the other's incidents
+        as candidates, each changed since by the other instance and so decoded again with its
+        members: 60% more CPU in all than one instance doing both clusters' work (`scaleout_bench`)."""
+        return self.scope is not None and self.shared is not None and self.shared.elsewhere(incident_id, self.scope)
 
     def _index_keys(self, keys: Iterable[str]) -> None:
         unknown = {k for k in keys if k not in self._by_key}
@@ -261,7 +283,7 @@ class SqlRepo:
         RECURRENCE_KEEP before the latest of them (the memory repository forgets alike)."""
         if not self._past_rows:
             return
-        self.s.connection().execute(_table(PastIncidentRow).insert(), self._past_rows)
+        insert_rows(self.s.connection(), _table(PastIncidentRow), self._past_rows)
         cutoff = max(r["resolved_at"] for r in self._past_rows) - RECURRENCE_KEEP
         self.s.execute(delete(PastIncidentRow).where(PastIncidentRow.resolved_at < cutoff), execution_options=_NO_SYNC)
         for k, new in self._past_new.items():
@@ -354,7 +376,7 @@ class SqlRepo:
         if not keys:
             return []
         self._index_keys(keys)
-        ids = sorted(set().union(*(self._by_key[k] for k in keys)))
+        ids = sorted(i for i in set().union(*(self._by_key[k] for k in keys)) if not self._elsewhere(i))
         missing = [i for i in ids if i not in self._cache]
         if missing:
             # one query for every incident not loaded yet in this transaction, not one each
@@ -424,7 +446,7 @@ class SqlRepo:
             row.stored, row.changed = True, {}
         self._unflushed = {}
         for values in fresh.values():
-            conn.execute(_table(IncidentRow).insert(), values)
+            insert_rows(conn, _table(IncidentRow), values)
         for values in changed.values():
             conn.execute(_ROW_UPDATE, values)
 
@@ -469,6 +491,9 @@ class SqlRepo:
             return []
         self.flush()  # what this transaction rescheduled must be what the query sees
         found = self.s.execute(_DUE, {"now": now}).all()
+        # NOTE: another cluster's incidents fall due by this instance's clock before their own
+        # instance's, and stay due for it: not loaded again at each transaction
+        found = [r for r in found if not self._elsewhere(r[0])]
         self._load(r for r in found if r[2])
         out = []
         for incident_id, _, live in found:
@@ -543,13 +568,10 @@ class SqlRepo:
         """End of the transaction's work: write everything, then drop what retired incidents held
         in the lookup indexes and move merged-away incidents' events to their new incident."""
         self.flush()
-        # NOTE: Core inserts (executemany on the session's connection): the ORM's bulk path costs
-        # more than the database for a storm's thousands of member rows.
-        if self._event_values:
-            self.s.connection().execute(_table(EventRow).insert(), list(self._event_values.values()))
-        keys = [k for rows in self._key_values.values() for k in rows]
-        if keys:
-            self.s.connection().execute(_table(IncidentKeyRow).insert(), keys)
+        # NOTE: Core inserts on the session's connection (COPY on PostgreSQL): the ORM's bulk path
+        # costs more than the database for a storm's thousands of member rows.
+        insert_rows(self.s.connection(), _table(EventRow), list(self._event_values.values()))
+        insert_rows(self.s.connection(), _table(IncidentKeyRow), [k for rows in self._key_values.values() for k in rows])
         self._write_fingerprints()
         self._event_values, self._key_values = {}, {}
         self._write_past()
@@ -595,8 +617,7 @@ class SqlRepo:
             elif r.stored != r.incident_id:
                 moved.append({"fp": r.fingerprint, "owner": r.incident_id})
             r.stored = r.incident_id
-        if fresh:
-            self.s.connection().execute(_table(IncidentFingerprintRow).insert(), fresh)
+        insert_rows(self.s.connection(), _table(IncidentFingerprintRow), fresh)
         if moved:
             self.s.connection().execute(_FP_MOVE, moved)
 
