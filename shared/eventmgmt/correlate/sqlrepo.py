@@ -570,8 +570,9 @@ class SqlRepo:
         self.flush()
         # NOTE: Core inserts on the session's connection (COPY on PostgreSQL): the ORM's bulk path
         # costs more than the database for a storm's thousands of member rows.
-        insert_rows(self.s.connection(), _table(EventRow), list(self._event_values.values()))
-        insert_rows(self.s.connection(), _table(IncidentKeyRow), [k for rows in self._key_values.values() for k in rows])
+        conn = self.s.connection()
+        insert_rows(conn, _table(EventRow), list(self._event_values.values()))
+        insert_rows(conn, _table(IncidentKeyRow), [k for rows in self._key_values.values() for k in rows])
         self._write_fingerprints()
         self._event_values, self._key_values = {}, {}
         self._write_past()

@@ -26,8 +26,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     names = list(rows[0])
     as_json = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
-    quote = conn.dialect.identifier_preparer.quote
-    sql = f"COPY {conn.dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    prep = conn.dialect.identifier_preparer
+    sql = f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) FROM STDIN"
     driver = conn.connection.dbapi_connection
     assert driver is not None
     dbapi = conn.dialect.loaded_dbapi
@@ -42,4 +42,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
                         values[i] = json_serializer(values[i])
                 copy.write_row(values)
     except dbapi.Error as err:
-        raise DBAPIError.instance(sql, None, err, dbapi.Error) from err
+        wrapped = DBAPIError.instance(sql, None, err, dbapi.Error)
+        if conn.dialect.is_disconnect(err, driver, None):
+            # NOTE: as SQLAlchemy does for its own statements: the pool must not hand the dead
+            # connection out again, and rolling back on it must not raise a second error
+            wrapped.connection_invalidated = True
+            conn.invalidate(wrapped)
+        raise wrapped from err
