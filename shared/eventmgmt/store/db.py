@@ -85,24 +85,24 @@ def make_engine(url: str) -> Engine:
     for scheme in ("postgresql://", "postgres://"):
         if url.startswith(scheme):
             url = "postgresql+psycopg://" + url[len(scheme) :]
-    # NOTE: psycopg prepares a statement on its fifth run, and PostgreSQL then keeps one generic plan
-    # for it, costed for an array of unknown length against the table as it was: early in a storm,
-    # a few rows. Every `key = ANY(:keys)` lookup of correlation then scanned the whole index table
-    # (73 of 73 lookups in a 8,000-event storm, 9.7 ms each, growing with the storm). Custom plans
-    # see the delivery's array and the table's size and take the primary key.
-    # (added to, not replacing, the URL's own `options`: a schema's search_path is set there)
-    options = " ".join(filter(None, [str(make_url(url).query.get("options", "")), _CUSTOM_PLANS]))
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
-        json_serializer=json_serializer,
-        connect_args={"options": options},
-    )
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=json_serializer)
 
+    @event.listens_for(engine, "connect")
+    def _custom_plans(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # NOTE: psycopg prepares a statement on its fifth run, and PostgreSQL then keeps one generic
+        # plan for it, costed for an array of unknown length against the table as it was: early in
+        # a storm, a few rows. Every `key = ANY(:keys)` lookup of correlation then scanned the whole
+        # index table (73 of 73 lookups in an 8,000-event storm, 9.7 ms each, growing with the
+        # storm). Custom plans see the delivery's array and the table's size. Set per session, not
+        # as a startup `options`: the URL's own (a search_path) stay as they are, and PgBouncer
+        # refuses startup parameters it does not know.
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.autocommit = autocommit
 
-_CUSTOM_PLANS = "-c plan_cache_mode=force_custom_plan"
+    return engine
 
 
 def ensure_schema(engine: Engine) -> None:
