@@ -50,36 +50,42 @@ def reader(engine: Engine) -> Engine:
 
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs under concurrent writers."""
-    if url.startswith("sqlite"):
-        parsed = make_url(url)
-        memory = in_memory(parsed)
-        if parsed.database and not memory:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # NOTE: an in-memory database keeps one connection a thread, the pool SQLAlchemy picks for
-        # these URLs itself; named, since SQLAlchemy 2.1 warns that its choice for `mode=memory`
-        # will change (a QueuePool would drop the database with its last connection).
-        pool = {"poolclass": SingletonThreadPool} if memory else {}
-        engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=json_serializer, **pool
-        )
+    return _sqlite_engine(url) if url.startswith("sqlite") else _postgres_engine(url)
 
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            # NOTE: WAL lets the dashboard read while correlate writes; the pysqlite driver's own
-            # transaction handling is turned off so BEGIN IMMEDIATE below takes the write lock up front.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the live-incident index stays in memory
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    memory = in_memory(parsed)
+    if parsed.database and not memory:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # NOTE: an in-memory database keeps one connection a thread, the pool SQLAlchemy picks for
+    # these URLs itself; named, since SQLAlchemy 2.1 warns that its choice for `mode=memory`
+    # will change (a QueuePool would drop the database with its last connection).
+    pool = {"poolclass": SingletonThreadPool} if memory else {}
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=json_serializer, **pool
+    )
 
-        return engine
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # NOTE: WAL lets the dashboard read while correlate writes; the pysqlite driver's own
+        # transaction handling is turned off so BEGIN IMMEDIATE below takes the write lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the live-incident index stays in memory
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: str) -> Engine:
     # NOTE: `postgres://` is the spelling of Heroku, Render and many operators' secrets; SQLAlchemy
     # knows no such dialect and failed with "Can't load plugin".
     for scheme in ("postgresql://", "postgres://"):
