@@ -91,13 +91,18 @@ def test_a_duplicate_fails_the_whole_insert_as_an_integrity_error(engine: Engine
     assert [r["id"] for r in stored(engine)] == ["am:1"]
 
 
-def test_rows_naming_different_columns_are_refused(engine: Engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("an executemany of SQLite takes the first row's columns itself")
-    with pytest.raises(ValueError, match="different columns"), engine.begin() as c:
-        insert_rows(c, KEYS, [{"key": "pod:a", "incident_id": "i"}, {"key": "pod:b"}])
-    with engine.connect() as c:
-        assert c.execute(select(KEYS)).all() == []
+def test_rows_naming_different_columns_are_refused_by_copy():
+    """(An executemany on SQLite takes the first row's columns itself.)"""
+    with pg_schema() as url:
+        engine = make_engine(url)
+        ensure_schema(engine)
+        try:
+            with pytest.raises(ValueError, match="different columns"), engine.begin() as c:
+                insert_rows(c, KEYS, [{"key": "pod:a", "incident_id": "i"}, {"key": "pod:b"}])
+            with engine.connect() as c:
+                assert c.execute(select(KEYS)).all() == []
+        finally:
+            engine.dispose()
 
 
 def test_a_lost_connection_is_an_operational_error_the_drain_retries():
