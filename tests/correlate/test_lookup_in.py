@@ -6,33 +6,24 @@ and for values JSON must escape."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from eventmgmt.correlate import sqlrepo
-from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.tables import IncidentFingerprintRow, IncidentKeyRow
-from tests.support.pg import pg_schema
+from tests.support.pg import state_engine
 
 # NOTE: quotes, backslashes, JSON's own syntax, non-ASCII and astral characters, a comma
 ODD = ['pod:ns/a"b', "pod:ns/a\\b", 'model:ns/["x"]', "node:gpu-é", "pod:ns/🙂", "pod:ns/a,b", "deployment:ns/ "]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-        ensure_schema(eng)
-        yield eng
-        eng.dispose()
-        return
-    with pg_schema() as url:
-        eng = make_engine(url)
-        ensure_schema(eng)
-        yield eng
-        eng.dispose()
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with state_engine(request.param, tmp_path) as e:
+        yield e
 
 
 def _stored(engine: Engine, n: int) -> list[str]:

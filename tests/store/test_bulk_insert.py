@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -14,7 +15,7 @@ from eventmgmt.store import ensure_schema, make_engine
 from eventmgmt.store.bulk import insert_rows
 from eventmgmt.store.db import JsonText
 from eventmgmt.store.tables import EventRow, IncidentKeyRow
-from tests.support.pg import PG_URL, pg_schema
+from tests.support.pg import PG_URL, pg_schema, state_engine
 
 EVENTS = EventRow.__table__
 KEYS = IncidentKeyRow.__table__
@@ -48,18 +49,9 @@ def event(i: int, **over: object) -> dict[str, object]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        e = make_engine(f"sqlite:///{tmp_path}/bulk.db")
-        ensure_schema(e)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with state_engine(request.param, tmp_path) as e:
         yield e
-        e.dispose()
-        return
-    with pg_schema() as url:
-        e = make_engine(url)
-        ensure_schema(e)
-        yield e
-        e.dispose()
 
 
 def stored(engine: Engine) -> list[dict[str, object]]:

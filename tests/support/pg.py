@@ -53,6 +53,20 @@ def pg_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def state_engine(backend: str, folder: Path) -> Iterator[Any]:
+    """An engine on a fresh store with every table: an SQLite file in `folder` ("sqlite"), or a
+    throwaway schema of the machine's PostgreSQL ("postgresql")."""
+    from eventmgmt.store import ensure_schema, make_engine
+
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{folder / 'state.db'}" if backend == "sqlite" else stack.enter_context(pg_schema())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        ensure_schema(engine)
+        yield engine
+
+
 class PrivateServer:
     """A PostgreSQL server of the test's own (initdb into a temporary directory, its own port), so a
     test may stop and restart it without touching the machine's shared server."""
