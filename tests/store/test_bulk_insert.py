@@ -117,3 +117,13 @@ def test_a_lost_connection_is_an_operational_error_the_drain_retries():
         finally:
             admin.dispose()
             engine.dispose()
+
+
+def test_columns_left_out_take_their_defaults(engine: Engine):
+    """As an executemany fills them: `summary` and `suppressed` have scalar defaults."""
+    row = event(7)
+    del row["summary"], row["suppressed"]
+    with engine.begin() as c:
+        insert_rows(c, EVENTS, [row])
+    (back,) = stored(engine)
+    assert (back["summary"], back["suppressed"]) == ("", False)
