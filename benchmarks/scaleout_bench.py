@@ -4,7 +4,7 @@ from Pub/Sub) correlated by one instance, then by two (one per cluster, as Pub/S
 per cluster hands them out), each on a fresh schema of the machine's PostgreSQL. Reports the wall
 time of each (from the moment every instance is ready to the last commit) and the speed-up.
 
-    .venv/bin/python -m benchmarks.scaleout_bench [--pods N] [--models M] [--out PATH]
+    .venv/bin/python -m benchmarks.scaleout_bench [--pods N] [--models M] [--order alertname] [--out PATH]
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CLUSTERS = ("gke-eu", "gke-us")
 
 
-def deliveries(cluster: str, pods: int, models: int) -> list[list[dict[str, Any]]]:
-    """The storm as correlate receives it: parsed, classified and enriched, 100 events a delivery."""
+def deliveries(cluster: str, pods: int, models: int, order: str = "pod") -> list[list[dict[str, Any]]]:
+    """The storm as correlate receives it: parsed, classified and enriched, 100 events a delivery;
+    pod by pod, or every crash loop first as Alertmanager grouping by alertname sends it."""
     from benchmarks.common import webhook
     from benchmarks.storm_bench import storm
     from eventmgmt.classify import admit
@@ -39,6 +40,8 @@ def deliveries(cluster: str, pods: int, models: int) -> list[list[dict[str, Any]
         # derive it from the labels
         a["labels"]["cluster"] = cluster
         a.pop("fingerprint", None)
+    if order == "alertname":
+        alerts.sort(key=lambda a: a["labels"]["alertname"] != "KubePodCrashLooping")
     out = []
     for i in range(0, len(alerts), 100):
         ctx = ParseContext(f"{cluster}-{i}", datetime(2026, 11, 7, 8, 2, tzinfo=UTC), check_text=False)
@@ -98,9 +101,10 @@ def main() -> None:
         "--pods", type=int, default=2000, help="pods per cluster (two alerts each; 2,000: about 3-6 s a run)"
     )
     ap.add_argument("--models", type=int, default=10)
+    ap.add_argument("--order", choices=["pod", "alertname"], default="pod", help="as storm_bench's --order")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench-scaleout.json"))
     args = ap.parse_args()
-    per_cluster = [deliveries(c, args.pods, args.models) for c in CLUSTERS]
+    per_cluster = [deliveries(c, args.pods, args.models, args.order) for c in CLUSTERS]
     # NOTE: one instance takes the two clusters' deliveries interleaved, as they arrive
     interleaved = [d for pair in zip(*per_cluster, strict=True) for d in pair]
     one = run([interleaved])
@@ -111,6 +115,7 @@ def main() -> None:
     out = {
         "machine": f"{platform.machine()} Python {platform.python_version()}, {mp.cpu_count()} cores, PostgreSQL on the same machine",
         "date": datetime.now(UTC).date().isoformat(),
+        "order": args.order,
         "events": events,
         "deliveries": len(interleaved),
         "one_instance_s": round(one, 2),

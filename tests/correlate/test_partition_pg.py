@@ -125,19 +125,23 @@ def test_instances_on_two_clusters_never_split_nor_join_across():
 def test_an_instance_reads_each_of_another_clusters_incidents_once():
     """Names recur across clusters (`workload`), and so do the resource keys made of them: a
     delivery of one cluster finds the other's incidents among its candidates. The instance holding
-    it reads each of them once, to learn its cluster, not again at each delivery after their own
-    instance changed them (decoded with their members, that made two instances slower than one)."""
+    it reads each of them once, to learn its cluster (from its snapshot, not decoding it), not again
+    at each delivery after their own instance changed them (decoded with their members, that made
+    two instances slower than one)."""
     events = workload()
     by_cluster = {c: [e for e in events if e.resources.cluster == c] for c in CLUSTERS}
     with pg_schema() as url:
         engines = {c: make_engine(url) for c in CLUSTERS}
         ensure_schema(engines[CLUSTERS[0]])
         reads: dict[str, Counter[str]] = {c: Counter() for c in CLUSTERS}
+        decoded: dict[str, Counter[str]] = {c: Counter() for c in CLUSTERS}
         for c, engine in engines.items():
 
             def count(conn, cursor, statement, params, context, many, c=c):  # type: ignore[no-untyped-def]
-                if "incidents.state" in statement:
+                if "FROM incidents" in statement and ("incidents.state" in statement or "snapshot" in statement):
                     reads[c].update(params["values"])
+                if "incidents.state" in statement:
+                    decoded[c].update(params["values"])
 
             event.listen(engine, "before_cursor_execute", count)
         stages = {
@@ -160,6 +164,7 @@ def test_an_instance_reads_each_of_another_clusters_incidents_once():
         assert reads[c], f"{c}'s instance never met the other cluster's incidents: the test proves nothing"
         assert {cluster_of[i] for i in reads[c]} <= set(CLUSTERS) - {c}
         assert max(reads[c].values()) == 1, reads[c]
+        assert not set(decoded[c]) & set(reads[c]), "another cluster's incident was decoded to learn its cluster"
 
 
 def test_another_clusters_due_incidents_are_read_once():
@@ -195,7 +200,7 @@ def test_another_clusters_due_incidents_are_read_once():
         reads: Counter[str] = Counter()
 
         def count(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
-            if "incidents.state" in statement:
+            if "FROM incidents" in statement and ("incidents.state" in statement or "snapshot" in statement):
                 reads.update(params["values"])
 
         event.listen(engines[eu], "before_cursor_execute", count)
@@ -219,3 +224,19 @@ def test_another_clusters_due_incidents_are_read_once():
     assert reads, "the other cluster's incidents never fell due for the ahead instance: the test proves nothing"
     assert max(reads.values()) == 1, reads
     assert [states[i] for i in sorted(theirs)] == ["open"] * INCIDENTS  # left to their own instance
+
+
+def test_the_clusters_learned_of_other_instances_incidents_stay_bounded(monkeypatch):
+    """Other instances retire their incidents, not this one: what it learned of them is dropped
+    past a bound, and learned again if met again."""
+    from eventmgmt.correlate import sqlrepo
+
+    monkeypatch.setattr(sqlrepo, "_LEARNED_MAX", 3)
+    cache = sqlrepo.IncidentCache()
+    for i in range(3):
+        cache.learn(f"inc-{i}", ["prod-us"])
+    assert cache.elsewhere("inc-0", frozenset({"prod-eu"})) and not cache.elsewhere("inc-0", frozenset({"prod-us"}))
+    cache.learn("inc-3", ["prod-us"])
+    assert not cache.known("inc-0") and cache.known("inc-3")
+    cache.learn("inc-4", [])  # an incident of no cluster: any transaction may join it
+    assert not cache.elsewhere("inc-4", frozenset({"prod-eu"}))

@@ -46,14 +46,26 @@ _NO_SYNC = {"synchronize_session": False}
 class IncidentCache:
     """Live incidents as this process last committed them, by id with their version: a storm
     incident of thousands of members is not decoded again for every delivery. A row whose version
-    differs (another instance changed it) is read again; a failed transaction empties the cache."""
+    differs (another instance changed it) is read again; a failed transaction empties the cache.
+
+    It also keeps the clusters of other instances' incidents this process met but never loaded
+    (`learn`), so a transaction holding other clusters passes them over without reading them."""
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[int, Incident]] = {}
+        self._clusters: dict[str, frozenset[str]] = {}
 
     def get(self, incident_id: str, version: int) -> Incident | None:
         hit = self._items.get(incident_id)
         return hit[1] if hit is not None and hit[0] == version else None
+
+    def known(self, incident_id: str) -> bool:
+        return incident_id in self._items or incident_id in self._clusters
+
+    def learn(self, incident_id: str, clusters: Iterable[str]) -> None:
+        if len(self._clusters) >= _LEARNED_MAX:
+            self._clusters.clear()  # NOTE: other instances retire their incidents; met again, read again
+        self._clusters[incident_id] = frozenset(clusters)
 
     def elsewhere(self, incident_id: str, scope: frozenset[str]) -> bool:
         """Whether the incident, as this process last saw it at any version, belongs to clusters
@@ -61,9 +73,9 @@ class IncidentCache:
         joins across clusters), so no event of `scope` can join it, nor a transaction holding
         `scope` resolve it."""
         hit = self._items.get(incident_id)
-        if hit is None:
-            return False
-        clusters = hit[1].agg.names.get("cluster", ())
+        clusters: Iterable[str] = (
+            hit[1].agg.names.get("cluster", {}) if hit is not None else self._clusters.get(incident_id, frozenset())
+        )
         return bool(clusters) and scope.isdisjoint(clusters)
 
     def committed(self, incidents: Iterable[Incident], retired: Iterable[str]) -> None:
@@ -71,9 +83,15 @@ class IncidentCache:
             self._items[inc.id] = (inc.version, inc)
         for iid in retired:
             self._items.pop(iid, None)
+            self._clusters.pop(iid, None)
 
     def clear(self) -> None:
         self._items.clear()
+        self._clusters.clear()
+
+
+# Other instances' incidents whose clusters a process remembers (about 200 bytes each).
+_LEARNED_MAX = 100_000
 
 
 @contextmanager
@@ -225,20 +243,33 @@ class SqlRepo:
         self._read_past(keys | {fingerprint_key(fp) for fp in fps})
         wanted = {r.incident_id for r in self._fprows.values()}
         wanted |= {i for k in keys for i in self._by_key[k]}
-        wanted = {i for i in wanted if not self._elsewhere(i)}
+        wanted = self._held_here(wanted - self._cache.keys())
         new_ids = {incident_id_for(e) for e in events}
         rows = list(_in(self.s, _ROW_COLUMNS, IncidentRow.id, (wanted | new_ids) - self._cache.keys()))
         self._load(rows)
         self._absent_incidents = new_ids - {r[0] for r in rows}
 
-    def _elsewhere(self, incident_id: str) -> bool:
-        """Known to be of clusters this transaction does not hold, so none of its events can join it.
+    def _held_here(self, ids: set[str]) -> set[str]:
+        """`ids` less the incidents of clusters this transaction does not hold: those the process
+        cache knows, and those whose snapshots, read together, name such a cluster.
 
         NOTE: model, namespace, node and pod names recur across clusters, and so do the resource
-        keys made of them. Two correlate instances, one a cluster, each read the other's incidents
-        as candidates, each changed since by the other instance and so decoded again with its
-        members: 60% more CPU in all than one instance doing both clusters' work (`scaleout_bench`)."""
-        return self.scope is not None and self.shared is not None and self.shared.elsewhere(incident_id, self.scope)
+        keys made of them. Two correlate instances, one a cluster, each loaded the other's incidents
+        as candidates, decoded with their members (another instance had changed them since): 60%
+        more CPU in all than one instance doing both clusters' work (`scaleout_bench`). In a storm
+        sent in Alertmanager's order the other cluster has a thousand one-pod fragments: reading
+        each once, to learn its cluster, was a query a fragment."""
+        if self.scope is None or self.shared is None or not ids:
+            return ids
+        shared, scope = self.shared, self.scope
+        ids = {i for i in ids if not shared.elsewhere(i, scope)}
+        for incident_id, clusters in _in(
+            self.s, _CLUSTER_COLUMNS, IncidentRow.id, [i for i in ids if not shared.known(i)]
+        ):
+            shared.learn(incident_id, clusters or ())
+            if shared.elsewhere(incident_id, scope):
+                ids.discard(incident_id)
+        return ids
 
     def _index_keys(self, keys: Iterable[str]) -> None:
         unknown = {k for k in keys if k not in self._by_key}
@@ -376,7 +407,8 @@ class SqlRepo:
         if not keys:
             return []
         self._index_keys(keys)
-        ids = sorted(i for i in set().union(*(self._by_key[k] for k in keys)) if not self._elsewhere(i))
+        held = set().union(*(self._by_key[k] for k in keys))
+        ids = sorted((held & self._cache.keys()) | self._held_here(held - self._cache.keys()))
         missing = [i for i in ids if i not in self._cache]
         if missing:
             # one query for every incident not loaded yet in this transaction, not one each
@@ -493,7 +525,8 @@ class SqlRepo:
         found = self.s.execute(_DUE, {"now": now}).all()
         # NOTE: another cluster's incidents fall due by this instance's clock before their own
         # instance's, and stay due for it: not loaded again at each transaction
-        found = [r for r in found if not self._elsewhere(r[0])]
+        mine = self._held_here({r[0] for r in found} - self._cache.keys())
+        found = [r for r in found if r[0] in mine or r[0] in self._cache]
         self._load(r for r in found if r[2])
         out = []
         for incident_id, _, live in found:
@@ -738,6 +771,8 @@ class _Row:
 # version) and without its snapshot (written for the board and API, never read by correlation).
 _ROW_COLUMNS = (IncidentRow.id, IncidentRow.version, IncidentRow.live)
 _STATE_COLUMNS = (IncidentRow.id, IncidentRow.state)
+# NOTE: an incident's clusters, as its snapshot lists them (one at most, well under the list's cap)
+_CLUSTER_COLUMNS = (IncidentRow.id, IncidentRow.snapshot["resources"]["clusters"])
 _ONE_ROW = select(*_ROW_COLUMNS).where(IncidentRow.id == bindparam("id"))
 # NOTE: this and the earliest due time go by the due_at index alone (retiring clears due_at, so only
 # live incidents have one); filtering on `live` in SQL made them scan every live incident.
