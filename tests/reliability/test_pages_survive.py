@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.httpsink import Sink, http_sink
-from tests.support.incidents import wait_drained
+from tests.support.incidents import list_incidents, wait_drained
 from tests.support.serve import start, stop
 
 INCIDENTS = 60  # one model each: distinct incidents
@@ -76,15 +76,8 @@ def triggers(sink: Sink, upto: int | None = None) -> list[str]:
 
 
 def stored(url: str) -> set[str]:
-    ids: set[str] = set()
-    cursor = None
-    while True:
-        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        page = httpx.get(url + "/api/incidents", params=params, timeout=10).json()
-        ids |= {inc["id"] for inc in page["incidents"]}
-        cursor = page["next"]
-        if not cursor:
-            return ids
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return {inc["id"] for inc in list_incidents(http, limit=100)}
 
 
 @dataclass
