@@ -26,7 +26,7 @@ def deliveries(cluster: str, pods: int, models: int, order: str = "pod") -> list
     """The storm as correlate receives it: parsed, classified and enriched, 100 events a delivery;
     pod by pod, or every crash loop first as Alertmanager grouping by alertname sends it."""
     from benchmarks.common import webhook
-    from benchmarks.storm_bench import storm
+    from benchmarks.storm_bench import in_alertmanager_order, storm
     from eventmgmt.classify import admit
     from eventmgmt.config import default_config
     from eventmgmt.enrich import TopologyGraph, enrich
@@ -41,7 +41,7 @@ def deliveries(cluster: str, pods: int, models: int, order: str = "pod") -> list
         a["labels"]["cluster"] = cluster
         a.pop("fingerprint", None)
     if order == "alertname":
-        alerts.sort(key=lambda a: a["labels"]["alertname"] != "KubePodCrashLooping")
+        in_alertmanager_order(alerts)
     out = []
     for i in range(0, len(alerts), 100):
         ctx = ParseContext(f"{cluster}-{i}", datetime(2026, 11, 7, 8, 2, tzinfo=UTC), check_text=False)

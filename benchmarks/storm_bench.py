@@ -216,6 +216,12 @@ def warm_up(url: str) -> None:
     httpx.get(url + "/api/queue", params={"wait": 60}, timeout=70)
 
 
+def in_alertmanager_order(alerts: list[dict[str, Any]]) -> None:
+    """Sorts `alerts` as Alertmanager groups a storm (group_by alertname): every crash loop before
+    any error rate, so each pod opens a fragment that its error-rate alert folds away webhooks later."""
+    alerts.sort(key=lambda a: a["labels"]["alertname"] != "KubePodCrashLooping")
+
+
 def storm_requests(
     args: argparse.Namespace,
 ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[tuple[bytes, int]], list[tuple[bytes, int]]]:
@@ -223,9 +229,7 @@ def storm_requests(
     takes them and as its webhook sends them: (body, alerts) each."""
     alerts = storm(args.models, args.pods, args.pods_per_node, datetime.now(UTC) - timedelta(minutes=1))
     if getattr(args, "order", "pod") == "alertname":
-        # NOTE: as Alertmanager groups a storm (group_by alertname): every crash loop before any error
-        # rate, so each pod opens a fragment that its error-rate alert folds away webhooks later
-        alerts.sort(key=lambda a: a["labels"]["alertname"] != "KubePodCrashLooping")
+        in_alertmanager_order(alerts)
     chunks = [alerts[i : i + args.batch] for i in range(0, len(alerts), args.batch)]
     am_bodies = [(dumps([postable(a) for a in c]), len(c)) for c in chunks]
     our_bodies = [(dumps(webhook(c)), len(c)) for c in chunks]

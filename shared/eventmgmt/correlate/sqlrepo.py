@@ -243,7 +243,7 @@ class SqlRepo:
         self._read_past(keys | {fingerprint_key(fp) for fp in fps})
         wanted = {r.incident_id for r in self._fprows.values()}
         wanted |= {i for k in keys for i in self._by_key[k]}
-        wanted = self._held_here(wanted - self._cache.keys())
+        wanted = self._held_here(wanted)
         new_ids = {incident_id_for(e) for e in events}
         rows = list(_in(self.s, _ROW_COLUMNS, IncidentRow.id, (wanted | new_ids) - self._cache.keys()))
         self._load(rows)
@@ -251,7 +251,8 @@ class SqlRepo:
 
     def _held_here(self, ids: set[str]) -> set[str]:
         """`ids` less the incidents of clusters this transaction does not hold: those the process
-        cache knows, and those whose snapshots, read together, name such a cluster.
+        cache knows, and those whose snapshots, read together, name such a cluster. Incidents this
+        transaction has loaded already are kept.
 
         NOTE: model, namespace, node and pod names recur across clusters, and so do the resource
         keys made of them. Two correlate instances, one a cluster, each loaded the other's incidents
@@ -262,14 +263,15 @@ class SqlRepo:
         if self.scope is None or self.shared is None or not ids:
             return ids
         shared, scope = self.shared, self.scope
-        ids = {i for i in ids if not shared.elsewhere(i, scope)}
+        loaded = ids & self._cache.keys()
+        ids = {i for i in ids - loaded if not shared.elsewhere(i, scope)}
         for incident_id, clusters in _in(
             self.s, _CLUSTER_COLUMNS, IncidentRow.id, [i for i in ids if not shared.known(i)]
         ):
             shared.learn(incident_id, clusters or ())
             if shared.elsewhere(incident_id, scope):
                 ids.discard(incident_id)
-        return ids
+        return ids | loaded
 
     def _index_keys(self, keys: Iterable[str]) -> None:
         unknown = {k for k in keys if k not in self._by_key}
@@ -407,8 +409,7 @@ class SqlRepo:
         if not keys:
             return []
         self._index_keys(keys)
-        held = set().union(*(self._by_key[k] for k in keys))
-        ids = sorted((held & self._cache.keys()) | self._held_here(held - self._cache.keys()))
+        ids = sorted(self._held_here(set().union(*(self._by_key[k] for k in keys))))
         missing = [i for i in ids if i not in self._cache]
         if missing:
             # one query for every incident not loaded yet in this transaction, not one each
@@ -525,8 +526,8 @@ class SqlRepo:
         found = self.s.execute(_DUE, {"now": now}).all()
         # NOTE: another cluster's incidents fall due by this instance's clock before their own
         # instance's, and stay due for it: not loaded again at each transaction
-        mine = self._held_here({r[0] for r in found} - self._cache.keys())
-        found = [r for r in found if r[0] in mine or r[0] in self._cache]
+        mine = self._held_here({r[0] for r in found})
+        found = [r for r in found if r[0] in mine]
         self._load(r for r in found if r[2])
         out = []
         for incident_id, _, live in found:

@@ -26,9 +26,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     names = list(rows[0])
     defaults = _defaults(table, rows[0])
-    as_json = {i for i, n in enumerate([*names, *defaults]) if isinstance(table.c[n].type, JSON)}
+    columns = [*names, *defaults]
+    as_json = {i for i, n in enumerate(columns) if isinstance(table.c[n].type, JSON)}
     prep = conn.dialect.identifier_preparer
-    sql = f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in [*names, *defaults])}) FROM STDIN"
+    sql = f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in columns)}) FROM STDIN"
     driver = conn.connection.dbapi_connection
     assert driver is not None
     dbapi = conn.dialect.loaded_dbapi
